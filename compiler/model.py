@@ -1,0 +1,368 @@
+"""The spec language v1 as frozen pydantic models. Field names (camelCase) are the contract."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
+
+API_VERSION = "airspec/v1"
+DEFAULT_AGENT_IMAGE = (
+    "images.astronomer.cloud/baseimages/astro-remote-execution-agent:"
+    "3.0-4-python-3.12-astro-agent-1.0.2"
+)
+
+
+def _fmt(code: str, pattern: str, description: str, **kw: Any) -> Any:
+    """A string field constrained by `pattern`; a mismatch is reported with `code`."""
+    return Field(
+        pattern=pattern,
+        description=description,
+        json_schema_extra={"x-airspec-code": code, "x-airspec-format": description},
+        **kw,
+    )
+
+
+DnsLabel = Annotated[
+    str,
+    _fmt(
+        "AS105",
+        r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        "a DNS label (RFC 1123): lowercase letters, digits, '-'; at most 63 characters",
+        max_length=63,
+    ),
+]
+SecretName = Annotated[
+    str,
+    _fmt(
+        "AS105",
+        r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
+        "the name of an existing Kubernetes Secret (never its value)",
+        max_length=253,
+    ),
+]
+HttpsUrl = Annotated[
+    str, _fmt("AS107", r"^https://[^\s/@]+(/[^\s]*)?$", "an https:// URL without credentials")
+]
+AccountId = Annotated[
+    str, _fmt("AS106", r"^[0-9]{12}$", "an AWS account id: 12 digits, as a quoted string")
+]
+AwsRegion = Annotated[
+    str,
+    _fmt("AS107", r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$", "an AWS region, e.g. us-east-1"),
+]
+IamName = Annotated[
+    str, _fmt("AS107", r"^[A-Za-z0-9+=,.@_-]{1,64}$", "an IAM role or policy name")
+]
+RoleArn = Annotated[
+    str,
+    _fmt(
+        "AS107",
+        r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$",
+        "an IAM role ARN",
+    ),
+]
+S3BucketName = Annotated[
+    str,
+    _fmt(
+        "AS107",
+        r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+        "a bucket name: 3-63 lowercase letters, digits, '.', '-'",
+    ),
+]
+K8sVersion = Annotated[
+    str, _fmt("AS107", r"^1\.[0-9]{1,2}$", "a Kubernetes minor version, quoted, e.g. \"1.33\"")
+]
+EksClusterName = Annotated[
+    str,
+    _fmt("AS107", r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$", "an EKS cluster name (1-100 characters)"),
+]
+OidcIssuer = Annotated[
+    str,
+    _fmt(
+        "AS107",
+        r"^https://oidc\.eks\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/id/[A-Za-z0-9]+$",
+        "the cluster's OIDC issuer URL (aws eks describe-cluster ... identity.oidc.issuer)",
+    ),
+]
+Prefix = Annotated[
+    str,
+    _fmt(
+        "AS107",
+        r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$",
+        "an object key prefix without leading or trailing '/', e.g. logs",
+    ),
+]
+Quantity = Annotated[
+    str | int | float,
+    Field(description="a Kubernetes resource quantity, e.g. \"500m\", \"2Gi\""),
+]
+ImageRef = Annotated[
+    str, _fmt("AS107", r"^[a-z0-9]([a-z0-9._/:@-]*[a-zA-Z0-9_.-])?$", "a container image reference")
+]
+GcpProjectId = Annotated[
+    str,
+    _fmt(
+        "AS107",
+        r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$",
+        "a GCP project id: 6-30 lowercase letters, digits, '-', starting with a letter",
+    ),
+]
+GsaId = Annotated[
+    str,
+    _fmt(
+        "AS107",
+        r"^[a-z]([-a-z0-9]{4,28}[a-z0-9])$",
+        "a Google service account id: 6-30 lowercase letters, digits, '-'",
+    ),
+]
+GcpRegion = Annotated[
+    str, _fmt("AS107", r"^[a-z]+-[a-z]+[0-9]$", "a GCP region, e.g. us-central1")
+]
+GcpLocation = Annotated[
+    str,
+    _fmt("AS107", r"^[a-z]+-[a-z]+[0-9](-[a-z])?$", "a GKE location: a region or a zone"),
+]
+Count = Annotated[int, Field(ge=0)]
+Positive = Annotated[int, Field(ge=1)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        alias_generator=to_camel,
+        strict=True,
+    )
+
+
+class Metadata(_Model):
+    name: DnsLabel = Field(description="names out/<name>/; a DNS label")
+    labels: dict[str, str] = Field(default_factory=dict, description="labels for every object")
+
+
+class Astro(_Model):
+    api_url: HttpsUrl = Field(description="the Astro Deployment's API URL")
+    agent_token_secret: SecretName
+    image_pull_secret: SecretName
+    log_reader_role_arn: RoleArn | None = Field(
+        default=None, description="Astro's identity that reads task logs (optional)"
+    )
+
+
+class Resources(_Model):
+    cpu: Quantity = "1"
+    memory: Quantity = "2Gi"
+    ephemeral_storage: Quantity = "1Gi"
+
+
+class Worker(_Model):
+    name: DnsLabel
+    queues: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]] = Field(
+        default_factory=lambda: ["default"], min_length=1
+    )
+    replicas: Count = 1
+    sync_slots: Positive = 20
+    resources: Resources = Field(default_factory=Resources)
+    image: ImageRef | None = None
+    node_selector: dict[str, str] = Field(default_factory=dict)
+
+
+class Triggerer(_Model):
+    replicas: Count = 1
+    async_slots: Positive = 1000
+    resources: Resources = Field(default_factory=Resources)
+
+
+class DagProcessor(_Model):
+    resources: Resources = Field(default_factory=Resources)
+
+
+class Providers(_Model):
+    constraints: str | None = Field(
+        default=None, description="pip constraints file, relative to the spec file"
+    )
+    packages: list[str] = Field(default_factory=list, description="pip requirement specifiers")
+
+
+class Software(_Model):
+    release_name: DnsLabel
+    executor: Literal["CeleryExecutor", "KubernetesExecutor", "LocalExecutor"] = "CeleryExecutor"
+
+
+class Helm(_Model):
+    release_name: DnsLabel | None = Field(default=None, description="default: metadata.name")
+    chart_version: str | None = Field(default=None, description="pin the chart version")
+
+
+class Deployment(_Model):
+    platform: Literal["astro-remote-execution", "astronomer-software"]
+    namespace: DnsLabel | None = None
+    astro: Astro | None = None
+    resource_name_prefix: DnsLabel = "astro-agent"
+    image: ImageRef = DEFAULT_AGENT_IMAGE
+    workers: list[Worker] = Field(
+        default_factory=lambda: [Worker(name="default-worker")], min_length=1
+    )
+    triggerer: Triggerer = Field(default_factory=Triggerer)
+    dag_processor: DagProcessor = Field(default_factory=DagProcessor)
+    providers: Providers | None = None
+    software: Software | None = None
+    cloud_access: list[str] | None = Field(
+        default=None,
+        description="components whose service account gets the cloud identity "
+        "(remote execution: workers, triggerer, dagProcessor; default workers, triggerer)",
+    )
+    helm: Helm = Field(default_factory=Helm)
+
+
+class NodeGroup(_Model):
+    name: Annotated[str, _fmt("AS107", r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$", "a node group name")]
+    instance_type: Annotated[
+        str, _fmt("AS107", r"^[a-z0-9-]+\.[a-z0-9]+$", "an EC2 instance type, e.g. m5.xlarge")
+    ]
+    desired_capacity: Count = 1
+    min_size: Count = 0
+    max_size: Positive = 1
+    volume_size: Positive = 50
+    ami_family: Literal[
+        "AmazonLinux2023", "AmazonLinux2", "Bottlerocket", "Ubuntu2204", "Ubuntu2404"
+    ] = "AmazonLinux2023"
+    labels: dict[str, str] = Field(default_factory=dict)
+    managed: bool = True
+
+
+LogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+
+
+class EksCluster(_Model):
+    name: EksClusterName
+    kubernetes_version: K8sVersion
+    oidc_issuer: OidcIssuer | None = Field(
+        default=None, description="unknown before the cluster exists: 'airspec resolve' fills it"
+    )
+    node_groups: list[NodeGroup] = Field(min_length=1)
+    logging: list[LogType] = Field(
+        default_factory=lambda: ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+    )
+
+
+class IamRole(_Model):
+    name: IamName
+    policy_name: IamName
+
+
+class Aws(_Model):
+    account_id: AccountId
+    region: AwsRegion
+    cluster: EksCluster
+    role: IamRole
+
+
+class NodePool(_Model):
+    name: DnsLabel
+    machine_type: Annotated[str, _fmt("AS107", r"^[a-z0-9]+-[a-z0-9-]+$", "a GCE machine type")]
+    min_count: Count = 0
+    max_count: Positive = 1
+
+
+class GkeCluster(_Model):
+    name: DnsLabel
+    location: GcpLocation
+    node_pools: list[NodePool] = Field(min_length=1)
+
+
+class Gcp(_Model):
+    project: GcpProjectId
+    region: GcpRegion
+    cluster: GkeCluster
+    service_account: GsaId
+
+
+class Cloud(_Model):
+    aws: Aws | None = None
+    gcp: Gcp | None = None
+
+
+class Bucket(_Model):
+    name: S3BucketName
+
+
+class GitSource(_Model):
+    repo: HttpsUrl
+    ref: str = "main"
+    subdir: str | None = None
+    refresh_interval: Count | None = Field(default=None, description="seconds between pulls")
+    credentials_secret: SecretName | None = Field(
+        default=None, description="Secret holding the Airflow git connection (JSON)"
+    )
+    credentials_secret_key: str = Field(default="connection", pattern=r"^[-._a-zA-Z0-9]+$")
+
+
+class Bundle(_Model):
+    name: Annotated[
+        str, _fmt("AS105", r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$", "a bundle name")
+    ]
+    git: GitSource
+
+
+class LogsBackend(_Model):
+    bucket: S3BucketName
+    prefix: Prefix = "logs"
+
+
+class XComBackend(_Model):
+    bucket: S3BucketName
+    prefix: Prefix = "xcom"
+    threshold: int = Field(default=0, ge=-1, description="bytes; -1 keeps every XCom in the DB")
+
+
+class SecretsBackend(_Model):
+    type: Literal["local-filesystem", "aws-secrets-manager", "aws-ssm", "gcp-secret-manager"]
+    connections_prefix: Prefix | None = "airflow/connections"
+    variables_prefix: Prefix | None = "airflow/variables"
+
+
+class Backends(_Model):
+    logs: LogsBackend | None = None
+    xcom: XComBackend | None = None
+    secrets: SecretsBackend | None = None
+
+
+class Spec(_Model):
+    """An AirflowDeployment spec, airspec/v1."""
+
+    api_version: Literal["airspec/v1"]
+    kind: Literal["AirflowDeployment"]
+    metadata: Metadata
+    deployment: Deployment
+    cloud: Cloud
+    buckets: list[Bucket] = Field(default_factory=list)
+    bundles: list[Bundle] = Field(default_factory=list)
+    backends: Backends = Field(default_factory=Backends)
+
+
+class _SpecSchema(GenerateJsonSchema):
+    """Optional fields are simply not required: `null` is not a value a user writes."""
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        return self.generate_inner(schema["schema"])
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        out = super().default_schema(schema)
+        if out.get("default", 0) is None:
+            out.pop("default")
+        return out
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """The JSON Schema of spec v1, generated from the model (what `airspec schema` prints)."""
+    schema = Spec.model_json_schema(by_alias=True, schema_generator=_SpecSchema)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://airspec.dev/schemas/airspec.schema.json"
+    schema["title"] = "airspec AirflowDeployment (airspec/v1)"
+    return schema

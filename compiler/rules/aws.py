@@ -1,0 +1,96 @@
+"""Rules about the AWS block: the cluster's OIDC issuer and node group sizes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from compiler.aws import issuer_region
+from compiler.diagnostics import Diagnostic, Severity
+from compiler.rules.context import RuleContext
+from compiler.rules.registry import make, rule
+
+ISSUER_REGION = "AS201"
+ISSUER_UNRESOLVED = "AS210"
+NODE_GROUP_SIZE = "AS214"
+
+
+def effective_issuer(ctx: RuleContext) -> tuple[str | None, str]:
+    """The OIDC issuer from the spec, else from the lock file; and where it came from."""
+    assert ctx.spec is not None and ctx.spec.cloud.aws is not None
+    if ctx.spec.cloud.aws.cluster.oidc_issuer:
+        return ctx.spec.cloud.aws.cluster.oidc_issuer, "spec"
+    locked = ctx.lock.get("cloud.aws.cluster.oidcIssuer")
+    return (locked, "lock") if isinstance(locked, str) else (None, "")
+
+
+@rule(ISSUER_REGION, "issuer-region-mismatch")
+def issuer_matches_region(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """The cluster's OIDC issuer names a different region than `cloud.aws.region`.
+
+    An EKS issuer is `https://oidc.eks.<region>.amazonaws.com/id/<ID>`. A mismatch means
+    the issuer was copied from another cluster, and the trust policy would trust it.
+    """
+    spec = ctx.spec
+    assert spec is not None
+    if spec.cloud.aws is None:
+        return
+    issuer, source = effective_issuer(ctx)
+    if issuer is None:
+        return
+    found = issuer_region(issuer)
+    if found != spec.cloud.aws.region:
+        where = (
+            ctx.at("cloud", "aws", "cluster", "oidcIssuer")
+            if source == "spec"
+            else ctx.at("cloud", "aws", "region")
+        )
+        yield make(
+            ISSUER_REGION,
+            where,
+            f"the OIDC issuer is in region '{found}' but cloud.aws.region is "
+            f"'{spec.cloud.aws.region}'" + (" (issuer from the lock file)" if source == "lock" else ""),
+            "copy the issuer of this cluster: aws eks describe-cluster --name "
+            f"{spec.cloud.aws.cluster.name} --region {spec.cloud.aws.region} "
+            "--query cluster.identity.oidc.issuer",
+        )
+
+
+@rule(ISSUER_UNRESOLVED, "issuer-unresolved")
+def issuer_known(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """The cluster's OIDC issuer is neither in the spec nor in the lock file (a warning).
+
+    The issuer exists only once the cluster does. Until then `compile` writes every artifact
+    except `aws/trust-policy.json` (it never writes a placeholder), and the runbook says to
+    run `airspec resolve SPEC` after `eksctl create cluster`, then compile again.
+    """
+    spec = ctx.spec
+    assert spec is not None
+    if spec.cloud.aws is None:
+        return
+    issuer, _ = effective_issuer(ctx)
+    if issuer is None:
+        yield make(
+            ISSUER_UNRESOLVED,
+            ctx.at("cloud", "aws", "cluster", key=True),
+            "the cluster's OIDC issuer is not known yet; aws/trust-policy.json is not written",
+            "after the cluster exists, run 'airspec resolve SPEC' to record it in the lock file",
+            Severity.WARNING,
+        )
+
+
+@rule(NODE_GROUP_SIZE, "node-group-size")
+def node_group_sizes(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """A node group's sizes are out of order: it needs minSize <= desiredCapacity <= maxSize."""
+    spec = ctx.spec
+    assert spec is not None
+    if spec.cloud.aws is None:
+        return
+    for i, group in enumerate(spec.cloud.aws.cluster.node_groups):
+        if not group.min_size <= group.desired_capacity <= group.max_size:
+            yield make(
+                NODE_GROUP_SIZE,
+                ctx.at("cloud", "aws", "cluster", "nodeGroups", i, "desiredCapacity"),
+                f"node group '{group.name}': minSize {group.min_size} <= desiredCapacity "
+                f"{group.desired_capacity} <= maxSize {group.max_size} does not hold",
+                "EKS rejects such a scaling config",
+            )
