@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from enum import IntEnum, StrEnum
 from pathlib import Path
@@ -113,9 +112,13 @@ def validate(specs: SpecsArg, fmt: FormatOpt = DiagFormat.text) -> None:
     _say(f"airspec: {len(specs)} spec(s) valid" + (f" ({_summary(diags)})" if diags else ""))
 
 
-def _source(spec: Path, out: Path) -> str:
-    """The spec's path relative to the folder holding out/: the same on every machine."""
-    return Path(os.path.relpath(spec.resolve(), out.resolve().parent)).as_posix()
+def _source(spec: Path) -> str:
+    """The spec as headers name it: relative to the working directory (the project root),
+    else its file name, so that no machine-specific path reaches an artifact."""
+    try:
+        return spec.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return spec.name
 
 
 @app.command("compile")
@@ -137,7 +140,7 @@ def compile_(
     diags: list[Diagnostic] = []
     trees: dict[str, tuple[Path, dict[str, bytes]]] = {}
     for spec in specs:
-        result = compile_spec(spec, str(spec), _source(spec, out))
+        result = compile_spec(spec, str(spec), _source(spec))
         diags += result.diagnostics
         if result.resolved is None:
             continue

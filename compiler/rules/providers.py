@@ -54,7 +54,7 @@ def backends_have_providers(ctx: RuleContext) -> Iterator[Diagnostic]:
             ctx.at(*need.path, key=True),
             f"{need.why} needs '{need.package}{extras}', which deployment.providers.packages "
             "does not install",
-            f"add '- {need.package}{extras}' (pinned, e.g. ==<version>) under "
+            f"add '- {need.package}{extras}', pinned to the version your constraints file lists, under "
             "deployment.providers.packages",
         )
 

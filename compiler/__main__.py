@@ -1,0 +1,5 @@
+"""`python -m compiler` runs the airspec CLI."""
+
+from compiler.cli import main
+
+main()

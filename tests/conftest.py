@@ -1,0 +1,77 @@
+"""Shared fixtures: a minimal valid spec, and ways to run airspec on spec text."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from compiler.cli import app
+from compiler.diagnostics import Diagnostic
+from compiler.frontend import check_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "specs").glob("*.airspec.yaml"))
+REFERENCE = ROOT.parent / "shared" / "reference"
+
+MINIMAL = textwrap.dedent(
+    """\
+    apiVersion: airspec/v1
+    kind: AirflowDeployment
+    metadata:
+      name: demo
+    deployment:
+      platform: astro-remote-execution
+      namespace: agents
+      astro:
+        apiUrl: https://example.astronomer.run/d1/api/v2
+        agentTokenSecret: agent-token
+        imagePullSecret: registry
+      providers:
+        packages:
+          - apache-airflow-providers-amazon[s3fs]==9.9.0
+          - apache-airflow-providers-common-io==1.6.1
+    cloud:
+      aws:
+        accountId: "123456789012"
+        region: us-east-1
+        cluster:
+          name: demo-cluster
+          kubernetesVersion: "1.33"
+          oidcIssuer: https://oidc.eks.us-east-1.amazonaws.com/id/ABCDEF0123456789
+          nodeGroups:
+            - {name: workers, instanceType: m5.xlarge, desiredCapacity: 1, minSize: 0, maxSize: 2}
+        role: {name: DemoRole, policyName: DemoAccess}
+    buckets:
+      - name: demo-bucket
+    backends:
+      logs: {bucket: demo-bucket, prefix: logs}
+      xcom: {bucket: demo-bucket, prefix: xcom}
+    """
+)
+
+
+def write_spec(tmp_path: Path, text: str, name: str = "demo.airspec.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def diagnose(tmp_path: Path, text: str) -> list[Diagnostic]:
+    """Every diagnostic `airspec validate` would print for `text`."""
+    return list(check_spec(write_spec(tmp_path, text), for_compile=True).diagnostics)
+
+
+def codes_at(diags: list[Diagnostic]) -> set[tuple[str, int, int]]:
+    return {(d.code, d.line, d.col) for d in diags}
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def invoke(runner: CliRunner, *args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, list(args), catch_exceptions=False)
