@@ -14,9 +14,7 @@ def partition_for(region: str) -> str:
     return "aws"
 
 
-def arn(
-    service: str, resource: str, *, partition: str, region: str = "", account: str = ""
-) -> str:
+def arn(service: str, resource: str, *, partition: str, region: str = "", account: str = "") -> str:
     """`arn:<partition>:<service>:<region>:<account>:<resource>`; never f-string an ARN elsewhere."""
     if partition not in ("aws", "aws-cn", "aws-us-gov"):
         raise ValueError(f"unknown partition {partition!r}")

@@ -58,7 +58,9 @@ SpecsArg = Annotated[
 ]
 FormatOpt = Annotated[
     DiagFormat,
-    typer.Option("--format", "-f", help="How to print diagnostics: text, github (Actions annotations), json."),
+    typer.Option(
+        "--format", "-f", help="How to print diagnostics: text, github (Actions annotations), json."
+    ),
 ]
 
 
@@ -124,9 +126,15 @@ def _source(spec: Path) -> str:
 @app.command("compile")
 def compile_(
     specs: SpecsArg,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder; each spec writes <out>/<name>/.")] = Path("out"),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder; each spec writes <out>/<name>/.")
+    ] = Path("out"),
     check: Annotated[
-        bool, typer.Option("--check", help="Write nothing; exit 2 and name the stale files if out/ is not up to date.")
+        bool,
+        typer.Option(
+            "--check",
+            help="Write nothing; exit 2 and name the stale files if out/ is not up to date.",
+        ),
     ] = False,
     fmt: FormatOpt = DiagFormat.text,
 ) -> None:
@@ -158,18 +166,24 @@ def compile_(
         for s in stale:
             print(f"{out.as_posix()}/{s.path}: {s.reason}")
         if stale:
-            _say(f"airspec: {len(stale)} file(s) in {out} are stale; run 'airspec compile' and commit")
+            _say(
+                f"airspec: {len(stale)} file(s) in {out} are stale; run 'airspec compile' and commit"
+            )
             raise typer.Exit(exit_code(pending=True))
         _say(f"airspec: {out} is up to date ({len(trees)} spec(s))")
         return
     for name, (_, files) in trees.items():
         changed = write_tree(out, name, files)
-        _say(f"{'wrote' if changed else 'unchanged'} {(out / name).as_posix()}/ ({len(files)} files)")
+        _say(
+            f"{'wrote' if changed else 'unchanged'} {(out / name).as_posix()}/ ({len(files)} files)"
+        )
 
 
 @app.command()
 def resolve(
-    spec: Annotated[Path, typer.Argument(help="The spec whose live-only values to record.", show_default=False)],
+    spec: Annotated[
+        Path, typer.Argument(help="The spec whose live-only values to record.", show_default=False)
+    ],
     fmt: FormatOpt = DiagFormat.text,
 ) -> None:
     """Record values only the live API knows (the EKS cluster's OIDC issuer) in <spec>.lock.json.
@@ -201,15 +215,17 @@ def schema() -> None:
 
 @app.command()
 def explain(
-    code: Annotated[str | None, typer.Argument(help="A diagnostic code, e.g. AS203. Omit to list all.")] = None,
+    code: Annotated[
+        str | None, typer.Argument(help="A diagnostic code, e.g. AS203. Omit to list all.")
+    ] = None,
 ) -> None:
     """Explain a diagnostic code, or list every code."""
     from compiler.rules.registry import all_rules
 
     rules = all_rules()
     if code is None:
-        for rule in rules.values():
-            print(f"{rule.code}  {rule.name:<24} {rule.summary}")
+        for each in rules.values():
+            print(f"{each.code}  {each.name:<24} {each.summary}")
         return
     rule = rules.get(code.upper())
     if rule is None:

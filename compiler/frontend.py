@@ -47,7 +47,13 @@ def _model_diagnostics(doc: Document, exc: ValidationError) -> list[Diagnostic]:
     out = []
     for err in exc.errors():
         path = tuple(p for p in err["loc"] if isinstance(p, str | int))
-        out.append(make(codes.MODEL_ERROR, doc.source.at(path), f"'{'.'.join(map(str, path))}': {err['msg']}"))
+        out.append(
+            make(
+                codes.MODEL_ERROR,
+                doc.source.at(path),
+                f"'{'.'.join(map(str, path))}': {err['msg']}",
+            )
+        )
     return out
 
 

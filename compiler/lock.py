@@ -34,9 +34,27 @@ def read_lock(spec_path: Path, cluster: str | None) -> tuple[dict[str, Any], lis
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return {}, [make(codes.LOCK_FILE, where, f"cannot read the lock file: {exc}", "delete it and run 'airspec resolve SPEC'")]
-    if not isinstance(doc, dict) or doc.get("kind") != LOCK_KIND or not isinstance(doc.get("values"), dict):
-        return {}, [make(codes.LOCK_FILE, where, "not an airspec lock file", "delete it and run 'airspec resolve SPEC'")]
+        return {}, [
+            make(
+                codes.LOCK_FILE,
+                where,
+                f"cannot read the lock file: {exc}",
+                "delete it and run 'airspec resolve SPEC'",
+            )
+        ]
+    if (
+        not isinstance(doc, dict)
+        or doc.get("kind") != LOCK_KIND
+        or not isinstance(doc.get("values"), dict)
+    ):
+        return {}, [
+            make(
+                codes.LOCK_FILE,
+                where,
+                "not an airspec lock file",
+                "delete it and run 'airspec resolve SPEC'",
+            )
+        ]
     if cluster is not None and doc.get("cluster") != cluster:
         return {}, [
             make(
@@ -49,10 +67,18 @@ def read_lock(spec_path: Path, cluster: str | None) -> tuple[dict[str, Any], lis
     return dict(doc["values"]), []
 
 
-def write_lock(spec_path: Path, cluster: str, values: dict[str, Any], sources: dict[str, str]) -> Path:
+def write_lock(
+    spec_path: Path, cluster: str, values: dict[str, Any], sources: dict[str, str]
+) -> Path:
     """Write the lock file atomically, deterministic bytes."""
     path = lock_path(spec_path)
-    doc = {"apiVersion": "airspec/v1", "kind": LOCK_KIND, "cluster": cluster, "values": values, "sources": sources}
+    doc = {
+        "apiVersion": "airspec/v1",
+        "kind": LOCK_KIND,
+        "cluster": cluster,
+        "values": values,
+        "sources": sources,
+    }
     text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=".lock-", dir=path.parent)
     try:

@@ -54,9 +54,7 @@ AwsRegion = Annotated[
     str,
     _fmt("AS107", r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$", "an AWS region, e.g. us-east-1"),
 ]
-IamName = Annotated[
-    str, _fmt("AS107", r"^[A-Za-z0-9+=,.@_-]{1,64}$", "an IAM role or policy name")
-]
+IamName = Annotated[str, _fmt("AS107", r"^[A-Za-z0-9+=,.@_-]{1,64}$", "an IAM role or policy name")]
 RoleArn = Annotated[
     str,
     _fmt(
@@ -74,7 +72,7 @@ S3BucketName = Annotated[
     ),
 ]
 K8sVersion = Annotated[
-    str, _fmt("AS107", r"^1\.[0-9]{1,2}$", "a Kubernetes minor version, quoted, e.g. \"1.33\"")
+    str, _fmt("AS107", r"^1\.[0-9]{1,2}$", 'a Kubernetes minor version, quoted, e.g. "1.33"')
 ]
 EksClusterName = Annotated[
     str,
@@ -98,7 +96,7 @@ Prefix = Annotated[
 ]
 Quantity = Annotated[
     str | int | float,
-    Field(description="a Kubernetes resource quantity, e.g. \"500m\", \"2Gi\""),
+    Field(description='a Kubernetes resource quantity, e.g. "500m", "2Gi"'),
 ]
 ImageRef = Annotated[
     str, _fmt("AS107", r"^[a-z0-9]([a-z0-9._/:@-]*[a-zA-Z0-9_.-])?$", "a container image reference")
@@ -119,9 +117,7 @@ GsaId = Annotated[
         "a Google service account id: 6-30 lowercase letters, digits, '-'",
     ),
 ]
-GcpRegion = Annotated[
-    str, _fmt("AS107", r"^[a-z]+-[a-z]+[0-9]$", "a GCP region, e.g. us-central1")
-]
+GcpRegion = Annotated[str, _fmt("AS107", r"^[a-z]+-[a-z]+[0-9]$", "a GCP region, e.g. us-central1")]
 GcpLocation = Annotated[
     str,
     _fmt("AS107", r"^[a-z]+-[a-z]+[0-9](-[a-z])?$", "a GKE location: a region or a zone"),
@@ -247,7 +243,8 @@ class EksCluster(_Model):
     )
     node_groups: list[NodeGroup] = Field(min_length=1)
     logging: list[LogType] = Field(
-        default_factory=lambda: ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+        default_factory=lambda: [  # type: ignore[arg-type]
+            "api", "audit", "authenticator", "controllerManager", "scheduler"]
     )
 
 
@@ -304,9 +301,7 @@ class GitSource(_Model):
 
 
 class Bundle(_Model):
-    name: Annotated[
-        str, _fmt("AS105", r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$", "a bundle name")
-    ]
+    name: Annotated[str, _fmt("AS105", r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$", "a bundle name")]
     git: GitSource
 
 

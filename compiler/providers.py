@@ -34,11 +34,22 @@ def provider_needs(spec: Spec) -> list[Need]:
     if b.logs is not None and aws:
         needs.append(Need(AMAZON, frozenset(), "S3 remote logging", ("backends", "logs")))
     if b.xcom is not None:
-        needs.append(Need(COMMON_IO, frozenset(), "the object storage XCom backend", ("backends", "xcom")))
+        needs.append(
+            Need(COMMON_IO, frozenset(), "the object storage XCom backend", ("backends", "xcom"))
+        )
         if aws:
-            needs.append(Need(AMAZON, frozenset({"s3fs"}), "XCom on S3 (s3fs)", ("backends", "xcom")))
+            needs.append(
+                Need(AMAZON, frozenset({"s3fs"}), "XCom on S3 (s3fs)", ("backends", "xcom"))
+            )
     if b.secrets is not None and b.secrets.type.startswith("aws-"):
-        needs.append(Need(AMAZON, frozenset(), f"the {b.secrets.type} secrets backend", ("backends", "secrets")))
+        needs.append(
+            Need(
+                AMAZON,
+                frozenset(),
+                f"the {b.secrets.type} secrets backend",
+                ("backends", "secrets"),
+            )
+        )
     return needs
 
 

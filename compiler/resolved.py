@@ -74,7 +74,8 @@ def resolve(checked: Checked, source: str) -> ResolvedSpec:
         raise ValueError("resolve needs a spec without errors")
     d = spec.deployment
     namespace = d.namespace or spec.metadata.name
-    access = set(d.cloud_access or DEFAULT_CLOUD_ACCESS.get(d.platform, ()))
+    default: tuple[str, ...] = DEFAULT_CLOUD_ACCESS.get(d.platform, ())
+    access = set(d.cloud_access or default)
     accounts = tuple(
         ServiceAccount(comp, f"{d.resource_name_prefix}-{suffix}", namespace, comp in access)
         for comp, suffix in SA_SUFFIX.items()
@@ -84,7 +85,9 @@ def resolve(checked: Checked, source: str) -> ResolvedSpec:
         constraints = read_constraints(checked.path.parent, d.providers.constraints)
     issuer = None
     if spec.cloud.aws is not None:
-        issuer = spec.cloud.aws.cluster.oidc_issuer or checked.lock.get("cloud.aws.cluster.oidcIssuer")
+        issuer = spec.cloud.aws.cluster.oidc_issuer or checked.lock.get(
+            "cloud.aws.cluster.oidcIssuer"
+        )
     return ResolvedSpec(
         spec=spec,
         source=source,

@@ -96,7 +96,7 @@ class _Mapper:
         elif kind == "type":
             want = err.validator_value
             wants = want if isinstance(want, list) else [want]
-            names = " or ".join(_TYPE_NAMES.get(w, w) for w in wants)
+            names = " or ".join(_TYPE_NAMES.get(str(w), str(w)) for w in wants)
             hint = ""
             if "string" in wants and isinstance(err.instance, int | float):
                 hint = "quote the value exactly as written so YAML keeps it a string"
@@ -108,10 +108,12 @@ class _Mapper:
             )
         elif kind == "anyOf":
             types = [s.get("type") for s in err.validator_value if isinstance(s, dict)]
-            if all(types):
-                names = " or ".join(_TYPE_NAMES.get(t, t) for t in types)
+            if all(isinstance(t, str) for t in types):
+                names = " or ".join(_TYPE_NAMES.get(str(t), str(t)) for t in types)
                 yield make(
-                    codes.WRONG_TYPE, where, f"'{field}' must be {names}, found {_kind(err.instance)}"
+                    codes.WRONG_TYPE,
+                    where,
+                    f"'{field}' must be {names}, found {_kind(err.instance)}",
                 )
             else:
                 for sub in err.context or []:
@@ -147,7 +149,12 @@ class _Mapper:
                 f"'{field}' must have {bound} {err.validator_value} item(s)",
             )
         elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-            op = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
+            op = {
+                "minimum": ">=",
+                "maximum": "<=",
+                "exclusiveMinimum": ">",
+                "exclusiveMaximum": "<",
+            }
             yield make(
                 codes.INVALID_VALUE,
                 where,
@@ -175,7 +182,9 @@ class _Mapper:
                     f"create a Kubernetes Secret and name it in {field}",
                 )
                 continue
-            hint = f"did you mean '{close[0]}'?" if close else f"known keys here: {', '.join(known)}"
+            hint = (
+                f"did you mean '{close[0]}'?" if close else f"known keys here: {', '.join(known)}"
+            )
             yield make(
                 codes.UNKNOWN_KEY,
                 at,
@@ -187,7 +196,7 @@ class _Mapper:
 def _hint_for(code: str) -> str:
     return {
         codes.NOT_DNS_SAFE: "use lowercase letters, digits and '-' (e.g. my-deployment)",
-        codes.BAD_ACCOUNT_ID: "a 12-digit id, quoted: accountId: \"123456789012\"",
+        codes.BAD_ACCOUNT_ID: 'a 12-digit id, quoted: accountId: "123456789012"',
     }.get(code, "")
 
 

@@ -34,7 +34,10 @@ def set_auth_enforcement(url: str, *, enforce: bool) -> None:
     """moto checks IAM policies on every request once the no-auth allowance is 0."""
     body = b"0" if enforce else b"inf"
     req = urllib.request.Request(
-        f"{url}/moto-api/reset-auth", data=body, method="POST", headers={"Content-Type": "text/plain"}
+        f"{url}/moto-api/reset-auth",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "text/plain"},
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
         resp.read()

@@ -28,7 +28,11 @@ def _files(pattern: str) -> list[Path]:
 
 def test_there_is_something_to_check() -> None:
     assert len(EXAMPLES) >= 2 and len(TREES) >= 3
-    assert _files("eksctl/cluster.yaml") and _files("helm/values.yaml") and _files("aws/iam-policy.json")
+    assert (
+        _files("eksctl/cluster.yaml")
+        and _files("helm/values.yaml")
+        and _files("aws/iam-policy.json")
+    )
 
 
 @pytest.mark.parametrize("path", _files("eksctl/cluster.yaml"), ids=str)
@@ -40,7 +44,10 @@ def test_eksctl_cluster_valid_against_eksctl_schema(path: Path) -> None:
     groups = doc.get("managedNodeGroups", []) + doc.get("nodeGroups", [])
     name = doc["metadata"]["name"]
     for g in groups:
-        assert g["tags"] == {"k8s.io/cluster-autoscaler/enabled": "true", f"k8s.io/cluster-autoscaler/{name}": "owned"}
+        assert g["tags"] == {
+            "k8s.io/cluster-autoscaler/enabled": "true",
+            f"k8s.io/cluster-autoscaler/{name}": "owned",
+        }
 
 
 def test_eksctl_schema_rejects_a_typo() -> None:
@@ -53,7 +60,13 @@ def test_eksctl_schema_rejects_a_typo() -> None:
 
 
 # Values whose content is Kubernetes objects (validated below), not chart keys.
-K8S_LISTS = {"commonEnv": "env", "env": "env", "initContainers": "initContainers", "volumes": "volumes", "volumeMounts": "volumeMounts"}
+K8S_LISTS = {
+    "commonEnv": "env",
+    "env": "env",
+    "initContainers": "initContainers",
+    "volumes": "volumes",
+    "volumeMounts": "volumeMounts",
+}
 
 
 def _key_paths_missing(values: Any, ref: Any, path: str = "") -> list[str]:
@@ -83,7 +96,9 @@ def test_helm_values_key_paths_exist_in_the_chart(path: Path) -> None:
 
 def test_key_path_check_can_fail() -> None:
     ref = yaml.load((REFERENCE / "webinar" / "values.yaml").read_text())
-    assert _key_paths_missing({"workers": [{"name": "w", "initContainer": []}], "serviceAccount": {"worker": {}}}, ref) == [
+    assert _key_paths_missing(
+        {"workers": [{"name": "w", "initContainer": []}], "serviceAccount": {"worker": {}}}, ref
+    ) == [
         "workers[0].initContainer",
         "serviceAccount.worker",
     ]
@@ -111,13 +126,22 @@ def test_helm_values_env_and_containers_are_valid_kubernetes(path: Path) -> None
             "spec": {
                 "initContainers": w.get("initContainers", []),
                 "containers": [
-                    {"name": "worker", "image": w["image"], "env": values["commonEnv"] + w.get("env", []), "volumeMounts": w.get("volumeMounts", [])}
+                    {
+                        "name": "worker",
+                        "image": w["image"],
+                        "env": values["commonEnv"] + w.get("env", []),
+                        "volumeMounts": w.get("volumeMounts", []),
+                    }
                 ],
                 "volumes": w.get("volumes", []),
             },
         }
         kubernetes_validate.validate(pod, "1.33", strict=True)
-        mounts = {m["name"] for c in pod["spec"]["initContainers"] + pod["spec"]["containers"] for m in c.get("volumeMounts", [])}
+        mounts = {
+            m["name"]
+            for c in pod["spec"]["initContainers"] + pod["spec"]["containers"]
+            for m in c.get("volumeMounts", [])
+        }
         assert mounts <= {v["name"] for v in pod["spec"]["volumes"]}
 
 
@@ -143,7 +167,12 @@ def test_no_known_defect_of_the_webinar_values() -> None:
     assert "annotations" not in sa["dagProcessor"]
     assert "$PYTHONPATH" not in text and "<" not in text
     git = [v for v in values["commonEnv"] if v["name"] == "AIRFLOW_CONN_GIT_DAGS"]
-    assert git == [{"name": "AIRFLOW_CONN_GIT_DAGS", "valueFrom": {"secretKeyRef": {"name": "git-dags-connection", "key": "connection"}}}]
+    assert git == [
+        {
+            "name": "AIRFLOW_CONN_GIT_DAGS",
+            "valueFrom": {"secretKeyRef": {"name": "git-dags-connection", "key": "connection"}},
+        }
+    ]
     bundles = json.loads(values["dagBundleConfigList"])
     assert bundles[0]["kwargs"]["git_conn_id"] == "git_dags"
     assert values["workers"][0]["initContainers"][0]["command"][-2:] == [
@@ -165,7 +194,9 @@ def _policy(tree: str, name: str = "iam-policy.json") -> dict[str, Any]:
 
 
 # parliament audits identity (permission) policies; trust policies are resource policies.
-@pytest.mark.parametrize("path", _files("aws/iam-policy.json") + _files("aws/log-reader-policy.json"), ids=str)
+@pytest.mark.parametrize(
+    "path", _files("aws/iam-policy.json") + _files("aws/log-reader-policy.json"), ids=str
+)
 def test_parliament_finds_nothing(path: Path) -> None:
     policy = analyze_policy_string(path.read_text(), include_community_auditors=True)
     assert [(f.issue, f.detail) for f in policy.findings] == []
@@ -173,7 +204,11 @@ def test_parliament_finds_nothing(path: Path) -> None:
 
 def test_parliament_would_flag_the_webinar_policy() -> None:
     """The check above can fail: parliament does flag the hand-written policy's defects."""
-    text = (REFERENCE / "webinar" / "my-airflow-s3-policy.json").read_text().replace("<your-bucket-name>", "b")
+    text = (
+        (REFERENCE / "webinar" / "my-airflow-s3-policy.json")
+        .read_text()
+        .replace("<your-bucket-name>", "b")
+    )
     assert analyze_policy_string(text, include_community_auditors=True).findings
 
 
@@ -196,7 +231,11 @@ def test_permission_policy_is_least_privilege(tree: str) -> None:
         for a in _as_list(s["Action"]):
             assert not a.startswith("sts:") and "*" not in a
         if "s3:ListBucket" in _as_list(s["Action"]):
-            assert s["Condition"]["StringLike"]["s3:prefix"] in (["logs/*"], ["xcom/*"], ["agents/logs/*"])
+            assert s["Condition"]["StringLike"]["s3:prefix"] in (
+                ["logs/*"],
+                ["xcom/*"],
+                ["agents/logs/*"],
+            )
 
 
 def test_permission_policy_structure_example() -> None:
@@ -206,7 +245,10 @@ def test_permission_policy_structure_example() -> None:
     assert by_sid["ReadWriteTaskLogs"]["Action"] == ["s3:GetObject", "s3:PutObject"]
     assert by_sid["ReadWriteXComObjects"]["Resource"] == "arn:aws:s3:::acme-airflow-xcom/xcom/*"
     assert by_sid["ProbeXComBucket"] == {
-        "Sid": "ProbeXComBucket", "Effect": "Allow", "Action": "s3:GetBucketLocation", "Resource": "arn:aws:s3:::acme-airflow-xcom"
+        "Sid": "ProbeXComBucket",
+        "Effect": "Allow",
+        "Action": "s3:GetBucketLocation",
+        "Resource": "arn:aws:s3:::acme-airflow-xcom",
     }
     assert by_sid["ReadAirflowParameters"]["Resource"] == [
         "arn:aws:ssm:eu-west-1:210987654321:parameter/airflow/connections/*",
@@ -232,8 +274,13 @@ def test_trust_policy_names_exact_subjects() -> None:
 
 def test_cloud_access_controls_the_subjects() -> None:
     (stmt,) = _statements(_policy("analytics-agents", "trust-policy.json"))
-    subs = stmt["Condition"]["StringEquals"]["oidc.eks.eu-west-1.amazonaws.com/id/0A1B2C3D4E5F60718293A4B5C6D7E8F9:sub"]
-    assert subs == [f"system:serviceaccount:analytics-agents:analytics-{c}" for c in ("dag-processor", "triggerer", "worker")]
+    subs = stmt["Condition"]["StringEquals"][
+        "oidc.eks.eu-west-1.amazonaws.com/id/0A1B2C3D4E5F60718293A4B5C6D7E8F9:sub"
+    ]
+    assert subs == [
+        f"system:serviceaccount:analytics-agents:analytics-{c}"
+        for c in ("dag-processor", "triggerer", "worker")
+    ]
 
 
 def test_unresolved_issuer_writes_no_trust_policy(tmp_path: Path) -> None:
@@ -249,7 +296,13 @@ def test_lock_file_supplies_the_issuer(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, text)
     issuer = "https://oidc.eks.us-east-1.amazonaws.com/id/LOCKED0123"
     (tmp_path / "demo.airspec.lock.json").write_text(
-        json.dumps({"kind": "AirspecLock", "cluster": "demo-cluster", "values": {"cloud.aws.cluster.oidcIssuer": issuer}})
+        json.dumps(
+            {
+                "kind": "AirspecLock",
+                "cluster": "demo-cluster",
+                "values": {"cloud.aws.cluster.oidcIssuer": issuer},
+            }
+        )
     )
     result = compile_spec(spec, "x", "x")
     assert result.ok and not result.diagnostics

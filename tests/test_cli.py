@@ -20,7 +20,9 @@ from compiler.rules.registry import all_rules
 def test_validate_ok_and_error_exit_codes(tmp_path: Path, runner: CliRunner) -> None:
     good = write_spec(tmp_path, MINIMAL)
     assert invoke(runner, "validate", str(good)).exit_code == 0
-    bad = write_spec(tmp_path, MINIMAL.replace("namespace: agents", "namespce: agents"), "bad.airspec.yaml")
+    bad = write_spec(
+        tmp_path, MINIMAL.replace("namespace: agents", "namespce: agents"), "bad.airspec.yaml"
+    )
     result = invoke(runner, "validate", str(bad))
     assert result.exit_code == 1
     assert f"{bad}:7:3: AS101 unknown key 'namespce'" in result.stdout
@@ -31,7 +33,9 @@ def test_validate_github_and_json_formats(tmp_path: Path, runner: CliRunner) -> 
     bad = write_spec(tmp_path, MINIMAL.replace("namespace: agents", "namespce: agents"))
     gh = invoke(runner, "validate", str(bad), "--format", "github").stdout
     assert gh.startswith("::error file=") and ",line=7,col=3,title=AS101::" in gh
-    rows = json.loads(invoke(runner, "validate", str(bad), "--format", "json").stdout)["diagnostics"]
+    rows = json.loads(invoke(runner, "validate", str(bad), "--format", "json").stdout)[
+        "diagnostics"
+    ]
     assert [(r["code"], r["line"], r["col"]) for r in rows] == [("AS101", 7, 3)]
 
 
@@ -57,7 +61,11 @@ def test_failing_compile_leaves_previous_tree_untouched(tmp_path: Path, runner: 
     out = tmp_path / "out"
     invoke(runner, "compile", str(spec), "--out", str(out))
     before = {p: p.read_bytes() for p in sorted((out / "demo").rglob("*")) if p.is_file()}
-    spec.write_text(MINIMAL.replace("prefix: xcom", "prefix: xcom2").replace("region: us-east-1", "region: nowhere"))
+    spec.write_text(
+        MINIMAL.replace("prefix: xcom", "prefix: xcom2").replace(
+            "region: us-east-1", "region: nowhere"
+        )
+    )
     assert invoke(runner, "compile", str(spec), "--out", str(out)).exit_code == 1
     after = {p: p.read_bytes() for p in sorted((out / "demo").rglob("*")) if p.is_file()}
     assert after == before
@@ -66,7 +74,13 @@ def test_failing_compile_leaves_previous_tree_untouched(tmp_path: Path, runner: 
 
 def test_one_bad_spec_means_nothing_is_written(tmp_path: Path, runner: CliRunner) -> None:
     good = write_spec(tmp_path, MINIMAL)
-    bad = write_spec(tmp_path, MINIMAL.replace("name: demo\n", "name: other\n", 1).replace("kind: AirflowDeployment", "kind: X"), "b.airspec.yaml")
+    bad = write_spec(
+        tmp_path,
+        MINIMAL.replace("name: demo\n", "name: other\n", 1).replace(
+            "kind: AirflowDeployment", "kind: X"
+        ),
+        "b.airspec.yaml",
+    )
     out = tmp_path / "out"
     assert invoke(runner, "compile", str(good), str(bad), "--out", str(out)).exit_code == 1
     assert not out.exists()
@@ -85,13 +99,25 @@ def test_recompile_is_a_no_op(tmp_path: Path, runner: CliRunner) -> None:
 def _compile_with_seed(seed: str, workdir: Path) -> dict[str, bytes]:
     env = {**os.environ, "PYTHONHASHSEED": seed}
     subprocess.run(
-        [sys.executable, "-m", "compiler", "compile", *[f"specs/{p.name}" for p in EXAMPLES], "--out", "o"],
+        [
+            sys.executable,
+            "-m",
+            "compiler",
+            "compile",
+            *[f"specs/{p.name}" for p in EXAMPLES],
+            "--out",
+            "o",
+        ],
         cwd=workdir,
         env=env,
         check=True,
         capture_output=True,
     )
-    return {p.relative_to(workdir / "o").as_posix(): p.read_bytes() for p in sorted((workdir / "o").rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(workdir / "o").as_posix(): p.read_bytes()
+        for p in sorted((workdir / "o").rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_output_is_byte_identical_across_hash_seeds(tmp_path: Path) -> None:
@@ -105,7 +131,14 @@ def test_output_is_byte_identical_across_hash_seeds(tmp_path: Path) -> None:
 
 def test_compile_as_installed_matches_checked_in_out() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "compiler", "compile", *[f"specs/{p.name}" for p in EXAMPLES], "--check"],
+        [
+            sys.executable,
+            "-m",
+            "compiler",
+            "compile",
+            *[f"specs/{p.name}" for p in EXAMPLES],
+            "--check",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -21,7 +21,9 @@ def test_yaml_syntax_error_has_position(tmp_path: Path) -> None:
 
 
 def test_empty_file(tmp_path: Path) -> None:
-    assert [(d.code, d.line, d.col) for d in diagnose(tmp_path, "# only a comment\n")] == [("AS003", 1, 1)]
+    assert [(d.code, d.line, d.col) for d in diagnose(tmp_path, "# only a comment\n")] == [
+        ("AS003", 1, 1)
+    ]
 
 
 def test_root_not_mapping(tmp_path: Path) -> None:
@@ -56,14 +58,18 @@ def test_unknown_key_suggests_the_closest(tmp_path: Path) -> None:
 
 
 def test_wrong_type_account_id_unquoted(tmp_path: Path) -> None:
-    diags = diagnose(tmp_path, MINIMAL.replace('accountId: "123456789012"', "accountId: 123456789012"))
+    diags = diagnose(
+        tmp_path, MINIMAL.replace('accountId: "123456789012"', "accountId: 123456789012")
+    )
     (d,) = diags
     assert (d.code, d.line, d.col) == ("AS102", 18, 16)
     assert "quote" in d.hint
 
 
 def test_missing_required_field(tmp_path: Path) -> None:
-    diags = diagnose(tmp_path, MINIMAL.replace("    role: {name: DemoRole, policyName: DemoAccess}\n", ""))
+    diags = diagnose(
+        tmp_path, MINIMAL.replace("    role: {name: DemoRole, policyName: DemoAccess}\n", "")
+    )
     (d,) = diags
     assert d.code == "AS103" and "cloud.aws.role" in d.message
 
@@ -91,21 +97,45 @@ def test_region_issuer_mismatch(tmp_path: Path) -> None:
 
 
 def test_backend_bucket_not_declared(tmp_path: Path) -> None:
-    (d,) = diagnose(tmp_path, MINIMAL.replace("xcom: {bucket: demo-bucket", "xcom: {bucket: other-bucket"))
+    (d,) = diagnose(
+        tmp_path, MINIMAL.replace("xcom: {bucket: demo-bucket", "xcom: {bucket: other-bucket")
+    )
     assert (d.code, d.line, d.col) == ("AS202", 31, 18)
 
 
 @pytest.mark.parametrize(
     ("old", "new", "line"),
     [
-        ("agentTokenSecret: agent-token", "agentTokenSecret: eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.sig", 10),
-        ("agentTokenSecret: agent-token", "agentTokenSecret: agent-token\n    agentToken: s3cr3t-value", 11),
-        ("imagePullSecret: registry", "imagePullSecret: registry\n    password: hunter2hunter2", 12),
-        ("apiUrl: https://example.astronomer.run/d1/api/v2", "apiUrl: https://u:p4ss@example.astronomer.run/d1", 9),
-        ("name: demo-bucket", "name: demo-bucket\n    # AKIA in a comment is fine\n  - name: AKIAABCDEFGHIJKLMNOP", 30),
+        (
+            "agentTokenSecret: agent-token",
+            "agentTokenSecret: eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.sig",
+            10,
+        ),
+        (
+            "agentTokenSecret: agent-token",
+            "agentTokenSecret: agent-token\n    agentToken: s3cr3t-value",
+            11,
+        ),
+        (
+            "imagePullSecret: registry",
+            "imagePullSecret: registry\n    password: hunter2hunter2",
+            12,
+        ),
+        (
+            "apiUrl: https://example.astronomer.run/d1/api/v2",
+            "apiUrl: https://u:p4ss@example.astronomer.run/d1",
+            9,
+        ),
+        (
+            "name: demo-bucket",
+            "name: demo-bucket\n    # AKIA in a comment is fine\n  - name: AKIAABCDEFGHIJKLMNOP",
+            30,
+        ),
     ],
 )
-def test_secret_values_are_refused_and_never_echoed(tmp_path: Path, old: str, new: str, line: int) -> None:
+def test_secret_values_are_refused_and_never_echoed(
+    tmp_path: Path, old: str, new: str, line: int
+) -> None:
     diags = diagnose(tmp_path, MINIMAL.replace(old, new))
     secret = [d for d in diags if d.code == "AS203"]
     assert secret and secret[0].line == line
@@ -127,7 +157,9 @@ def test_xcom_on_s3_needs_the_s3fs_extra(tmp_path: Path) -> None:
 
 
 def test_software_block_on_remote_execution(tmp_path: Path) -> None:
-    text = MINIMAL.replace("  namespace: agents\n", "  namespace: agents\n  software: {releaseName: x}\n")
+    text = MINIMAL.replace(
+        "  namespace: agents\n", "  namespace: agents\n  software: {releaseName: x}\n"
+    )
     assert "AS205" in {d.code for d in diagnose(tmp_path, text)}
 
 
@@ -165,7 +197,9 @@ def test_bad_requirement(tmp_path: Path) -> None:
 
 
 def test_bad_quantity(tmp_path: Path) -> None:
-    text = MINIMAL.replace("  providers:\n", "  dagProcessor: {resources: {memory: 2GB}}\n  providers:\n")
+    text = MINIMAL.replace(
+        "  providers:\n", "  dagProcessor: {resources: {memory: 2GB}}\n  providers:\n"
+    )
     (d,) = diagnose(tmp_path, text)
     assert (d.code, d.line) == ("AS213", 12)
 

@@ -20,7 +20,11 @@ GOLDEN = ROOT / "tests" / "golden"
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.parametrize("spec", FIXTURES, ids=lambda p: p.name)
@@ -39,4 +43,6 @@ def test_golden_tree(spec: Path, tmp_path: Path, runner: CliRunner) -> None:
     if os.environ.get("AIRSPEC_UPDATE_GOLDEN") == "1":
         shutil.rmtree(golden, ignore_errors=True)
         shutil.copytree(produced, golden)
-    assert _tree(produced) == _tree(golden), f"golden differs; regenerate with AIRSPEC_UPDATE_GOLDEN=1 and review {golden}"
+    assert _tree(produced) == _tree(golden), (
+        f"golden differs; regenerate with AIRSPEC_UPDATE_GOLDEN=1 and review {golden}"
+    )

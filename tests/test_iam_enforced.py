@@ -42,12 +42,20 @@ class World:
 
 
 def _admin(url: str, service: str) -> Any:
-    return boto3.client(service, endpoint_url=url, region_name=REGION, aws_access_key_id="admin", aws_secret_access_key="admin")
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="admin",
+        aws_secret_access_key="admin",
+    )
 
 
 def _user_with(iam: Any, name: str, policy: dict[str, Any]) -> Keys:
     iam.create_user(UserName=name)
-    arn = iam.create_policy(PolicyName=f"{name}-policy", PolicyDocument=json.dumps(policy))["Policy"]["Arn"]
+    arn = iam.create_policy(PolicyName=f"{name}-policy", PolicyDocument=json.dumps(policy))[
+        "Policy"
+    ]["Arn"]
     iam.attach_user_policy(UserName=name, PolicyArn=arn)
     key = iam.create_access_key(UserName=name)["AccessKey"]
     return Keys(key["AccessKeyId"], key["SecretAccessKey"])
@@ -62,14 +70,23 @@ def world() -> Iterator[World]:
         s3.put_object(Bucket=BUCKET, Key=EXISTING_LOG, Body=b"line 1\n")
         iam = _admin(url, "iam")
         worker = _user_with(iam, "airflow-worker", POLICY)
-        mutant_policy = {**POLICY, "Statement": [s for s in POLICY["Statement"] if s["Sid"] != "ReadWriteXComObjects"]}
+        mutant_policy = {
+            **POLICY,
+            "Statement": [s for s in POLICY["Statement"] if s["Sid"] != "ReadWriteXComObjects"],
+        }
         mutant = _user_with(iam, "mutant", mutant_policy)
         set_auth_enforcement(url, enforce=True)
         yield World(url, worker, mutant)
 
 
 def _s3(world: World, keys: Keys) -> Any:
-    return boto3.client("s3", endpoint_url=world.url, region_name=REGION, aws_access_key_id=keys.access_key, aws_secret_access_key=keys.secret_key)
+    return boto3.client(
+        "s3",
+        endpoint_url=world.url,
+        region_name=REGION,
+        aws_access_key_id=keys.access_key,
+        aws_secret_access_key=keys.secret_key,
+    )
 
 
 def _fs(world: World, keys: Keys) -> s3fs.S3FileSystem:
@@ -96,7 +113,9 @@ def test_s3_task_handler_calls_succeed(world: World) -> None:
     s3 = _s3(world, world.worker)
     assert s3.head_object(Bucket=BUCKET, Key=EXISTING_LOG)["ContentLength"] == 7
     with pytest.raises(ClientError) as missing:
-        s3.head_object(Bucket=BUCKET, Key="logs/dag_id=etl/run_id=manual/task_id=load/attempt=1.log")
+        s3.head_object(
+            Bucket=BUCKET, Key="logs/dag_id=etl/run_id=manual/task_id=load/attempt=1.log"
+        )
     assert missing.value.response["Error"]["Code"] == "404"  # a 404, not a 403
     assert s3.get_object(Bucket=BUCKET, Key=EXISTING_LOG)["Body"].read() == b"line 1\n"
     s3.put_object(Bucket=BUCKET, Key=EXISTING_LOG, Body=b"line 1\nline 2\n")
@@ -129,7 +148,9 @@ def test_everything_else_is_denied(world: World) -> None:
     s3 = _s3(world, world.worker)
     assert _denied(lambda: s3.put_object(Bucket=BUCKET, Key="elsewhere/x", Body=b"x"))
     assert _denied(lambda: s3.get_object(Bucket=BUCKET, Key="elsewhere/x"))
-    assert _denied(lambda: s3.delete_object(Bucket=BUCKET, Key=EXISTING_LOG))  # logs are not deletable
+    assert _denied(
+        lambda: s3.delete_object(Bucket=BUCKET, Key=EXISTING_LOG)
+    )  # logs are not deletable
     assert _denied(lambda: s3.put_object(Bucket=OTHER, Key="logs/x", Body=b"x"))
     assert _denied(lambda: s3.list_objects_v2(Bucket=OTHER, Prefix="logs/"))
     assert _denied(lambda: s3.create_bucket(Bucket="new-bucket-by-s3fs"))

@@ -71,7 +71,13 @@ def permission_statements(r: ResolvedSpec) -> list[Statement]:
                     sid="ReadAirflowSecrets",
                     actions=("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"),
                     resources=tuple(
-                        aws.arn("secretsmanager", f"secret:{p}/*", partition=part, region=region, account=acct)
+                        aws.arn(
+                            "secretsmanager",
+                            f"secret:{p}/*",
+                            partition=part,
+                            region=region,
+                            account=acct,
+                        )
                         for p in prefixes
                     ),
                 )
@@ -82,7 +88,9 @@ def permission_statements(r: ResolvedSpec) -> list[Statement]:
                     sid="ReadAirflowParameters",
                     actions=("ssm:GetParameter", "ssm:GetParameters"),
                     resources=tuple(
-                        aws.arn("ssm", f"parameter/{p}/*", partition=part, region=region, account=acct)
+                        aws.arn(
+                            "ssm", f"parameter/{p}/*", partition=part, region=region, account=acct
+                        )
                         for p in prefixes
                     ),
                 )

@@ -52,7 +52,13 @@ def log_reader(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
         ]
     )
     return [
-        Artifact(TRUST_PATH, "aws.log-reader-trust-policy", "json", trust, LiveTarget("iam", "role", role_arn)),
+        Artifact(
+            TRUST_PATH,
+            "aws.log-reader-trust-policy",
+            "json",
+            trust,
+            LiveTarget("iam", "role", role_arn),
+        ),
         Artifact(
             POLICY_PATH,
             "aws.log-reader-policy",

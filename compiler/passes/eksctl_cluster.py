@@ -37,7 +37,11 @@ def eksctl_cluster(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
     if r.spec.cloud.aws is None:
         return []
     c = r.aws.cluster
-    metadata: dict[str, Any] = {"name": c.name, "region": r.aws.region, "version": c.kubernetes_version}
+    metadata: dict[str, Any] = {
+        "name": c.name,
+        "region": r.aws.region,
+        "version": c.kubernetes_version,
+    }
     if r.spec.metadata.labels:
         metadata["tags"] = dict(sorted(r.spec.metadata.labels.items()))
     config: dict[str, Any] = {

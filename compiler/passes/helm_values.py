@@ -79,19 +79,30 @@ def common_env(r: ResolvedSpec) -> list[dict[str, Any]]:
     env = [
         _env("ASTRONOMER_ENVIRONMENT", "cloud"),
         _env("AWS_DEFAULT_REGION", region),
-        _env("AIRFLOW_CONN_AWS_DEFAULT", _json({"conn_type": "aws", "extra": {"region_name": region}})),
+        _env(
+            "AIRFLOW_CONN_AWS_DEFAULT",
+            _json({"conn_type": "aws", "extra": {"region_name": region}}),
+        ),
     ]
     if b.logs is not None:
         env += [
             _env("AIRFLOW__LOGGING__REMOTE_LOGGING", "True"),
-            _env("AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS", "astronomer.runtime.logging.logging_config"),
-            _env("AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER", f"s3://{b.logs.bucket}/{b.logs.prefix}"),
+            _env(
+                "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS",
+                "astronomer.runtime.logging.logging_config",
+            ),
+            _env(
+                "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER", f"s3://{b.logs.bucket}/{b.logs.prefix}"
+            ),
             _env("AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID", "aws_default"),
             _env("ASTRO_LOGGING_AWS_WEB_IDENTITY_TOKEN_FILE", "/tmp/logging-token"),
         ]
     if b.xcom is not None:
         env += [
-            _env("AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH", f"s3://aws_default@{b.xcom.bucket}/{b.xcom.prefix}"),
+            _env(
+                "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH",
+                f"s3://aws_default@{b.xcom.bucket}/{b.xcom.prefix}",
+            ),
             _env("AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD", str(b.xcom.threshold)),
         ]
     if b.secrets is not None and b.secrets.type != "local-filesystem":
@@ -124,17 +135,26 @@ def _provider_install(r: ResolvedSpec, image: str) -> dict[str, Any]:
     if providers is None or not providers.packages:
         return {}
     command = ["pip", "install", "--no-cache-dir", "--target", PACKAGES_DIR]
-    mounts = [{"name": "shared-packages", "mountPath": PACKAGES_DIR}]
+    mounts: list[dict[str, Any]] = [{"name": "shared-packages", "mountPath": PACKAGES_DIR}]
     volumes: list[dict[str, Any]] = [{"name": "shared-packages", "emptyDir": {}}]
     if r.constraints is not None:
         command += ["--constraint", f"{CONSTRAINTS_DIR}/{CONSTRAINTS_FILE}"]
-        mounts.append({"name": "provider-constraints", "mountPath": CONSTRAINTS_DIR, "readOnly": True})
-        volumes.append({"name": "provider-constraints", "configMap": {"name": constraints_configmap_name(r)}})
+        mounts.append(
+            {"name": "provider-constraints", "mountPath": CONSTRAINTS_DIR, "readOnly": True}
+        )
+        volumes.append(
+            {"name": "provider-constraints", "configMap": {"name": constraints_configmap_name(r)}}
+        )
     command += list(providers.packages)
     return {
         "env": [_env("PYTHONPATH", PACKAGES_DIR)],
         "initContainers": [
-            {"name": "install-providers", "image": image, "command": command, "volumeMounts": mounts}
+            {
+                "name": "install-providers",
+                "image": image,
+                "command": command,
+                "volumeMounts": mounts,
+            }
         ],
         "volumes": volumes,
         "volumeMounts": [{"name": "shared-packages", "mountPath": PACKAGES_DIR, "readOnly": True}],

@@ -138,7 +138,12 @@ def runbook(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
             )
         secret_lines = [
             "kubectl apply -f k8s/namespace.yaml",
-            _secret(ns, d.astro.agent_token_secret, "generic", '--from-literal=token="$ASTRO_AGENT_TOKEN"'),
+            _secret(
+                ns,
+                d.astro.agent_token_secret,
+                "generic",
+                '--from-literal=token="$ASTRO_AGENT_TOKEN"',
+            ),
             _secret(
                 ns,
                 d.astro.image_pull_secret,
@@ -150,12 +155,17 @@ def runbook(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
         for b in r.spec.bundles:
             if b.git.credentials_secret:
                 conn = (
-                    "\"$(printf '{\"conn_type\": \"git\", \"login\": \"%s\", \"password\": \"%s\", "
-                    f"\"host\": \"%s\"}}' \"${env_var(b.name, 'LOGIN')}\" \"${env_var(b.name, 'TOKEN')}\" "
-                    f"{_q(b.git.repo)})\""
+                    '"$(printf \'{"conn_type": "git", "login": "%s", "password": "%s", '
+                    f'"host": "%s"}}\' "${env_var(b.name, "LOGIN")}" "${env_var(b.name, "TOKEN")}" '
+                    f'{_q(b.git.repo)})"'
                 )
                 secret_lines.append(
-                    _secret(ns, b.git.credentials_secret, "generic", f"--from-literal={b.git.credentials_secret_key}={conn}")
+                    _secret(
+                        ns,
+                        b.git.credentials_secret,
+                        "generic",
+                        f"--from-literal={b.git.credentials_secret_key}={conn}",
+                    )
                 )
         secret_lines.append("kubectl apply -f k8s/")
         steps.append(

@@ -48,7 +48,8 @@ def issuer_matches_region(ctx: RuleContext) -> Iterator[Diagnostic]:
             ISSUER_REGION,
             where,
             f"the OIDC issuer is in region '{found}' but cloud.aws.region is "
-            f"'{spec.cloud.aws.region}'" + (" (issuer from the lock file)" if source == "lock" else ""),
+            f"'{spec.cloud.aws.region}'"
+            + (" (issuer from the lock file)" if source == "lock" else ""),
             "copy the issuer of this cluster: aws eks describe-cluster --name "
             f"{spec.cloud.aws.cluster.name} --region {spec.cloud.aws.region} "
             "--query cluster.identity.oidc.issuer",

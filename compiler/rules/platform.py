@@ -184,14 +184,18 @@ def resource_quantities(ctx: RuleContext) -> Iterator[Diagnostic]:
         (("deployment", "dagProcessor", "resources"), spec.deployment.dag_processor.resources),
     ]
     for path, res in blocks:
-        for attr, key in (("cpu", "cpu"), ("memory", "memory"), ("ephemeral_storage", "ephemeralStorage")):
+        for attr, key in (
+            ("cpu", "cpu"),
+            ("memory", "memory"),
+            ("ephemeral_storage", "ephemeralStorage"),
+        ):
             text = quantity_text(getattr(res, attr))
             if not _QUANTITY.match(text):
                 yield make(
                     BAD_QUANTITY,
                     ctx.at(*path, key),
                     f"'{key}' {text!r} is not a Kubernetes quantity",
-                    "e.g. cpu: \"500m\", memory: 2Gi, ephemeralStorage: 1Gi",
+                    'e.g. cpu: "500m", memory: 2Gi, ephemeralStorage: 1Gi',
                 )
 
 

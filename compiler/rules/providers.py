@@ -87,7 +87,9 @@ def requirements_parse(ctx: RuleContext) -> Iterator[Diagnostic]:
     """A provider package is not a valid pip requirement (PEP 508), e.g. `pkg==1.0`."""
     spec = ctx.spec
     assert spec is not None
-    for i, text in enumerate(spec.deployment.providers.packages if spec.deployment.providers else []):
+    for i, text in enumerate(
+        spec.deployment.providers.packages if spec.deployment.providers else []
+    ):
         req = parse_requirement(text)
         if req is None or req.url:
             yield make(
@@ -120,7 +122,11 @@ def pins_agree_with_constraints(ctx: RuleContext) -> Iterator[Diagnostic]:
         if req is None:
             continue
         pinned = pins.get(canonicalize_name(req.name))
-        if pinned is not None and req.specifier and not req.specifier.contains(pinned, prereleases=True):
+        if (
+            pinned is not None
+            and req.specifier
+            and not req.specifier.contains(pinned, prereleases=True)
+        ):
             yield make(
                 PIN_CONFLICT,
                 ctx.at("deployment", "providers", "packages", i),

@@ -62,9 +62,13 @@ def names_unique(ctx: RuleContext) -> Iterator[Diagnostic]:
         (("bundles",), list(spec.bundles)),
     ]
     if spec.cloud.aws:
-        lists.append((("cloud", "aws", "cluster", "nodeGroups"), list(spec.cloud.aws.cluster.node_groups)))
+        lists.append(
+            (("cloud", "aws", "cluster", "nodeGroups"), list(spec.cloud.aws.cluster.node_groups))
+        )
     if spec.cloud.gcp:
-        lists.append((("cloud", "gcp", "cluster", "nodePools"), list(spec.cloud.gcp.cluster.node_pools)))
+        lists.append(
+            (("cloud", "gcp", "cluster", "nodePools"), list(spec.cloud.gcp.cluster.node_pools))
+        )
     for path, items in lists:
         for i, name in _duplicates(items, "name"):
             yield make(

@@ -52,9 +52,9 @@ def secret_paths(data: Any) -> dict[PathKey, str]:
                 break
         else:
             last = path[-1] if path else ""
-            if isinstance(last, str) and _SECRET_NAME_FIELD.search(last):
-                if not _SECRET_NAME.match(value):
-                    found[path] = "a secret value rather than the name of a Secret"
+            named = isinstance(last, str) and _SECRET_NAME_FIELD.search(last)
+            if named and not _SECRET_NAME.match(value):
+                found[path] = "a secret value rather than the name of a Secret"
     return found
 
 
