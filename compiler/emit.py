@@ -153,8 +153,13 @@ def write_tree(out_dir: Path, name: str, files: dict[str, bytes]) -> bool:
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=out_dir))
             os.replace(target, old / name)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                os.replace(old / name, target)  # put the previous tree back
+                raise
+            finally:
+                shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, target)
     except BaseException:

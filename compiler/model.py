@@ -244,7 +244,12 @@ class EksCluster(_Model):
     node_groups: list[NodeGroup] = Field(min_length=1)
     logging: list[LogType] = Field(
         default_factory=lambda: [  # type: ignore[arg-type]
-            "api", "audit", "authenticator", "controllerManager", "scheduler"]
+            "api",
+            "audit",
+            "authenticator",
+            "controllerManager",
+            "scheduler",
+        ]
     )
 
 
