@@ -148,7 +148,8 @@ def test_helm_values_env_and_containers_are_valid_kubernetes(path: Path) -> None
 @pytest.mark.parametrize("path", _files("k8s/*.yaml"), ids=str)
 def test_k8s_manifests_validate(path: Path) -> None:
     doc = yaml.load(path.read_text())
-    kubernetes_validate.validate(doc, "1.33", strict=True)
+    cluster = yaml.load((path.parent.parent / "eksctl" / "cluster.yaml").read_text())
+    kubernetes_validate.validate(doc, cluster["metadata"]["version"], strict=True)
 
 
 def test_constraints_configmap_holds_the_constraints_file() -> None:

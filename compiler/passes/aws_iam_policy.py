@@ -21,6 +21,19 @@ from compiler.iam import Statement, document
 from compiler.resolved import ResolvedSpec
 
 PATH = "aws/iam-policy.json"
+# secrets backend type -> (Sid, read-only actions its backend calls, resource under the prefix)
+SECRETS_READ: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "aws-secrets-manager": (
+        "ReadAirflowSecrets",
+        ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"),
+        "secret:{prefix}/*",
+    ),
+    "aws-ssm": (
+        "ReadAirflowParameters",
+        ("ssm:GetParameter", "ssm:GetParameters"),
+        "parameter/{prefix}/*",
+    ),
+}
 
 
 def _list_under(sid: str, bucket: str, prefix: str, partition: str) -> Statement:
@@ -62,39 +75,21 @@ def permission_statements(r: ResolvedSpec) -> list[Statement]:
             )
         )
     secrets = b.secrets
-    if secrets is not None and secrets.type in ("aws-secrets-manager", "aws-ssm"):
+    if secrets is not None and secrets.type in SECRETS_READ:
+        sid, actions, resource = SECRETS_READ[secrets.type]
         prefixes = sorted(p for p in (secrets.connections_prefix, secrets.variables_prefix) if p)
-        acct, region = r.aws.account_id, r.aws.region
-        if secrets.type == "aws-secrets-manager":
-            out.append(
-                Statement(
-                    sid="ReadAirflowSecrets",
-                    actions=("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"),
-                    resources=tuple(
-                        aws.arn(
-                            "secretsmanager",
-                            f"secret:{p}/*",
-                            partition=part,
-                            region=region,
-                            account=acct,
-                        )
-                        for p in prefixes
-                    ),
-                )
+        service = actions[0].split(":")[0]
+        arns = tuple(
+            aws.arn(
+                service,
+                resource.format(prefix=p),
+                partition=part,
+                region=r.aws.region,
+                account=r.aws.account_id,
             )
-        else:
-            out.append(
-                Statement(
-                    sid="ReadAirflowParameters",
-                    actions=("ssm:GetParameter", "ssm:GetParameters"),
-                    resources=tuple(
-                        aws.arn(
-                            "ssm", f"parameter/{p}/*", partition=part, region=region, account=acct
-                        )
-                        for p in prefixes
-                    ),
-                )
-            )
+            for p in prefixes
+        )
+        out.append(Statement(sid=sid, actions=actions, resources=arns))
     return out
 
 

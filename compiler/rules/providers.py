@@ -59,25 +59,33 @@ def backends_have_providers(ctx: RuleContext) -> Iterator[Diagnostic]:
         )
 
 
+def _constraints(ctx: RuleContext) -> tuple[str | None, str | None]:
+    """(the constraints file's text, why it cannot be read); both None when there is none."""
+    assert ctx.spec is not None
+    providers = ctx.spec.deployment.providers
+    if providers is None or providers.constraints is None:
+        return None, None
+    try:
+        return read_constraints(ctx.spec_dir, providers.constraints), None
+    except UnicodeDecodeError:
+        return None, "not UTF-8"
+    except OSError as exc:
+        return None, exc.strerror or str(exc)
+
+
 @rule(CONSTRAINTS_FILE, "constraints-file")
 def constraints_readable(ctx: RuleContext) -> Iterator[Diagnostic]:
     """`deployment.providers.constraints` does not name a readable UTF-8 file.
 
     The path is relative to the spec file; its content becomes the constraints ConfigMap.
     """
-    spec = ctx.spec
-    assert spec is not None
-    providers = spec.deployment.providers
-    if providers is None or providers.constraints is None:
-        return
-    try:
-        read_constraints(ctx.spec_dir, providers.constraints)
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else (exc.strerror or str(exc))
+    _, reason = _constraints(ctx)
+    if reason is not None:
+        assert ctx.spec is not None and ctx.spec.deployment.providers is not None
         yield make(
             CONSTRAINTS_FILE,
             ctx.at("deployment", "providers", "constraints"),
-            f"cannot read constraints file '{providers.constraints}': {reason}",
+            f"cannot read constraints file '{ctx.spec.deployment.providers.constraints}': {reason}",
             "the path is relative to the spec file's folder",
         )
 
@@ -108,16 +116,11 @@ def pins_agree_with_constraints(ctx: RuleContext) -> Iterator[Diagnostic]:
     pip would refuse the install inside the init container and the workers would never
     start; airspec catches it before deploy.
     """
-    spec = ctx.spec
-    assert spec is not None
-    providers = spec.deployment.providers
-    if providers is None or providers.constraints is None:
-        return
-    try:
-        pins = pinned_versions(read_constraints(ctx.spec_dir, providers.constraints))
-    except (OSError, UnicodeDecodeError):
-        return  # AS208 reports it
-    for i, text in enumerate(providers.packages):
+    constraints, _ = _constraints(ctx)
+    if constraints is None or ctx.spec is None or ctx.spec.deployment.providers is None:
+        return  # no constraints file, or AS208 reports why it cannot be read
+    pins = pinned_versions(constraints)
+    for i, text in enumerate(ctx.spec.deployment.providers.packages):
         req = parse_requirement(text)
         if req is None:
             continue
