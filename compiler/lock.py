@@ -13,6 +13,7 @@ from compiler.rules import codes
 from compiler.rules.registry import make
 
 LOCK_KIND = "AirspecLock"
+ISSUER_KEY = "cloud.aws.cluster.oidcIssuer"  # the one live-only value locked so far
 
 
 def lock_path(spec_path: Path) -> Path:

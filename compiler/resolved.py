@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from compiler import aws as awsnames
 from compiler.frontend import Checked
+from compiler.lock import ISSUER_KEY
 from compiler.model import Aws, Spec
 from compiler.providers import read_constraints
 
@@ -85,9 +86,7 @@ def resolve(checked: Checked, source: str) -> ResolvedSpec:
         constraints = read_constraints(checked.path.parent, d.providers.constraints)
     issuer = None
     if spec.cloud.aws is not None:
-        issuer = spec.cloud.aws.cluster.oidc_issuer or checked.lock.get(
-            "cloud.aws.cluster.oidcIssuer"
-        )
+        issuer = spec.cloud.aws.cluster.oidc_issuer or checked.lock.get(ISSUER_KEY)
     return ResolvedSpec(
         spec=spec,
         source=source,

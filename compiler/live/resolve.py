@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from compiler.aws import issuer_region
 from compiler.frontend import Checked
-from compiler.lock import lock_path, read_lock, write_lock
-
-ISSUER_KEY = "cloud.aws.cluster.oidcIssuer"
+from compiler.lock import ISSUER_KEY, lock_path, read_lock, write_lock
 
 
 class LiveError(Exception):

@@ -36,7 +36,7 @@ SECRETS_READ: dict[str, tuple[str, tuple[str, ...], str]] = {
 }
 
 
-def _list_under(sid: str, bucket: str, prefix: str, partition: str) -> Statement:
+def list_under(sid: str, bucket: str, prefix: str, partition: str) -> Statement:
     return Statement(
         sid=sid,
         actions=("s3:ListBucket",),
@@ -50,7 +50,7 @@ def permission_statements(r: ResolvedSpec) -> list[Statement]:
     part, b = r.partition, r.spec.backends
     out: list[Statement] = []
     if b.logs is not None:
-        out.append(_list_under("ListTaskLogs", b.logs.bucket, b.logs.prefix, part))
+        out.append(list_under("ListTaskLogs", b.logs.bucket, b.logs.prefix, part))
         out.append(
             Statement(
                 sid="ReadWriteTaskLogs",
@@ -59,7 +59,7 @@ def permission_statements(r: ResolvedSpec) -> list[Statement]:
             )
         )
     if b.xcom is not None:
-        out.append(_list_under("ListXComObjects", b.xcom.bucket, b.xcom.prefix, part))
+        out.append(list_under("ListXComObjects", b.xcom.bucket, b.xcom.prefix, part))
         out.append(
             Statement(
                 sid="ReadWriteXComObjects",

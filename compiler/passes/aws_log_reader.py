@@ -9,6 +9,7 @@ from __future__ import annotations
 from compiler import aws
 from compiler.artifact import Artifact, Context, LiveTarget
 from compiler.iam import Statement, document
+from compiler.passes.aws_iam_policy import list_under
 from compiler.resolved import ResolvedSpec
 
 TRUST_PATH = "aws/log-reader-trust-policy.json"
@@ -38,12 +39,7 @@ def log_reader(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
     )
     policy = document(
         [
-            Statement(
-                sid="ListTaskLogs",
-                actions=("s3:ListBucket",),
-                resources=(aws.s3_bucket_arn(logs.bucket, part),),
-                conditions={"StringLike": {"s3:prefix": [f"{logs.prefix}/*"]}},
-            ),
+            list_under("ListTaskLogs", logs.bucket, logs.prefix, part),
             Statement(
                 sid="ReadTaskLogs",
                 actions=("s3:GetObject",),

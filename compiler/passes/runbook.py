@@ -27,11 +27,11 @@ def env_var(bundle_name: str, what: str) -> str:
     return f"GIT_{bundle_name.upper().replace('-', '_')}_{what}"
 
 
-def _secret(ns: str, name: str, *args: str) -> str:
+def _secret(ns: str, name: str, kind: str, *flags: str) -> str:
     # create-or-update: render client-side, then apply
     return (
-        f"kubectl create secret {' '.join(args[:1])} {_q(name)} --namespace {_q(ns)} "
-        + " ".join(args[1:])
+        f"kubectl create secret {kind} {_q(name)} --namespace {_q(ns)} "
+        + " ".join(flags)
         + " \\\n  --dry-run=client -o yaml | kubectl apply -f -"
     )
 

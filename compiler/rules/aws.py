@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from compiler.aws import issuer_region
 from compiler.diagnostics import Diagnostic, Severity
+from compiler.lock import ISSUER_KEY
 from compiler.rules.context import RuleContext
 from compiler.rules.registry import make, rule
 
@@ -19,7 +20,7 @@ def effective_issuer(ctx: RuleContext) -> tuple[str | None, str]:
     assert ctx.spec is not None and ctx.spec.cloud.aws is not None
     if ctx.spec.cloud.aws.cluster.oidc_issuer:
         return ctx.spec.cloud.aws.cluster.oidc_issuer, "spec"
-    locked = ctx.lock.get("cloud.aws.cluster.oidcIssuer")
+    locked = ctx.lock.get(ISSUER_KEY)
     return (locked, "lock") if isinstance(locked, str) else (None, "")
 
 
