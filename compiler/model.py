@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
@@ -122,6 +122,10 @@ GcpLocation = Annotated[
     str,
     _fmt("AS107", r"^[a-z]+-[a-z]+[0-9](-[a-z])?$", "a GKE location: a region or a zone"),
 ]
+GCP_SECRET_PREFIXES = {
+    "connectionsPrefix": "airflow-connections",
+    "variablesPrefix": "airflow-variables",
+}
 Count = Annotated[int, Field(ge=0)]
 Positive = Annotated[int, Field(ge=1)]
 
@@ -186,8 +190,23 @@ class Providers(_Model):
 
 
 class Software(_Model):
-    release_name: DnsLabel
+    release_name: DnsLabel = Field(
+        description="the Deployment's release name; its namespace is astronomer-<releaseName>"
+    )
     executor: Literal["CeleryExecutor", "KubernetesExecutor", "LocalExecutor"] = "CeleryExecutor"
+    label: str | None = Field(
+        default=None, max_length=64, description="the Deployment's label; default metadata.name"
+    )
+    workspace_id: (
+        Annotated[str, _fmt("AS107", r"^[a-z0-9]{10,40}$", "an Astronomer Software workspace id")]
+        | None
+    ) = Field(default=None, description="the workspace to create the Deployment in")
+    platform_release_name: DnsLabel = Field(
+        default="astronomer", description="the Helm release of the Astronomer platform"
+    )
+    platform_namespace: DnsLabel = Field(
+        default="astronomer", description="the namespace the Astronomer platform runs in"
+    )
 
 
 class Helm(_Model):
@@ -211,7 +230,9 @@ class Deployment(_Model):
     cloud_access: list[str] | None = Field(
         default=None,
         description="components whose service account gets the cloud identity "
-        "(remote execution: workers, triggerer, dagProcessor; default workers, triggerer)",
+        "(remote execution: workers, triggerer, dagProcessor; default workers, triggerer. "
+        "Software: worker, scheduler, triggerer, webserver, cleanup, migrate-database-job; "
+        "default worker, scheduler, triggerer, webserver)",
     )
     helm: Helm = Field(default_factory=Helm)
 
@@ -323,8 +344,22 @@ class XComBackend(_Model):
 
 class SecretsBackend(_Model):
     type: Literal["local-filesystem", "aws-secrets-manager", "aws-ssm", "gcp-secret-manager"]
-    connections_prefix: Prefix | None = "airflow/connections"
-    variables_prefix: Prefix | None = "airflow/variables"
+    connections_prefix: Prefix | None = Field(
+        default="airflow/connections",
+        description="default airflow/connections (gcp-secret-manager: airflow-connections)",
+    )
+    variables_prefix: Prefix | None = Field(
+        default="airflow/variables",
+        description="default airflow/variables (gcp-secret-manager: airflow-variables)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_for_type(cls, data: Any) -> Any:
+        # Secret Manager ids cannot hold '/': that backend's own defaults use '-'
+        if isinstance(data, dict) and data.get("type") == "gcp-secret-manager":
+            return {**GCP_SECRET_PREFIXES, **data}
+        return data
 
 
 class Backends(_Model):

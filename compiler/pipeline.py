@@ -13,9 +13,13 @@ from compiler.passes.aws_iam_policy import iam_policy
 from compiler.passes.aws_log_reader import log_reader
 from compiler.passes.aws_trust_policy import trust_policy
 from compiler.passes.eksctl_cluster import eksctl_cluster
+from compiler.passes.gcp_cluster import gcp_cluster
+from compiler.passes.gcp_iam_bindings import gcp_iam_bindings
 from compiler.passes.helm_values import helm_values
 from compiler.passes.k8s_manifests import k8s_manifests
 from compiler.passes.runbook import runbook
+from compiler.passes.software_commands import astro_commands
+from compiler.passes.software_houston import houston_config
 from compiler.resolved import ResolvedSpec, resolve
 
 Pass = Callable[[ResolvedSpec, Context], list[Artifact]]
@@ -26,8 +30,12 @@ PASSES: tuple[Pass, ...] = (
     trust_policy,
     log_reader,
     eksctl_cluster,
+    gcp_cluster,
+    gcp_iam_bindings,
     helm_values,
     k8s_manifests,
+    houston_config,
+    astro_commands,
     runbook,
 )
 

@@ -31,8 +31,11 @@ def provider_needs(spec: Spec) -> list[Need]:
     needs: list[Need] = []
     aws = spec.cloud.aws is not None
     b = spec.backends
-    if b.logs is not None and aws:
-        needs.append(Need(AMAZON, frozenset(), "S3 remote logging", ("backends", "logs")))
+    if b.logs is not None:
+        if aws:
+            needs.append(Need(AMAZON, frozenset(), "S3 remote logging", ("backends", "logs")))
+        else:
+            needs.append(Need(GOOGLE, frozenset(), "GCS remote logging", ("backends", "logs")))
     if b.xcom is not None:
         needs.append(
             Need(COMMON_IO, frozenset(), "the object storage XCom backend", ("backends", "xcom"))
@@ -41,10 +44,14 @@ def provider_needs(spec: Spec) -> list[Need]:
             needs.append(
                 Need(AMAZON, frozenset({"s3fs"}), "XCom on S3 (s3fs)", ("backends", "xcom"))
             )
-    if b.secrets is not None and b.secrets.type.startswith("aws-"):
+        else:  # the Google provider depends on gcsfs
+            needs.append(Need(GOOGLE, frozenset(), "XCom on GCS (gcsfs)", ("backends", "xcom")))
+    # a backend of the other cloud is AS206's to report, not a missing package
+    if b.secrets is not None and b.secrets.type.startswith("aws-" if aws else "gcp-"):
+        package = AMAZON if aws else GOOGLE
         needs.append(
             Need(
-                AMAZON,
+                package,
                 frozenset(),
                 f"the {b.secrets.type} secrets backend",
                 ("backends", "secrets"),

@@ -5,13 +5,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from compiler import aws as awsnames
+from compiler import gcp as gcpnames
 from compiler.frontend import Checked
 from compiler.lock import ISSUER_KEY
-from compiler.model import Aws, Spec
+from compiler.model import Aws, Gcp, Spec
 from compiler.providers import read_constraints
 
-SA_SUFFIX = {"workers": "worker", "triggerer": "triggerer", "dagProcessor": "dag-processor"}
-DEFAULT_CLOUD_ACCESS = {"astro-remote-execution": ("workers", "triggerer")}
+REMOTE = "astro-remote-execution"
+SOFTWARE = "astronomer-software"
+# component -> service account name suffix. Remote Execution: the chart's serviceAccount keys,
+# named <resourceNamePrefix>-<suffix>. Software: the accounts the platform creates in
+# astronomer-<release>, named <release>-<component>.
+SA_SUFFIX = {
+    REMOTE: {"workers": "worker", "triggerer": "triggerer", "dagProcessor": "dag-processor"},
+    SOFTWARE: {
+        c: c
+        for c in (
+            "worker",
+            "scheduler",
+            "triggerer",
+            "webserver",
+            "cleanup",
+            "migrate-database-job",
+        )
+    },
+}
+DEFAULT_CLOUD_ACCESS = {
+    REMOTE: ("workers", "triggerer"),
+    SOFTWARE: ("worker", "scheduler", "triggerer", "webserver"),
+}
+ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 
 
 @dataclass(frozen=True)
@@ -40,6 +63,29 @@ class ResolvedSpec:
     constraints: str | None
     oidc_issuer: str | None
     service_accounts: tuple[ServiceAccount, ...]
+
+    @property
+    def is_software(self) -> bool:
+        return self.spec.deployment.platform == SOFTWARE
+
+    @property
+    def gcp(self) -> Gcp:
+        if self.spec.cloud.gcp is None:
+            raise ValueError("not a GCP spec")
+        return self.spec.cloud.gcp
+
+    @property
+    def gsa_email(self) -> str:
+        return gcpnames.gsa_email(self.gcp.service_account, self.gcp.project)
+
+    @property
+    def cloud_identity(self) -> str:
+        """What a service account is annotated with: the role ARN or the GSA email."""
+        return self.role_arn if self.spec.cloud.aws is not None else self.gsa_email
+
+    @property
+    def annotation_key(self) -> str:
+        return ROLE_ANNOTATION if self.spec.cloud.aws is not None else gcpnames.GSA_ANNOTATION
 
     @property
     def aws(self) -> Aws:
@@ -74,12 +120,16 @@ def resolve(checked: Checked, source: str) -> ResolvedSpec:
     if spec is None or not checked.ok:
         raise ValueError("resolve needs a spec without errors")
     d = spec.deployment
-    namespace = d.namespace or spec.metadata.name
-    default: tuple[str, ...] = DEFAULT_CLOUD_ACCESS.get(d.platform, ())
-    access = set(d.cloud_access or default)
+    access = set(d.cloud_access or DEFAULT_CLOUD_ACCESS[d.platform])
+    if d.software is not None:
+        namespace = d.namespace or f"astronomer-{d.software.release_name}"
+        prefix = d.software.release_name
+    else:
+        namespace = d.namespace or spec.metadata.name
+        prefix = d.resource_name_prefix
     accounts = tuple(
-        ServiceAccount(comp, f"{d.resource_name_prefix}-{suffix}", namespace, comp in access)
-        for comp, suffix in SA_SUFFIX.items()
+        ServiceAccount(comp, f"{prefix}-{suffix}", namespace, comp in access)
+        for comp, suffix in SA_SUFFIX[d.platform].items()
     )
     constraints = None
     if d.providers is not None and d.providers.constraints is not None:

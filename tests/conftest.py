@@ -75,3 +75,40 @@ def runner() -> CliRunner:
 
 def invoke(runner: CliRunner, *args: str):  # type: ignore[no-untyped-def]
     return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+AWS_TAIL = "cloud:\n" + MINIMAL.split("cloud:\n", 1)[1]
+GKE_MINIMAL = MINIMAL.split("cloud:\n", 1)[0].replace(
+    "apache-airflow-providers-amazon[s3fs]==9.9.0", "apache-airflow-providers-google==22.8.0"
+) + textwrap.dedent(
+    """\
+    cloud:
+      gcp:
+        project: demo-project
+        region: us-central1
+        cluster:
+          name: demo
+          location: us-central1
+          nodePools:
+            - {name: workers, machineType: e2-standard-4, minCount: 0, maxCount: 3}
+        serviceAccount: demo-agents
+    buckets:
+      - name: demo-bucket
+    backends:
+      logs: {bucket: demo-bucket, prefix: logs}
+      xcom: {bucket: demo-bucket, prefix: xcom}
+    """
+)
+SOFTWARE_HEAD = textwrap.dedent(
+    """\
+    apiVersion: airspec/v1
+    kind: AirflowDeployment
+    metadata:
+      name: sw
+    deployment:
+      platform: astronomer-software
+      software: {releaseName: stellar-comet-1234}
+    """
+)
+SOFTWARE_MINIMAL = SOFTWARE_HEAD + AWS_TAIL
+SOFTWARE_GKE_MINIMAL = SOFTWARE_HEAD + "cloud:\n" + GKE_MINIMAL.split("cloud:\n", 1)[1]

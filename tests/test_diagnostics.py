@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import MINIMAL, codes_at, diagnose, write_spec
+from conftest import MINIMAL, codes_at, diagnose
 
 from compiler.frontend import check_spec
 
@@ -213,18 +213,6 @@ def test_unresolved_issuer_is_a_warning(tmp_path: Path) -> None:
     text = "\n".join(line for line in MINIMAL.splitlines() if "oidcIssuer" not in line) + "\n"
     (d,) = diagnose(tmp_path, text)
     assert d.code == "AS210" and not d.is_error
-
-
-def test_gcp_is_not_lowered_yet(tmp_path: Path) -> None:
-    text = MINIMAL.split("cloud:\n")[0] + (
-        "cloud:\n  gcp:\n    project: my-project\n    region: us-central1\n"
-        "    cluster: {name: c, location: us-central1, nodePools: [{name: p, machineType: e2-standard-4}]}\n"
-        "    serviceAccount: airflow-agents\n"
-    )
-    codes = {d.code for d in diagnose(tmp_path, text)}
-    assert "AS290" in codes
-    validate_only = check_spec(write_spec(tmp_path, text))
-    assert "AS290" not in {d.code for d in validate_only.diagnostics}
 
 
 def test_every_problem_at_once(tmp_path: Path) -> None:

@@ -18,7 +18,6 @@ from compiler.resolved import ResolvedSpec
 from compiler.rules.platform import quantity_text
 
 PATH = "helm/values.yaml"
-ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 PACKAGES_DIR = "/shared/packages"
 CONSTRAINTS_DIR = "/etc/airspec/constraints"
 CONSTRAINTS_FILE = "constraints.txt"
@@ -73,17 +72,44 @@ def bundle_config(r: ResolvedSpec) -> list[dict[str, Any]]:
     return out
 
 
+def _cloud_env(r: ResolvedSpec) -> tuple[str, str, list[dict[str, Any]]]:
+    """(URL scheme, Airflow connection id, connection env) for the spec's cloud.
+
+    The connections carry no keys: IRSA (AWS) or Workload Identity (GKE) supplies credentials
+    through the annotated service account.
+    """
+    if r.spec.cloud.aws is not None:
+        region = r.aws.region
+        return (
+            "s3",
+            "aws_default",
+            [
+                _env("AWS_DEFAULT_REGION", region),
+                _env(
+                    "AIRFLOW_CONN_AWS_DEFAULT",
+                    _json({"conn_type": "aws", "extra": {"region_name": region}}),
+                ),
+            ],
+        )
+    project = r.gcp.project
+    return (
+        "gs",
+        "google_cloud_default",
+        [
+            _env("GOOGLE_CLOUD_PROJECT", project),
+            _env(
+                "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT",
+                _json({"conn_type": "google_cloud_platform", "extra": {"project": project}}),
+            ),
+        ],
+    )
+
+
 def common_env(r: ResolvedSpec) -> list[dict[str, Any]]:
     """Env vars for every agent container; values are strings, secrets only by reference."""
-    b, region = r.spec.backends, r.aws.region
-    env = [
-        _env("ASTRONOMER_ENVIRONMENT", "cloud"),
-        _env("AWS_DEFAULT_REGION", region),
-        _env(
-            "AIRFLOW_CONN_AWS_DEFAULT",
-            _json({"conn_type": "aws", "extra": {"region_name": region}}),
-        ),
-    ]
+    b = r.spec.backends
+    scheme, conn_id, cloud_env = _cloud_env(r)
+    env = [_env("ASTRONOMER_ENVIRONMENT", "cloud"), *cloud_env]
     if b.logs is not None:
         env += [
             _env("AIRFLOW__LOGGING__REMOTE_LOGGING", "True"),
@@ -92,16 +118,18 @@ def common_env(r: ResolvedSpec) -> list[dict[str, Any]]:
                 "astronomer.runtime.logging.logging_config",
             ),
             _env(
-                "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER", f"s3://{b.logs.bucket}/{b.logs.prefix}"
+                "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER",
+                f"{scheme}://{b.logs.bucket}/{b.logs.prefix}",
             ),
-            _env("AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID", "aws_default"),
-            _env("ASTRO_LOGGING_AWS_WEB_IDENTITY_TOKEN_FILE", "/tmp/logging-token"),
+            _env("AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID", conn_id),
         ]
+        if scheme == "s3":
+            env.append(_env("ASTRO_LOGGING_AWS_WEB_IDENTITY_TOKEN_FILE", "/tmp/logging-token"))
     if b.xcom is not None:
         env += [
             _env(
                 "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH",
-                f"s3://aws_default@{b.xcom.bucket}/{b.xcom.prefix}",
+                f"{scheme}://{conn_id}@{b.xcom.bucket}/{b.xcom.prefix}",
             ),
             _env("AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD", str(b.xcom.threshold)),
         ]
@@ -111,7 +139,9 @@ def common_env(r: ResolvedSpec) -> list[dict[str, Any]]:
             "variables_prefix": b.secrets.variables_prefix,
         }
         if b.secrets.type.startswith("aws-"):
-            kwargs["region_name"] = region
+            kwargs["region_name"] = r.aws.region
+        else:  # the backend would otherwise ask the metadata server for the project
+            kwargs["project_id"] = r.gcp.project
         env.append(_env("AIRFLOW__SECRETS__BACKEND_KWARGS", _json(kwargs)))
     for bundle in r.spec.bundles:
         if bundle.git.credentials_secret:
@@ -166,15 +196,15 @@ def _service_accounts(r: ResolvedSpec) -> dict[str, Any]:
     for sa in r.service_accounts:
         entry: dict[str, Any] = {"create": True, "name": sa.name}
         if sa.cloud_access:
-            entry["annotations"] = {ROLE_ANNOTATION: r.role_arn}
+            entry["annotations"] = {r.annotation_key: r.cloud_identity}
         out[sa.component] = entry
     return out
 
 
 def helm_values(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
-    """helm/values.yaml for Remote Execution agents on AWS."""
+    """helm/values.yaml for Remote Execution agents (EKS or GKE)."""
     d = r.spec.deployment
-    if d.platform != "astro-remote-execution" or d.astro is None or r.spec.cloud.aws is None:
+    if r.is_software or d.astro is None:
         return []
     values: dict[str, Any] = {
         "resourceNamePrefix": d.resource_name_prefix,

@@ -1,22 +1,33 @@
 """Lower everything before it to RUNBOOK.md: the ordered commands, with real values.
 
-Secret values are read from environment variables at the moment a command runs; the
-runbook names the variables and never holds a value.
+Sections follow the target: the cluster and its identity provider (eksctl on EKS, gcloud on
+GKE), the cloud identity (IAM role, or GSA + bindings), then the platform: Helm for Remote
+Execution agents, Houston + Astro CLI for Astronomer Software. Secret values are read from
+environment variables at the moment a command runs; the runbook names the variables and never
+holds a value.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 
-from compiler import aws
+from compiler import aws, gcp
 from compiler.artifact import Artifact, Context
 from compiler.passes.aws_log_reader import POLICY_PATH, TRUST_PATH, log_reader_role_name
+from compiler.passes.gcp_iam_bindings import resource_bindings
+from compiler.passes.software_commands import PATH as ASTRO_COMMANDS
+from compiler.passes.software_houston import PATH as HOUSTON_CONFIG
 from compiler.resolved import ResolvedSpec
 
 PATH = "RUNBOOK.md"
 CHART = "astronomer/astro-remote-execution-agent"
+PLATFORM_CHART = "astronomer/astronomer"
 CHART_REPO = "https://helm.astronomer.io"
 REGISTRY = "images.astronomer.cloud"
+WI_CHECK_IMAGE = "google/cloud-sdk:slim"
+
+Step = tuple[str, str, list[str]]
 
 
 def _q(value: str) -> str:
@@ -40,173 +51,335 @@ def _block(lines: list[str]) -> str:
     return "```sh\n" + "\n".join(lines) + "\n```\n"
 
 
-def runbook(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
-    """RUNBOOK.md for Remote Execution on EKS."""
-    d = r.spec.deployment
-    if r.spec.cloud.aws is None or d.astro is None:
+def _env_check(r: ResolvedSpec) -> list[Step]:
+    if r.is_software:
         return []
-    a, ns = r.aws, r.namespace
-    c = a.cluster
-    steps: list[tuple[str, str, list[str]]] = []
-    env_needed = ["ASTRO_AGENT_TOKEN", "ASTRO_REGISTRY_PASSWORD"]
+    needed = ["ASTRO_AGENT_TOKEN", "ASTRO_REGISTRY_PASSWORD"]
     for b in r.spec.bundles:
         if b.git.credentials_secret:
-            env_needed += [env_var(b.name, "LOGIN"), env_var(b.name, "TOKEN")]
-
-    steps.append(
+            needed += [env_var(b.name, "LOGIN"), env_var(b.name, "TOKEN")]
+    return [
         (
             "Check the environment",
             "Secret values come from these environment variables; the commands below read "
             "them and nothing in this folder holds one.",
-            [f': "${{{v}:?set {v} first}}"' for v in env_needed],
+            [f': "${{{v}:?set {v} first}}"' for v in needed],
         )
-    )
-    steps.append(
+    ]
+
+
+def _aws_cluster(r: ResolvedSpec) -> list[Step]:
+    a = r.aws
+    if r.is_software:
+        return [
+            (
+                "Associate the cluster's IAM OIDC provider",
+                f"The cluster `{a.cluster.name}` already runs the platform; IRSA needs its "
+                "OIDC issuer registered as an IAM identity provider (a no-op when it is).",
+                [
+                    f"eksctl utils associate-iam-oidc-provider -f {_q('eksctl/cluster.yaml')} --approve"
+                ],
+            )
+        ]
+    return [
         (
             "Create the EKS cluster",
             "With the IAM OIDC provider (`iam.withOIDC`), control plane logging and the node groups.",
             [f"eksctl create cluster -f {_q('eksctl/cluster.yaml')}"],
         )
-    )
-    issuer_cmd = (
-        f"aws eks describe-cluster --name {_q(c.name)} --region {_q(a.region)} "
-        "--query cluster.identity.oidc.issuer --output text"
-    )
+    ]
+
+
+def _aws_identity(r: ResolvedSpec, ctx: Context) -> list[Step]:
+    a = r.aws
     if r.oidc_issuer is None:
-        steps.append(
+        return [
             (
                 "Record the cluster's OIDC issuer, then compile again",
                 "The issuer exists only now that the cluster does. `airspec resolve` records it "
                 "in the lock file beside the spec; the new compile writes `aws/trust-policy.json` "
                 "and a runbook that goes on from here.",
-                [
-                    f"airspec resolve {_q(r.source)}",
-                    f"airspec compile {_q(r.source)}",
-                ],
+                [f"airspec resolve {_q(r.source)}", f"airspec compile {_q(r.source)}"],
             )
-        )
-    else:
-        provider = aws.oidc_provider_arn(a.account_id, r.oidc_issuer, r.partition)
-        steps.append(
-            (
-                "Check the OIDC issuer and its IAM provider",
-                f"The first command must print `{r.oidc_issuer}`; the second must list "
-                "`sts.amazonaws.com` as a client id.",
-                [
-                    issuer_cmd,
-                    f"aws iam get-open-id-connect-provider --open-id-connect-provider-arn {_q(provider)}",
-                ],
-            )
-        )
-        iam_lines = []
-        if ctx.find("aws.iam-policy") is not None:
-            iam_lines.append(
-                f"aws iam create-policy --policy-name {_q(a.role.policy_name)} "
-                "--policy-document file://aws/iam-policy.json"
-            )
-        iam_lines.append(
-            f"aws iam create-role --role-name {_q(a.role.name)} "
-            "--assume-role-policy-document file://aws/trust-policy.json"
-        )
-        if ctx.find("aws.iam-policy") is not None:
-            iam_lines.append(
-                f"aws iam attach-role-policy --role-name {_q(a.role.name)} --policy-arn {_q(r.policy_arn)}"
-            )
-        steps.append(
-            (
-                "Create the agents' IAM role",
-                "To update an existing role instead: `aws iam create-policy-version --policy-arn "
-                f"{r.policy_arn} --policy-document file://aws/iam-policy.json --set-as-default` "
-                f"and `aws iam update-assume-role-policy --role-name {a.role.name} "
-                "--policy-document file://aws/trust-policy.json`.",
-                iam_lines,
-            )
-        )
-        if ctx.find("aws.log-reader-trust-policy") is not None:
-            role = log_reader_role_name(r)
-            steps.append(
-                (
-                    "Create the read-only role for Astro's log reader",
-                    "Astro reads task logs through this role; it can only list and read the logs prefix.",
-                    [
-                        f"aws iam create-role --role-name {_q(role)} "
-                        f"--assume-role-policy-document file://{TRUST_PATH}",
-                        f"aws iam put-role-policy --role-name {_q(role)} --policy-name {_q(role + '-logs')} "
-                        f"--policy-document file://{POLICY_PATH}",
-                    ],
-                )
-            )
-        secret_lines = [
-            "kubectl apply -f k8s/namespace.yaml",
-            _secret(
-                ns,
-                d.astro.agent_token_secret,
-                "generic",
-                '--from-literal=token="$ASTRO_AGENT_TOKEN"',
-            ),
-            _secret(
-                ns,
-                d.astro.image_pull_secret,
-                "docker-registry",
-                f"--docker-server={REGISTRY} --docker-username=cli",
-                '--docker-password="$ASTRO_REGISTRY_PASSWORD"',
-            ),
         ]
-        for b in r.spec.bundles:
-            if b.git.credentials_secret:
-                conn = (
-                    '"$(printf \'{"conn_type": "git", "login": "%s", "password": "%s", '
-                    f'"host": "%s"}}\' "${env_var(b.name, "LOGIN")}" "${env_var(b.name, "TOKEN")}" '
-                    f'{_q(b.git.repo)})"'
-                )
-                secret_lines.append(
-                    _secret(
-                        ns,
-                        b.git.credentials_secret,
-                        "generic",
-                        f"--from-literal={b.git.credentials_secret_key}={conn}",
-                    )
-                )
-        secret_lines.append("kubectl apply -f k8s/")
+    provider = aws.oidc_provider_arn(a.account_id, r.oidc_issuer, r.partition)
+    steps: list[Step] = [
+        (
+            "Check the OIDC issuer and its IAM provider",
+            f"The first command must print `{r.oidc_issuer}`; the second must list "
+            "`sts.amazonaws.com` as a client id.",
+            [
+                f"aws eks describe-cluster --name {_q(a.cluster.name)} --region {_q(a.region)} "
+                "--query cluster.identity.oidc.issuer --output text",
+                f"aws iam get-open-id-connect-provider --open-id-connect-provider-arn {_q(provider)}",
+            ],
+        )
+    ]
+    has_policy = ctx.find("aws.iam-policy") is not None
+    lines = []
+    if has_policy:
+        lines.append(
+            f"aws iam create-policy --policy-name {_q(a.role.policy_name)} "
+            "--policy-document file://aws/iam-policy.json"
+        )
+    lines.append(
+        f"aws iam create-role --role-name {_q(a.role.name)} "
+        "--assume-role-policy-document file://aws/trust-policy.json"
+    )
+    if has_policy:
+        lines.append(
+            f"aws iam attach-role-policy --role-name {_q(a.role.name)} --policy-arn {_q(r.policy_arn)}"
+        )
+    who = "the Deployment's" if r.is_software else "the agents'"
+    steps.append(
+        (
+            f"Create {who} IAM role",
+            "To update an existing role instead: `aws iam create-policy-version --policy-arn "
+            f"{r.policy_arn} --policy-document file://aws/iam-policy.json --set-as-default` "
+            f"and `aws iam update-assume-role-policy --role-name {a.role.name} "
+            "--policy-document file://aws/trust-policy.json`.",
+            lines,
+        )
+    )
+    if ctx.find("aws.log-reader-trust-policy") is not None:
+        role = log_reader_role_name(r)
         steps.append(
             (
-                "Create the namespace, its Secrets and ConfigMaps",
-                "Create-or-update: safe to run again.",
-                secret_lines,
-            )
-        )
-        helm = (
-            f"helm upgrade --install {_q(r.helm_release)} {CHART} --namespace {_q(ns)} "
-            "--values helm/values.yaml"
-        )
-        if d.helm.chart_version:
-            helm += f" --version {_q(d.helm.chart_version)}"
-        steps.append(
-            (
-                "Install or upgrade the agents",
-                "",
-                [f"helm repo add astronomer {CHART_REPO} --force-update", helm],
-            )
-        )
-        worker_sa = r.service_account("workers").name
-        steps.append(
-            (
-                "Verify",
-                "Pods become Ready, and the worker service account carries the role.",
+                "Create the read-only role for Astro's log reader",
+                "Astro reads task logs through this role; it can only list and read the logs prefix.",
                 [
-                    f"kubectl get pods --namespace {_q(ns)}",
-                    f"kubectl get serviceaccount {_q(worker_sa)} --namespace {_q(ns)} "
-                    "-o jsonpath='{.metadata.annotations.eks\\.amazonaws\\.com/role-arn}'",
+                    f"aws iam create-role --role-name {_q(role)} "
+                    f"--assume-role-policy-document file://{TRUST_PATH}",
+                    f"aws iam put-role-policy --role-name {_q(role)} --policy-name {_q(role + '-logs')} "
+                    f"--policy-document file://{POLICY_PATH}",
                 ],
             )
         )
+    return steps
+
+
+def _gcp_cluster(r: ResolvedSpec) -> list[Step]:
+    g = r.gcp
+    c = g.cluster
+    where = f"--cluster={_q(c.name)} --project={_q(g.project)} --location={_q(c.location)}"
+    on = f"--project={_q(g.project)} --location={_q(c.location)}"
+    pool_flag = f"--workload-pool={_q(gcp.workload_pool(g.project))}"
+    create = [f"gcloud container clusters create {_q(c.name)} {on} {pool_flag} --num-nodes=1"]
+    update = [f"gcloud container clusters update {_q(c.name)} {on} {pool_flag}"]
+    for p in c.node_pools:
+        create.append(
+            f"gcloud container node-pools create {_q(p.name)} {where} "
+            f"--machine-type={_q(p.machine_type)} --workload-metadata=GKE_METADATA "
+            f"--enable-autoscaling --num-nodes={max(p.min_count, 1)} "
+            f"--min-nodes={p.min_count} --max-nodes={p.max_count}"
+        )
+        update.append(
+            f"gcloud container node-pools update {_q(p.name)} {where} "
+            "--workload-metadata=GKE_METADATA"
+        )
+    credentials = f"gcloud container clusters get-credentials {_q(c.name)} {on}"
+    if r.is_software:
+        return [
+            (
+                "Enable Workload Identity on the cluster and its node pools",
+                f"The cluster `{c.name}` already runs the platform. Updating a node pool's "
+                "metadata mode recreates its nodes.",
+                [*update, credentials],
+            )
+        ]
+    return [
+        (
+            "Create the GKE cluster with Workload Identity",
+            "For an existing cluster run the update form instead: "
+            + "; ".join(f"`{u}`" for u in update)
+            + ".",
+            [*create, credentials],
+        )
+    ]
+
+
+def _gcp_identity(r: ResolvedSpec) -> list[Step]:
+    g = r.gcp
+    email = r.gsa_email
+    lines = [
+        f"gcloud iam service-accounts create {_q(g.service_account)} --project={_q(g.project)} "
+        f"--display-name={_q('airspec ' + r.name)}"
+    ]
+    for res in resource_bindings(r):
+        if res.type == "storage.bucket":
+            target = "gs://" + res.resource.rsplit("/", 1)[1]
+            lines.append(
+                f"gcloud storage buckets update {_q(target)} --uniform-bucket-level-access"
+            )
+            verb = f"gcloud storage buckets add-iam-policy-binding {_q(target)}"
+        elif res.type == "project":
+            verb = f"gcloud projects add-iam-policy-binding {_q(g.project)}"
+        else:
+            verb = f"gcloud iam service-accounts add-iam-policy-binding {_q(email)} --project={_q(g.project)}"
+        for b in sorted(res.bindings, key=lambda b: b.role):
+            for member in sorted(b.members):
+                line = f"{verb} --role={_q(b.role)} --member={_q(member)}"
+                if b.condition is not None:
+                    line += f" --condition-from-file={_q(b.condition.file)}"
+                lines.append(line)
+    return [
+        (
+            "Create the Google service account and its bindings",
+            "Workload Identity lets exactly the listed Kubernetes service accounts act as "
+            f"`{email}`; bucket grants are limited to the backends' prefixes by the IAM "
+            "conditions in `gcp/conditions/` (they need uniform bucket-level access).",
+            lines,
+        )
+    ]
+
+
+def _annotation_check(r: ResolvedSpec, ns: str, sa: str) -> str:
+    jsonpath = "{.metadata.annotations." + r.annotation_key.replace(".", "\\.") + "}"
+    return f"kubectl get serviceaccount {_q(sa)} --namespace {_q(ns)} -o jsonpath={_q(jsonpath)}"
+
+
+def _wi_check(ns: str, sa: str) -> str:
+    overrides = {
+        "apiVersion": "v1",
+        "spec": {
+            "nodeSelector": {"iam.gke.io/gke-metadata-server-enabled": "true"},
+            "serviceAccountName": sa,
+        },
+    }
+    return (
+        f"kubectl run airspec-wi-check --namespace {_q(ns)} --rm -i --restart=Never "
+        f"--image={WI_CHECK_IMAGE} --overrides={_q(json.dumps(overrides, sort_keys=True))} "
+        "-- gcloud auth list"
+    )
+
+
+def _verify(r: ResolvedSpec, title_note: str) -> Step:
+    ns = r.namespace
+    first = r.identities[0].name if r.identities else r.service_accounts[0].name
+    if r.is_software:
+        lines = [f"bash {ASTRO_COMMANDS} verify"]
+    else:
+        lines = [f"kubectl get pods --namespace {_q(ns)}", _annotation_check(r, ns, first)]
+    note = title_note
+    if r.spec.cloud.gcp is not None:
+        lines.append(_wi_check(ns, first))
+        note += f" The last command must list `{r.gsa_email}` as the active account."
+    return ("Verify", note, lines)
+
+
+def _agents(r: ResolvedSpec) -> list[Step]:
+    d = r.spec.deployment
+    assert d.astro is not None
+    ns = r.namespace
+    secret_lines = [
+        "kubectl apply -f k8s/namespace.yaml",
+        _secret(
+            ns, d.astro.agent_token_secret, "generic", '--from-literal=token="$ASTRO_AGENT_TOKEN"'
+        ),
+        _secret(
+            ns,
+            d.astro.image_pull_secret,
+            "docker-registry",
+            f"--docker-server={REGISTRY} --docker-username=cli",
+            '--docker-password="$ASTRO_REGISTRY_PASSWORD"',
+        ),
+    ]
+    for b in r.spec.bundles:
+        if b.git.credentials_secret:
+            conn = (
+                '"$(printf \'{"conn_type": "git", "login": "%s", "password": "%s", '
+                f'"host": "%s"}}\' "${env_var(b.name, "LOGIN")}" "${env_var(b.name, "TOKEN")}" '
+                f'{_q(b.git.repo)})"'
+            )
+            secret_lines.append(
+                _secret(
+                    ns,
+                    b.git.credentials_secret,
+                    "generic",
+                    f"--from-literal={b.git.credentials_secret_key}={conn}",
+                )
+            )
+    secret_lines.append("kubectl apply -f k8s/")
+    helm = (
+        f"helm upgrade --install {_q(r.helm_release)} {CHART} --namespace {_q(ns)} "
+        "--values helm/values.yaml"
+    )
+    if d.helm.chart_version:
+        helm += f" --version {_q(d.helm.chart_version)}"
+    return [
+        (
+            "Create the namespace, its Secrets and ConfigMaps",
+            "Create-or-update: safe to run again.",
+            secret_lines,
+        ),
+        (
+            "Install or upgrade the agents",
+            "",
+            [f"helm repo add astronomer {CHART_REPO} --force-update", helm],
+        ),
+        _verify(r, "Pods become Ready, and the worker service account carries the identity."),
+    ]
+
+
+def _software(r: ResolvedSpec) -> list[Step]:
+    sw = r.spec.deployment.software
+    assert sw is not None
+    return [
+        (
+            "Let Houston annotate Deployment service accounts",
+            f"Merges `{HOUSTON_CONFIG}` into the platform's values and keeps the rest.",
+            [
+                f"helm repo add astronomer {CHART_REPO} --force-update",
+                f"helm upgrade {_q(sw.platform_release_name)} {PLATFORM_CHART} "
+                f"--namespace {_q(sw.platform_namespace)} --reuse-values --values {HOUSTON_CONFIG}",
+            ],
+        ),
+        (
+            "Create the Deployment with its cloud role",
+            f"For a Deployment that exists already: `bash {ASTRO_COMMANDS} update <deployment-id>`.",
+            [f"bash {ASTRO_COMMANDS} create"],
+        ),
+        _verify(r, "Every service account that needs the identity carries the annotation."),
+    ]
+
+
+def _intro(r: ResolvedSpec) -> str:
+    if r.spec.cloud.aws is not None:
+        a = r.aws
+        where = f"EKS cluster `{a.cluster.name}` ({a.region}, account `{a.account_id}`)"
+    else:
+        g = r.gcp
+        where = f"GKE cluster `{g.cluster.name}` ({g.cluster.location}, project `{g.project}`)"
+    if r.is_software:
+        sw = r.spec.deployment.software
+        assert sw is not None
+        what = f"Astronomer Software Deployment `{sw.release_name}`"
+    else:
+        what = "Astro Remote Execution agents"
+    return (
+        f"{what} on {where}, namespace `{r.namespace}`. Run the steps in order from the folder "
+        "that holds this file."
+    )
+
+
+def runbook(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
+    """RUNBOOK.md for any target: Remote Execution or Software, on EKS or GKE."""
+    if not r.is_software and r.spec.deployment.astro is None:
+        return []
+    steps = _env_check(r)
+    if r.spec.cloud.aws is not None:
+        steps += _aws_cluster(r) + _aws_identity(r, ctx)
+        ready = r.oidc_issuer is not None
+    else:
+        steps += _gcp_cluster(r) + _gcp_identity(r)
+        ready = True
+    if ready:
+        steps += _software(r) if r.is_software else _agents(r)
     text = [
         f"<!-- generated by airspec from {r.source}; do not edit -->",
         f"# Runbook: {r.name}",
         "",
-        f"Astro Remote Execution agents on EKS cluster `{c.name}` ({a.region}, account "
-        f"`{a.account_id}`), namespace `{ns}`. Run the steps in order from the folder that "
-        "holds this file.",
+        _intro(r),
         "",
     ]
     for i, (title, note, lines) in enumerate(steps, 1):

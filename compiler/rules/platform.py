@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from compiler.diagnostics import Diagnostic, Severity
+from compiler.diagnostics import Diagnostic
 from compiler.rules.context import RuleContext
 from compiler.rules.registry import make, rule
 
@@ -14,7 +14,6 @@ CLOUD_MISMATCH = "AS206"
 BLOCK_REQUIRED = "AS209"
 BAD_QUANTITY = "AS213"
 UNKNOWN_COMPONENT = "AS215"
-TARGET_NOT_SUPPORTED = "AS290"
 
 REMOTE = "astro-remote-execution"
 SOFTWARE = "astronomer-software"
@@ -197,29 +196,3 @@ def resource_quantities(ctx: RuleContext) -> Iterator[Diagnostic]:
                     f"'{key}' {text!r} is not a Kubernetes quantity",
                     'e.g. cpu: "500m", memory: 2Gi, ephemeralStorage: 1Gi',
                 )
-
-
-@rule(TARGET_NOT_SUPPORTED, "target-not-supported", phase="compile")
-def supported_targets(ctx: RuleContext) -> Iterator[Diagnostic]:
-    """The spec is valid, but this airspec version cannot lower its target yet.
-
-    airspec 0.1 lowers Astro Remote Execution on AWS (EKS + IRSA). GKE Workload Identity
-    and Astronomer Software are specified in the language but not yet lowered.
-    """
-    spec = ctx.spec
-    assert spec is not None
-    if spec.cloud.gcp is not None:
-        yield make(
-            TARGET_NOT_SUPPORTED,
-            ctx.at("cloud", "gcp", key=True),
-            "lowering to GCP (GKE Workload Identity) is not implemented in this version",
-            "validate works; compile supports cloud.aws for now",
-            Severity.ERROR,
-        )
-    if spec.deployment.platform == SOFTWARE:
-        yield make(
-            TARGET_NOT_SUPPORTED,
-            ctx.at("deployment", "platform"),
-            f"lowering {SOFTWARE} is not implemented in this version",
-            f"compile supports {REMOTE} for now",
-        )

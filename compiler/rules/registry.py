@@ -70,7 +70,7 @@ def make(
     return Diagnostic(file, line, col, code, message, hint, severity)
 
 
-_RULE_MODULES = ("codes", "secrets", "references", "platform", "aws", "providers")
+_RULE_MODULES = ("codes", "secrets", "references", "platform", "aws", "gcp", "providers")
 
 
 def all_rules() -> dict[str, Rule]:
