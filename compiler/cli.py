@@ -6,9 +6,16 @@ import json
 import sys
 from enum import IntEnum, StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from compiler.apply.findings import Report
+    from compiler.apply.ignore import IgnoreEntry
+    from compiler.apply.runner import SpecChecks
 
 from compiler import __version__
 from compiler.diagnostics import Diagnostic, format_github, format_json, format_text, has_errors
@@ -179,6 +186,175 @@ def compile_(
         )
 
 
+class ReportFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+FAIL_ON_CHOICES = ("broadening", "missing", "drift")
+
+
+def _fail_on(value: str) -> set[str]:
+    chosen = {v.strip() for v in value.split(",") if v.strip()}
+    if chosen == {"none"}:
+        return set()
+    unknown = chosen - set(FAIL_ON_CHOICES)
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown {', '.join(sorted(unknown))}; use a comma list of "
+            f"{', '.join(FAIL_ON_CHOICES)}, or none"
+        )
+    return chosen
+
+
+@app.command()
+def apply(
+    specs: SpecsArg,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Read live state and report drift; change nothing."),
+    ] = False,
+    report_format: Annotated[
+        ReportFormat,
+        typer.Option(
+            "--format", "-f", help="Report as text (terminal), json (airspec.drift/v1), markdown."
+        ),
+    ] = ReportFormat.text,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            "-t",
+            help="Only read these services (repeatable): iam, eks, s3, kubernetes, helm, gke, gcp-iam.",
+        ),
+    ] = None,
+    fail_on: Annotated[
+        str,
+        typer.Option(
+            "--fail-on",
+            help="Findings that make the exit code 3: a comma list of broadening, missing, "
+            "drift; or none.",
+        ),
+    ] = "broadening,missing,drift",
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="The compiled tree to check for staleness.")
+    ] = Path("out"),
+    context: Annotated[
+        str | None, typer.Option("--context", help="kubeconfig context (default: current).")
+    ] = None,
+    ignore_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ignore-file",
+            help="Accepted drift (default: .airspecignore beside the spec, else in the cwd).",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=64, help="Live reads at once.")
+    ] = 8,
+) -> None:
+    """Compare the compiled artifacts with live AWS, Kubernetes and GCP state.
+
+    Reads only the objects out/<name>/manifest.json names (IAM policies, roles, OIDC
+    provider, EKS cluster and node groups, buckets, namespace, ConfigMaps, service accounts,
+    the Helm release's values, GKE cluster, GCP IAM policies), with the standard credentials
+    of each API. Exit 0 in sync, 1 error, 2 out/ stale, 3 drift, 4 stale and drift.
+    """
+    from compiler.apply.findings import Status
+    from compiler.apply.ignore import find_ignore_file, load_ignores
+    from compiler.apply.live import Clients
+    from compiler.apply.plan import SERVICES, plan
+    from compiler.apply.render import print_text, to_json, to_markdown
+    from compiler.apply.runner import SpecChecks, run
+    from compiler.diagnostics import DiagnosticsError
+    from compiler.emit import render_tree, stale_files
+    from compiler.pipeline import compile_spec
+
+    failing = _fail_on(fail_on)
+    targets = set(target or SERVICES)
+    if targets - set(SERVICES):
+        _say(
+            f"airspec: unknown --target {', '.join(sorted(targets - set(SERVICES)))}; "
+            f"choose from {', '.join(SERVICES)}"
+        )
+        raise typer.Exit(exit_code(error=True))
+    if not dry_run:
+        _say(
+            "airspec: apply changes nothing in this version; run 'airspec apply --dry-run' for "
+            "the drift report, and RUNBOOK.md for the commands that create or update"
+        )
+        raise typer.Exit(exit_code(error=True))
+    diags: list[Diagnostic] = []
+    work: list[SpecChecks] = []
+    stale: list[str] = []
+    for spec in specs:
+        result = compile_spec(spec, str(spec), _source(spec))
+        diags += result.diagnostics
+        r = result.resolved
+        if r is None:
+            continue
+        files = render_tree(r.name, result.artifacts, r.source)
+        stale += [f"{out.as_posix()}/{s.path}" for s in stale_files(out, r.name, files)]
+        region = r.spec.cloud.aws.region if r.spec.cloud.aws is not None else None
+        checks = [c for c in plan(r, result.artifacts) if c.service in targets]
+        work.append(SpecChecks(r.name, checks, Clients(region=region, kube_context=context)))
+    if has_errors(diags):
+        _print_diagnostics(diags, DiagFormat.text)
+        _say(f"airspec: {_summary(diags)}; nothing read")
+        raise typer.Exit(exit_code(error=True))
+    ignore_path = ignore_file or find_ignore_file(sorted({s.parent for s in specs}))
+    try:
+        ignores = load_ignores(ignore_path) if ignore_path is not None else []
+    except DiagnosticsError as exc:
+        _print_diagnostics(list(exc.diagnostics), DiagFormat.text)
+        raise typer.Exit(exit_code(error=True)) from None
+    report = _run_with_progress(run, work, concurrency, ignores, stale)
+    if report_format is ReportFormat.json:
+        print(to_json(report))
+    elif report_format is ReportFormat.markdown:
+        print(to_markdown(report), end="")
+    else:
+        from rich.console import Console
+
+        print_text(report, Console(soft_wrap=False, width=200 if not sys.stdout.isatty() else None))
+    errors = any(f.status is Status.ERROR for f in report.findings)
+    drift = any(f.status.value in failing for f in report.findings)
+    raise typer.Exit(exit_code(error=errors, pending=bool(stale), drift=drift))
+
+
+def _run_with_progress(
+    run: Callable[..., Report],
+    work: list[SpecChecks],
+    concurrency: int,
+    ignores: list[IgnoreEntry],
+    stale: list[str],
+) -> Report:
+    """Run the reads, with a progress bar on a terminal (stderr), silently otherwise."""
+    total = sum(len(w.checks) for w in work)
+    if not sys.stderr.isatty() or total == 0:
+        return run(work, concurrency=concurrency, ignores=ignores, stale=stale)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("reading live state"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("", total=total)
+        return run(
+            work,
+            concurrency=concurrency,
+            ignores=ignores,
+            stale=stale,
+            progress=lambda what: bar.update(task, advance=1, description=what),
+        )
+
+
 @app.command()
 def resolve(
     spec: Annotated[
@@ -211,6 +387,14 @@ def schema() -> None:
     from compiler.model import spec_json_schema
 
     print(json.dumps(spec_json_schema(), indent=2, sort_keys=True))
+
+
+@app.command("report-schema")
+def report_schema() -> None:
+    """Print the JSON Schema of the drift report (`apply --format json`, airspec.drift/v1)."""
+    from compiler.apply.findings import report_json_schema
+
+    print(json.dumps(report_json_schema(), indent=2, sort_keys=True))
 
 
 @app.command()

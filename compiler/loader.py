@@ -176,7 +176,9 @@ class _Builder:
         return []
 
 
-def load_text(text: str, display: str) -> tuple[Any, SourceMap, list[Diagnostic]]:
+def load_text(
+    text: str, display: str, *, root: type = dict
+) -> tuple[Any, SourceMap, list[Diagnostic]]:
     """Parse spec text into (data, positions, non-fatal problems).
 
     Raises DiagnosticsError when nothing usable can be built (syntax error, empty, not a
@@ -217,6 +219,8 @@ def load_text(text: str, display: str) -> tuple[Any, SourceMap, list[Diagnostic]
         )
     builder = _Builder(display)
     data = builder.build(node, ())
+    if root is list and isinstance(data, list):
+        return data, builder.source, builder.problems
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else "a single value"
         builder.problems.append(

@@ -1,0 +1,1 @@
+"""`airspec apply`: read the live objects the manifest names, normalize, diff, report."""

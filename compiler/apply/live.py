@@ -1,0 +1,385 @@
+"""Live readers: boto3 (IAM, EKS, S3), the `kubernetes` client, Google API clients.
+
+Every call here is a read (Get*, List*, Describe*, Head*, getIamPolicy, clusters.get). A
+reader returns the raw live object, or None when it does not exist; anything else that
+goes wrong is a ReadError naming the resource, never a traceback.
+
+Endpoints: boto3 honours AWS_ENDPOINT_URL; the Kubernetes client uses the kubeconfig
+(KUBECONFIG, ~/.kube/config) and `--context`; Google clients use Application Default
+Credentials, or with AIRSPEC_GCP_ENDPOINT set (an emulator or test server) that endpoint
+without credentials.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import threading
+from typing import Any
+
+RETRIES = int(os.environ.get("AIRSPEC_READ_RETRIES", "4"))  # retries on throttling / 5xx
+GCP_ENDPOINT_ENV = "AIRSPEC_GCP_ENDPOINT"
+
+
+class ReadError(Exception):
+    """A live read failed for a reason other than "it does not exist"."""
+
+
+class Clients:
+    """Lazily created, shared API clients (boto3 and kubernetes clients are thread-safe)."""
+
+    def __init__(self, *, region: str | None = None, kube_context: str | None = None) -> None:
+        self.region = region
+        self.kube_context = kube_context
+        self._lock = threading.Lock()
+        self._aws: dict[tuple[str, str | None], Any] = {}
+        self._kube: Any = None
+
+    # --- AWS --------------------------------------------------------------------------------
+    def aws(self, service: str, region: str | None = None) -> Any:
+        region = region or self.region
+        with self._lock:
+            key = (service, region)
+            if key not in self._aws:
+                import boto3
+                from botocore.config import Config
+
+                config = Config(
+                    retries={"max_attempts": RETRIES + 1, "mode": "adaptive"},
+                    connect_timeout=5,
+                    read_timeout=30,
+                )
+                session = boto3.session.Session()
+                self._aws[key] = session.client(service, region_name=region, config=config)
+            return self._aws[key]
+
+    # --- Kubernetes -------------------------------------------------------------------------
+    def kube(self) -> Any:
+        with self._lock:
+            if self._kube is None:
+                from kubernetes import client, config
+
+                try:
+                    # KUBECONFIG read now: the client library reads it once, at import
+                    api_client = config.new_client_from_config(  # type: ignore[no-untyped-call]
+                        config_file=os.environ.get("KUBECONFIG"), context=self.kube_context
+                    )
+                except (config.ConfigException, OSError, TypeError) as exc:
+                    raise ReadError(f"no usable kubeconfig: {exc}") from None
+                api_client.configuration.retries = RETRIES
+                self._kube = client.CoreV1Api(api_client)
+            return self._kube
+
+    # --- GCP ---------------------------------------------------------------------------------
+    def gcp(self, name: str, version: str) -> Any:
+        """A Google API client; built per call because httplib2 is not thread-safe."""
+        from googleapiclient.discovery import build
+
+        endpoint = os.environ.get(GCP_ENDPOINT_ENV)
+        if endpoint:
+            from google.auth.credentials import AnonymousCredentials
+
+            credentials: Any = AnonymousCredentials()  # type: ignore[no-untyped-call]
+            # api_endpoint replaces rootUrl + servicePath; only storage has a servicePath
+            base = endpoint.rstrip("/") + ("/storage/v1/" if name == "storage" else "/")
+            options: dict[str, str] | None = {"api_endpoint": base}
+        else:
+            import google.auth
+            from google.auth.exceptions import DefaultCredentialsError
+
+            try:
+                credentials, _ = google.auth.default(
+                    scopes=["https://www.googleapis.com/auth/cloud-platform"]
+                )
+            except DefaultCredentialsError as exc:
+                raise ReadError(f"no Google credentials: {exc}") from None
+            options = None
+        return build(
+            name,
+            version,
+            credentials=credentials,
+            client_options=options,
+            cache_discovery=False,
+            static_discovery=True,
+        )
+
+
+# --- AWS readers ------------------------------------------------------------------------------
+
+_AWS_MISSING = {
+    "NoSuchEntity",
+    "ResourceNotFoundException",
+    "NoSuchBucket",
+    "404",
+    "NotFound",
+}
+
+
+def _aws_call(what: str, fn: Any, **kwargs: Any) -> Any:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return fn(**kwargs)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in _AWS_MISSING:
+            return None
+        message = exc.response.get("Error", {}).get("Message", "")
+        raise ReadError(f"{what}: {code} {message}".strip()) from None
+    except BotoCoreError as exc:
+        raise ReadError(f"{what}: {exc}") from None
+
+
+def iam_policy_document(c: Clients, arn: str) -> Any:
+    iam = c.aws("iam")
+    policy = _aws_call(f"iam get-policy {arn}", iam.get_policy, PolicyArn=arn)
+    if policy is None:
+        return None
+    version = policy["Policy"]["DefaultVersionId"]
+    got = _aws_call(
+        f"iam get-policy-version {arn}", iam.get_policy_version, PolicyArn=arn, VersionId=version
+    )
+    return None if got is None else got["PolicyVersion"]["Document"]
+
+
+def _role_name(arn: str) -> str:
+    return arn.split(":role/", 1)[1].rsplit("/", 1)[-1]
+
+
+def iam_role_trust(c: Clients, arn: str) -> Any:
+    role = _aws_call(f"iam get-role {arn}", c.aws("iam").get_role, RoleName=_role_name(arn))
+    return None if role is None else role["Role"]["AssumeRolePolicyDocument"]
+
+
+def iam_role_attachments(c: Clients, arn: str) -> Any:
+    iam = c.aws("iam")
+    name = _role_name(arn)
+    if _aws_call(f"iam get-role {arn}", iam.get_role, RoleName=name) is None:
+        return None
+    arns: list[str] = []
+    for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=name):
+        arns += [p["PolicyArn"] for p in page["AttachedPolicies"]]
+    return {"AttachedPolicies": sorted(arns)}
+
+
+def iam_role_policy(c: Clients, role: str, name: str) -> Any:
+    got = _aws_call(
+        f"iam get-role-policy {role}/{name}",
+        c.aws("iam").get_role_policy,
+        RoleName=role,
+        PolicyName=name,
+    )
+    return None if got is None else got["PolicyDocument"]
+
+
+def oidc_provider(c: Clients, arn: str) -> Any:
+    got = _aws_call(
+        f"iam get-open-id-connect-provider {arn}",
+        c.aws("iam").get_open_id_connect_provider,
+        OpenIDConnectProviderArn=arn,
+    )
+    return None if got is None else {"ClientIDList": sorted(got.get("ClientIDList", []))}
+
+
+def eks_cluster(c: Clients, name: str, region: str) -> Any:
+    got = _aws_call(
+        f"eks describe-cluster {name}", c.aws("eks", region).describe_cluster, name=name
+    )
+    if got is None:
+        return None
+    cl = got["cluster"]
+    enabled = sorted(
+        t
+        for entry in cl.get("logging", {}).get("clusterLogging", [])
+        if entry.get("enabled")
+        for t in entry.get("types", [])
+    )
+    return {
+        "version": cl.get("version"),
+        "oidcIssuer": cl.get("identity", {}).get("oidc", {}).get("issuer"),
+        "logging": enabled,
+    }
+
+
+def eks_nodegroup(c: Clients, cluster: str, name: str, region: str) -> Any:
+    got = _aws_call(
+        f"eks describe-nodegroup {cluster}/{name}",
+        c.aws("eks", region).describe_nodegroup,
+        clusterName=cluster,
+        nodegroupName=name,
+    )
+    if got is None:
+        return None
+    ng = got["nodegroup"]
+    scaling = ng.get("scalingConfig", {})
+    return {
+        "instanceTypes": sorted(ng.get("instanceTypes") or []),
+        "minSize": scaling.get("minSize"),
+        "maxSize": scaling.get("maxSize"),
+        "desiredSize": scaling.get("desiredSize"),
+        "labels": dict(sorted((ng.get("labels") or {}).items())),
+    }
+
+
+def s3_bucket(c: Clients, bucket: str) -> Any:
+    s3 = c.aws("s3")
+    if _aws_call(f"s3 head-bucket {bucket}", s3.head_bucket, Bucket=bucket) is None:
+        return None
+    loc = _aws_call(f"s3 get-bucket-location {bucket}", s3.get_bucket_location, Bucket=bucket)
+    region = (loc or {}).get("LocationConstraint") or "us-east-1"
+    return {"exists": True, "region": "eu-west-1" if region == "EU" else region}
+
+
+# --- Kubernetes readers -----------------------------------------------------------------------
+
+
+def _kube_call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    try:
+        return fn(*args, **kwargs)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise ReadError(f"{what}: HTTP {exc.status} {exc.reason}") from None
+    except HTTPError as exc:
+        raise ReadError(f"{what}: cannot reach the Kubernetes API ({type(exc).__name__})") from None
+
+
+def _plain(c: Clients, obj: Any) -> Any:
+    return None if obj is None else c.kube().api_client.sanitize_for_serialization(obj)
+
+
+def k8s_namespace(c: Clients, name: str) -> Any:
+    api = c.kube()
+    return _plain(c, _kube_call(f"get namespace {name}", api.read_namespace, name))
+
+
+def k8s_configmap(c: Clients, ns: str, name: str) -> Any:
+    api = c.kube()
+    return _plain(
+        c, _kube_call(f"get configmap {ns}/{name}", api.read_namespaced_config_map, name, ns)
+    )
+
+
+def k8s_service_account(c: Clients, ns: str, name: str) -> Any:
+    api = c.kube()
+    return _plain(
+        c,
+        _kube_call(
+            f"get serviceaccount {ns}/{name}", api.read_namespaced_service_account, name, ns
+        ),
+    )
+
+
+def decode_helm_release(data: str) -> dict[str, Any]:
+    """Helm 3's release record: the Secret's `release` key is base64(gzip(JSON)) (and the
+    Kubernetes API base64-encodes Secret data once more)."""
+    raw = base64.b64decode(base64.b64decode(data))
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    release: dict[str, Any] = json.loads(raw)
+    return release
+
+
+def helm_release_values(c: Clients, ns: str, release: str) -> Any:
+    """User-supplied values of the newest revision of a Helm release, or None."""
+    api = c.kube()
+    secrets = _kube_call(
+        f"list helm release secrets {ns}/{release}",
+        api.list_namespaced_secret,
+        ns,
+        label_selector=f"owner=helm,name={release}",
+    )
+    items = [] if secrets is None else secrets.items
+    if not items:
+        return None
+
+    def revision(s: Any) -> int:
+        try:
+            return int((s.metadata.labels or {}).get("version", "0"))
+        except ValueError:
+            return 0
+
+    newest = max(items, key=revision)
+    try:
+        record = decode_helm_release((newest.data or {})["release"])
+    except (KeyError, ValueError, OSError) as exc:
+        raise ReadError(
+            f"helm release {ns}/{release}: Secret {newest.metadata.name} is not a Helm 3 "
+            f"release record ({type(exc).__name__})"
+        ) from None
+    return {
+        "revision": revision(newest),
+        "status": (newest.metadata.labels or {}).get("status", ""),
+        "config": record.get("config") or {},
+    }
+
+
+# --- GCP readers ------------------------------------------------------------------------------
+
+
+def _gcp_call(what: str, request: Any) -> Any:
+    from googleapiclient.errors import HttpError
+
+    try:
+        return request.execute(num_retries=RETRIES)
+    except HttpError as exc:
+        if exc.resp.status == 404:
+            return None
+        raise ReadError(f"{what}: HTTP {exc.resp.status} {exc.reason}") from None
+    except OSError as exc:
+        raise ReadError(f"{what}: cannot reach the Google API ({exc})") from None
+
+
+def gcp_policy(c: Clients, kind: str, resource: str) -> Any:
+    """The IAM policy (version 3, with conditions) of a GSA, a bucket or a project."""
+    if kind == "iam.serviceAccount":
+        sa = c.gcp("iam", "v1").projects().serviceAccounts()
+        req = sa.getIamPolicy(resource=resource, options_requestedPolicyVersion=3)
+    elif kind == "storage.bucket":
+        bucket = resource.rsplit("/", 1)[1]
+        req = (
+            c.gcp("storage", "v1")
+            .buckets()
+            .getIamPolicy(bucket=bucket, optionsRequestedPolicyVersion=3)
+        )
+    elif kind == "project":
+        req = (
+            c.gcp("cloudresourcemanager", "v1")
+            .projects()
+            .getIamPolicy(
+                resource=resource.split("/", 1)[1], body={"options": {"requestedPolicyVersion": 3}}
+            )
+        )
+    else:
+        raise ReadError(f"no reader for IAM resource type {kind}")
+    return _gcp_call(f"getIamPolicy {resource}", req)
+
+
+def gke_cluster(c: Clients, name: str) -> Any:
+    req = c.gcp("container", "v1").projects().locations().clusters().get(name=name)
+    got = _gcp_call(f"clusters.get {name}", req)
+    if got is None:
+        return None
+    pools = {}
+    for p in got.get("nodePools", []):
+        auto = p.get("autoscaling", {})
+        pools[p["name"]] = {
+            "machineType": p.get("config", {}).get("machineType"),
+            "workloadMetadataMode": p.get("config", {})
+            .get("workloadMetadataConfig", {})
+            .get("mode"),
+            "autoscaling": {
+                "enabled": bool(auto.get("enabled", False)),
+                "minNodeCount": auto.get("minNodeCount", 0),
+                "maxNodeCount": auto.get("maxNodeCount", 0),
+            },
+        }
+    return {
+        "workloadPool": got.get("workloadIdentityConfig", {}).get("workloadPool"),
+        "nodePools": pools,
+    }

@@ -1,0 +1,482 @@
+"""`airspec apply --dry-run` against real protocol implementations.
+
+AWS: moto's server over HTTP (boto3 with AWS_ENDPOINT_URL). Kubernetes: tests/live_servers.py
+FakeKube, driven by the real `kubernetes` client through a generated kubeconfig. GCP:
+FakeGcp, driven by the real Google API client. Every server records each request it gets;
+no test may see a mutating one.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import jsonschema
+import pytest
+from conftest import ROOT, invoke
+from live_servers import (
+    FakeGcp,
+    FakeKube,
+    RecordingMotoServer,
+    aws_call_mutates,
+    gcp_call_mutates,
+)
+from typer.testing import CliRunner
+
+from compiler.pipeline import compile_spec
+
+SPEC = ROOT / "specs" / "remote-exec-eks.airspec.yaml"
+GKE_SPEC = ROOT / "specs" / "remote-exec-gke.airspec.yaml"
+SECRET_VALUE = "ghp_" + "Q" * 36  # what someone pasted into the live release
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[RecordingMotoServer]:
+    server = RecordingMotoServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def _aws(url: str, service: str) -> Any:
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        endpoint_url=url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+class World:
+    """A spec compiled into tmp/out and the live objects created as its runbook would."""
+
+    def __init__(self, tmp: Path, moto: RecordingMotoServer, kube: FakeKube) -> None:
+        self.tmp, self.moto, self.kube = tmp, moto, kube
+        import urllib.request
+
+        urllib.request.urlopen(urllib.request.Request(f"{moto.url}/moto-api/reset", method="POST"))
+        self.iam, self.eks, self.s3 = (_aws(moto.url, s) for s in ("iam", "eks", "s3"))
+        cluster = self.eks.create_cluster(
+            name="remote-execution-airflow-cluster",
+            version="1.33",
+            roleArn="arn:aws:iam::123456789012:role/eks",
+            resourcesVpcConfig={"subnetIds": ["subnet-1"]},
+            logging={
+                "clusterLogging": [
+                    {
+                        "types": [
+                            "api",
+                            "audit",
+                            "authenticator",
+                            "controllerManager",
+                            "scheduler",
+                        ],
+                        "enabled": True,
+                    }
+                ]
+            },
+        )
+        self.issuer = cluster["cluster"]["identity"]["oidc"]["issuer"]
+        text = SPEC.read_text().replace(
+            "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE",
+            self.issuer,
+        )
+        self.spec = tmp / "remote-exec-eks.airspec.yaml"
+        self.spec.write_text(text)
+        shutil.copy(ROOT / "specs" / "constraints.txt", tmp / "constraints.txt")
+        compiled = compile_spec(self.spec, str(self.spec), self.spec.name)
+        assert compiled.ok
+        self.art = {a.path: a.content for a in compiled.artifacts}
+        self._create_aws()
+        self._create_kube()
+        self.env = {
+            "AWS_ENDPOINT_URL": moto.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "KUBECONFIG": str(kube.kubeconfig(tmp)),
+            "AIRSPEC_READ_RETRIES": "0",
+        }
+        self.out = tmp / "out"
+        runner = CliRunner()
+        assert invoke(runner, "compile", str(self.spec), "--out", str(self.out)).exit_code == 0
+
+    def _create_aws(self) -> None:
+        a, iam = self.art, self.iam
+        iam.create_policy(
+            PolicyName="AirflowS3Access", PolicyDocument=json.dumps(a["aws/iam-policy.json"])
+        )
+        iam.create_role(
+            RoleName="AirflowS3LoggerXComRole",
+            AssumeRolePolicyDocument=json.dumps(a["aws/trust-policy.json"]),
+        )
+        iam.attach_role_policy(
+            RoleName="AirflowS3LoggerXComRole",
+            PolicyArn="arn:aws:iam::123456789012:policy/AirflowS3Access",
+        )
+        iam.create_open_id_connect_provider(
+            Url=self.issuer, ClientIDList=["sts.amazonaws.com"], ThumbprintList=["9" * 40]
+        )
+        reader = "AirflowS3LoggerXComRole-log-reader"
+        iam.create_role(
+            RoleName=reader,
+            AssumeRolePolicyDocument=json.dumps(a["aws/log-reader-trust-policy.json"]),
+        )
+        iam.put_role_policy(
+            RoleName=reader,
+            PolicyName=f"{reader}-logs",
+            PolicyDocument=json.dumps(a["aws/log-reader-policy.json"]),
+        )
+        self.eks.create_nodegroup(
+            clusterName="remote-execution-airflow-cluster",
+            nodegroupName="workers",
+            scalingConfig={"minSize": 0, "maxSize": 4, "desiredSize": 2},
+            instanceTypes=["m5.xlarge"],
+            labels={"role": "worker"},
+            subnets=["subnet-1"],
+            nodeRole="arn:aws:iam::123456789012:role/nodes",
+        )
+        self.s3.create_bucket(Bucket="my-airflow-bucket")
+
+    def _create_kube(self) -> None:
+        a, kube = self.art, self.kube
+        kube.objects.clear()
+        kube.secrets.clear()
+        kube.put(a["k8s/namespace.yaml"])
+        kube.put(a["k8s/provider-constraints.yaml"])
+        values = json.loads(json.dumps(a["helm/values.yaml"]))
+        for sa in values["serviceAccount"].values():
+            kube.put(self.service_account(sa["name"], sa.get("annotations", {})))
+        kube.put_helm_release("airflow-agents", "remote-exec-demo", 1, values)
+
+    @staticmethod
+    def service_account(name: str, annotations: dict[str, str]) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {
+                "name": name,
+                "namespace": "airflow-agents",
+                "labels": {"app.kubernetes.io/managed-by": "Helm"},
+                "annotations": {
+                    **annotations,
+                    "meta.helm.sh/release-name": "remote-exec-demo",
+                    "meta.helm.sh/release-namespace": "airflow-agents",
+                },
+            },
+        }
+
+    def apply(self, *args: str) -> tuple[int, str]:
+        self.moto.recorder.calls.clear()
+        self.kube.calls.clear()
+        runner = CliRunner()
+        result = runner.invoke(
+            __import__("compiler.cli", fromlist=["app"]).app,
+            ["apply", str(self.spec), "--dry-run", "--out", str(self.out), *args],
+            env=self.env,
+            catch_exceptions=False,
+        )
+        mutating = [c for c in self.moto.recorder.calls if aws_call_mutates(c)]
+        mutating += [c for c in self.kube.calls if c[0] != "GET"]
+        assert mutating == [], f"--dry-run made mutating calls: {mutating}"
+        return result.exit_code, result.stdout
+
+    def report(self, *args: str) -> tuple[int, dict[str, Any]]:
+        code, out = self.apply("--format", "json", *args)
+        return code, json.loads(out)
+
+
+@pytest.fixture
+def world(tmp_path: Path, moto: RecordingMotoServer) -> Iterator[World]:
+    with FakeKube() as kube:
+        yield World(tmp_path, moto, kube)
+
+
+def _by_target(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for f in report["findings"]:
+        out.setdefault(f["target"], []).append(f)
+    return out
+
+
+def test_in_sync(world: World) -> None:
+    code, report = world.report()
+    assert report["findings"] == [], json.dumps(report["findings"], indent=1)
+    assert report["counts"]["checked"] == report["counts"]["in_sync"] == 15
+    assert code == 0
+    # the real clients reached both servers, the kubernetes one with the kubeconfig's token
+    assert world.moto.recorder.calls and world.kube.calls
+    assert {auth for _, _, auth in world.kube.calls} == {"Bearer test-token"}
+    code, text = world.apply()
+    assert code == 0 and "15 in sync" in text
+
+
+def test_aws_changes_out_of_band(world: World) -> None:
+    policy = json.loads(json.dumps(world.art["aws/iam-policy.json"]))
+    (logs,) = [s for s in policy["Statement"] if s["Sid"] == "ReadWriteTaskLogs"]
+    logs["Action"] = [*logs["Action"], "s3:DeleteObject"]
+    world.iam.create_policy_version(
+        PolicyArn="arn:aws:iam::123456789012:policy/AirflowS3Access",
+        PolicyDocument=json.dumps(policy),
+        SetAsDefault=True,
+    )
+    trust = json.loads(json.dumps(world.art["aws/trust-policy.json"]))
+    cond = trust["Statement"][0]["Condition"]
+    sub_key = next(k for k in cond["StringEquals"] if k.endswith(":sub"))
+    cond["StringLike"] = {sub_key: "system:serviceaccount:*:*"}
+    del cond["StringEquals"][sub_key]
+    world.iam.update_assume_role_policy(
+        RoleName="AirflowS3LoggerXComRole", PolicyDocument=json.dumps(trust)
+    )
+    world.eks.update_nodegroup_config(
+        clusterName="remote-execution-airflow-cluster",
+        nodegroupName="workers",
+        scalingConfig={"minSize": 0, "maxSize": 4, "desiredSize": 3},
+    )
+    provider = world.iam.list_open_id_connect_providers()["OpenIDConnectProviderList"][0]["Arn"]
+    world.iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=provider)
+
+    code, report = world.report()
+    assert code == 3
+    found = {(f["status"], f["target"].split("/")[0], f["path"]) for f in report["findings"]}
+    assert ("broadening", "iam", "Statement.ReadWriteTaskLogs.Action") in found
+    by = _by_target(report)
+    (added,) = by["iam/policy/arn:aws:iam::123456789012:policy/AirflowS3Access"]
+    assert (added["compiled"], added["live"]) == (None, "s3:DeleteObject")
+    trust_findings = by["iam/role/arn:aws:iam::123456789012:role/AirflowS3LoggerXComRole"]
+    assert {f["status"] for f in trust_findings} == {"broadening"}
+    assert any(f["path"].endswith("Condition.StringLike") for f in trust_findings)
+    (ng,) = by["eks/nodegroup/remote-execution-airflow-cluster/workers"]
+    assert (ng["status"], ng["path"], ng["compiled"], ng["live"]) == ("drift", "desiredSize", 2, 3)
+    (oidc,) = by[f"iam/oidc-provider/{provider}"]
+    assert oidc["status"] == "missing"
+    # security-relevant findings come first
+    statuses = [f["status"] for f in report["findings"]]
+    assert statuses == sorted(statuses, key=["broadening", "error", "missing", "drift"].index)
+
+
+def test_kubernetes_and_helm_changes(world: World) -> None:
+    role = "arn:aws:iam::123456789012:role/AirflowS3LoggerXComRole"
+    world.kube.put(
+        world.service_account("astro-agent-dag-processor", {"eks.amazonaws.com/role-arn": role})
+    )
+    cm = json.loads(json.dumps(world.art["k8s/provider-constraints.yaml"]))
+    cm["data"]["constraints.txt"] += "boto3==1.0\n"
+    world.kube.put(cm)
+    values = json.loads(json.dumps(world.art["helm/values.yaml"]))
+    values["workers"][0]["replicas"] = 3
+    (git,) = [e for e in values["commonEnv"] if e["name"] == "AIRFLOW_CONN_GIT_DAGS"]
+    del git["valueFrom"]
+    git["value"] = SECRET_VALUE
+    world.kube.put_helm_release("airflow-agents", "remote-exec-demo", 2, values)
+
+    code, report = world.report()
+    assert code == 3
+    by = _by_target(report)
+    (sa,) = by["kubernetes/serviceaccount/airflow-agents/astro-agent-dag-processor"]
+    assert sa["status"] == "broadening" and sa["live"] == role
+    (cmf,) = by["kubernetes/configmap/airflow-agents/astro-agent-provider-constraints"]
+    assert cmf["status"] == "drift" and cmf["path"] == "data[constraints.txt]"
+    helm = {f["path"]: f for f in by["helm/release/airflow-agents/remote-exec-demo"]}
+    assert (helm["workers[0].replicas"]["compiled"], helm["workers[0].replicas"]["live"]) == (1, 3)
+    inlined = [f for p, f in helm.items() if p.startswith("commonEnv") and f["live"] is not None]
+    assert inlined and all(f["live"]["redacted"] for f in inlined)
+    assert inlined[0]["live"]["length"] == len(SECRET_VALUE)
+    for fmt in ("json", "text", "markdown"):
+        _, out = world.apply("--format", fmt)
+        assert SECRET_VALUE not in out and SECRET_VALUE[:12] not in out, fmt
+
+
+def test_target_limits_the_reads(world: World) -> None:
+    code, report = world.report("--target", "kubernetes", "--target", "helm")
+    assert code == 0 and report["counts"]["checked"] == 6
+    assert world.moto.recorder.calls == []
+
+
+def test_fail_on_and_ignore_file(world: World) -> None:
+    world.eks.update_nodegroup_config(
+        clusterName="remote-execution-airflow-cluster",
+        nodegroupName="workers",
+        scalingConfig={"minSize": 0, "maxSize": 4, "desiredSize": 3},
+    )
+    assert world.report("--fail-on", "broadening")[0] == 0
+    assert world.report("--fail-on", "none")[0] == 0
+    assert world.report()[0] == 3
+    ignore = world.tmp / ".airspecignore"
+    ignore.write_text(
+        "- artifact: eksctl/cluster.yaml\n  path: desiredSize\n"
+        "  reason: cluster-autoscaler owns the size\n"
+    )
+    code, report = world.report()
+    assert code == 0 and report["counts"]["suppressed"] == 1
+    assert report["suppressed"][0]["suppressed"] == "cluster-autoscaler owns the size"
+    ignore.write_text(
+        "- artifact: eksctl/cluster.yaml\n  path: desiredSize\n  reason: old\n  expires: 2020-01-01\n"
+    )
+    assert world.report()[0] == 3
+    ignore.write_text("- artifact: eksctl/cluster.yaml\n  path: desiredSize\n")
+    code, out = world.apply()
+    assert code == 1 and f"{ignore}:1:3: AS101" in out
+
+
+def test_stale_out_and_drift_together(world: World) -> None:
+    (world.out / "remote-exec-demo" / "RUNBOOK.md").write_text("edited\n")
+    assert world.report()[0] == 2
+    world.s3.delete_bucket(Bucket="my-airflow-bucket")
+    code, report = world.report()
+    assert code == 4 and report["stale"] == [f"{world.out.as_posix()}/remote-exec-demo/RUNBOOK.md"]
+    (f,) = report["findings"]
+    assert (f["status"], f["artifact"], f["target"]) == (
+        "missing",
+        "spec:buckets",
+        "s3/bucket/my-airflow-bucket",
+    )
+
+
+def test_unreachable_api_is_an_error_not_a_traceback(world: World) -> None:
+    world.env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"
+    code, out = world.apply("--target", "s3")
+    assert code == 1
+    assert "s3 head-bucket my-airflow-bucket" in out and "Traceback" not in out
+
+
+def test_apply_without_dry_run_changes_nothing(world: World, runner: CliRunner) -> None:
+    result = runner.invoke(
+        __import__("compiler.cli", fromlist=["app"]).app, ["apply", str(world.spec)], env=world.env
+    )
+    assert result.exit_code == 1 and "--dry-run" in result.stderr
+
+
+def test_markdown_puts_broadening_first(world: World) -> None:
+    world.kube.put(
+        world.service_account(
+            "astro-agent-dag-processor",
+            {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/X"},
+        )
+    )
+    world.s3.delete_bucket(Bucket="my-airflow-bucket")
+    code, md = world.apply("--format", "markdown")
+    assert code == 3
+    assert md.index("Security: live grants broader") < md.index("Missing live")
+    assert "| in sync |" in md
+
+
+def test_report_matches_its_schema(world: World, runner: CliRunner) -> None:
+    world.s3.delete_bucket(Bucket="my-airflow-bucket")
+    _, report = world.report()
+    schema = json.loads((ROOT / "schemas" / "drift-report.schema.json").read_text())
+    jsonschema.validate(report, schema)
+    assert report["version"] == "airspec.drift/v1"
+    printed = json.loads(invoke(runner, "report-schema").stdout)
+    assert printed == schema, "run: airspec report-schema > schemas/drift-report.schema.json"
+
+
+# --- GCP ---------------------------------------------------------------------------------------
+
+
+class GcpWorld:
+    def __init__(self, tmp: Path, gcp: FakeGcp, kube: FakeKube) -> None:
+        self.gcp, self.kube, self.tmp = gcp, kube, tmp
+        self.spec = tmp / GKE_SPEC.name
+        shutil.copy(GKE_SPEC, self.spec)
+        compiled = compile_spec(self.spec, str(self.spec), self.spec.name)
+        self.art = {a.path: a.content for a in compiled.artifacts}
+        for res in self.art["gcp/iam-bindings.json"]["resources"]:
+            # the live policy also holds bindings airspec does not own
+            other = {"role": "roles/viewer", "members": ["user:someone@example.com"]}
+            gcp.policies[res["resource"]] = {"bindings": [*res["bindings"], other]}
+        cluster = json.loads(json.dumps(self.art["gcp/cluster.json"]))
+        cluster["status"] = "RUNNING"
+        cluster["nodePools"][0]["config"]["diskSizeGb"] = 100
+        gcp.clusters["projects/acme-data-prod/locations/us-central1/clusters/airflow-agents"] = (
+            cluster
+        )
+        self.out = tmp / "out"
+        assert invoke(CliRunner(), "compile", str(self.spec), "--out", str(self.out)).exit_code == 0
+        self.env = {"AIRSPEC_GCP_ENDPOINT": gcp.url, "AIRSPEC_READ_RETRIES": "0"}
+
+    def report(self) -> tuple[int, dict[str, Any]]:
+        self.gcp.calls.clear()
+        result = CliRunner().invoke(
+            __import__("compiler.cli", fromlist=["app"]).app,
+            [
+                "apply",
+                str(self.spec),
+                "--dry-run",
+                "--out",
+                str(self.out),
+                "--format",
+                "json",
+                "--target",
+                "gke",
+                "--target",
+                "gcp-iam",
+            ],
+            env=self.env,
+            catch_exceptions=False,
+        )
+        assert [c for c in self.gcp.calls if gcp_call_mutates(c)] == []
+        assert self.gcp.calls
+        return result.exit_code, json.loads(result.stdout)
+
+
+@pytest.fixture
+def gcp_world(tmp_path: Path) -> Iterator[GcpWorld]:
+    with FakeGcp() as gcp, FakeKube() as kube:
+        yield GcpWorld(tmp_path, gcp, kube)
+
+
+def test_gcp_in_sync(gcp_world: GcpWorld) -> None:
+    code, report = gcp_world.report()
+    assert report["findings"] == [] and code == 0
+    assert report["counts"]["checked"] == 5
+
+
+def test_gcp_changes_out_of_band(gcp_world: GcpWorld) -> None:
+    g = gcp_world.gcp
+    gsa = "projects/acme-data-prod/serviceAccounts/airflow-agents@acme-data-prod.iam.gserviceaccount.com"
+    wi = g.policies[gsa]["bindings"][0]
+    wi["members"] = [
+        *wi["members"],
+        "serviceAccount:acme-data-prod.svc.id.goog[airflow-agents/default]",
+    ]
+    logs = g.policies["projects/_/buckets/acme-airflow-logs"]["bindings"][0]
+    del logs["condition"]
+    pool = g.clusters["projects/acme-data-prod/locations/us-central1/clusters/airflow-agents"]
+    pool["nodePools"][0]["config"]["workloadMetadataConfig"]["mode"] = "GCE_METADATA"
+    del g.policies["projects/acme-data-prod"]
+    code, report = gcp_world.report()
+    assert code == 3
+    by = _by_target(report)
+    (member,) = by[f"gcp-iam/iam.serviceAccount/{gsa}"]
+    assert member["status"] == "broadening"
+    assert member["live"] == "serviceAccount:acme-data-prod.svc.id.goog[airflow-agents/default]"
+    bucket = by["gcp-iam/storage.bucket/projects/_/buckets/acme-airflow-logs"]
+    assert {f["status"] for f in bucket} == {
+        "broadening",
+        "drift",
+    }  # unconditioned added, conditioned gone
+    (mode,) = by[
+        "gke/cluster/projects/acme-data-prod/locations/us-central1/clusters/airflow-agents"
+    ]
+    assert (mode["path"], mode["compiled"], mode["live"]) == (
+        "nodePools.workers.workloadMetadataMode",
+        "GKE_METADATA",
+        "GCE_METADATA",
+    )
+    (project,) = by["gcp-iam/project/projects/acme-data-prod"]
+    assert project["status"] == "missing"
+
+
+def test_gcp_member_case_and_order_are_not_drift(gcp_world: GcpWorld) -> None:
+    gsa = "projects/acme-data-prod/serviceAccounts/airflow-agents@acme-data-prod.iam.gserviceaccount.com"
+    wi = gcp_world.gcp.policies[gsa]["bindings"][0]
+    wi["members"] = [
+        m.replace("airflow-agents/", "Airflow-Agents/") for m in reversed(wi["members"])
+    ]
+    assert gcp_world.report() == (0, gcp_world.report()[1])
