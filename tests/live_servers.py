@@ -17,6 +17,7 @@ import json
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -43,6 +44,7 @@ class _Recorder:
         self.app = app
         self.calls: list[Call] = []
         self.lock = threading.Lock()
+        self.delay = 0.0  # seconds added to each request (bench/bench_apply.py: API latency)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -54,6 +56,8 @@ class _Recorder:
         action = action or environ.get("HTTP_X_AMZ_TARGET", "")
         with self.lock:
             self.calls.append((environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), action))
+        if self.delay:
+            time.sleep(self.delay)
         return self.app(environ, start_response)
 
 

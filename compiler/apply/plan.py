@@ -223,30 +223,35 @@ def _helm_checks(r: ResolvedSpec, a: Artifact) -> list[Check]:
         got = live.helm_release_values(c, ns, release)
         return None if got is None else got["config"]
 
-    out = [Check(a.path, "helm", f"helm/release/{ns}/{release}", values, read, secret=secret)]
+    return [
+        Check(a.path, "helm", f"helm/release/{ns}/{release}", values, read, secret=secret),
+        *_service_account_checks(r, a.path),
+    ]
+
+
+def _annotation(c: live.Clients, *, ns: str, name: str, key: str) -> Any:
+    got = live.k8s_service_account(c, ns, name)
+    if got is None:
+        return None
+    annotations = (got.get("metadata") or {}).get("annotations") or {}
+    return {"annotations": {key: annotations[key]} if key in annotations else {}}
+
+
+def _service_account_checks(r: ResolvedSpec, artifact: str) -> list[Check]:
+    """Each service account carries the cloud identity exactly when the spec says so; an
+    identity on any other one is a broadening (its pods could act as the role)."""
     key = r.annotation_key
-    for sa in values.get("serviceAccount", {}).values():
-        want = sa.get("annotations", {}).get(key)
-        sa_name = sa["name"]
-
-        def read_sa(c: live.Clients, sa_name: str = sa_name) -> Any:
-            got = live.k8s_service_account(c, ns, sa_name)
-            if got is None:
-                return None
-            annotations = (got.get("metadata") or {}).get("annotations") or {}
-            return {"annotations": {key: annotations[key]} if key in annotations else {}}
-
-        out.append(
-            Check(
-                a.path,
-                "kubernetes",
-                f"kubernetes/serviceaccount/{ns}/{sa_name}",
-                {"annotations": {key: want} if want else {}},
-                read_sa,
-                _added_broadens,
-            )
+    return [
+        Check(
+            artifact,
+            "kubernetes",
+            f"kubernetes/serviceaccount/{sa.namespace}/{sa.name}",
+            {"annotations": {key: r.cloud_identity} if sa.cloud_access else {}},
+            partial(_annotation, ns=sa.namespace, name=sa.name, key=key),
+            _added_broadens,
         )
-    return out
+        for sa in r.service_accounts
+    ]
 
 
 def _gke_checks(r: ResolvedSpec, a: Artifact) -> list[Check]:
@@ -314,4 +319,6 @@ def plan(r: ResolvedSpec, artifacts: tuple[Artifact, ...]) -> list[Check]:
             checks += _gke_checks(r, a)
         elif a.live.service == "gcp-iam":
             checks += _gcp_iam_checks(r, a)
+    if r.is_software:  # Houston annotates the platform's service accounts
+        checks += _service_account_checks(r, "software/astro-commands.sh")
     return checks + _bucket_checks(r)

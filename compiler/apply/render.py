@@ -64,21 +64,26 @@ def to_markdown(report: Report) -> str:
     if report.stale:
         lines += ["`out/` is stale: " + ", ".join(f"`{s}`" for s in report.stale), ""]
     for status, group in _groups(report):
-        lines += [
-            f"#### {TITLES[status]}",
-            "",
-            "| artifact | live object | path | compiled | live |",
-        ]
-        lines.append("|---|---|---|---|---|")
-        for f in group:
-            cells = [
-                f"`{f.artifact}`",
-                f"`{f.target}`",
-                f"`{f.path}`" if f.path else f.message,
-                _md(_value(f.compiled)),
-                _md(_value(f.live) if f.status is not Status.ERROR else f.message),
+        lines += [f"#### {TITLES[status]}", ""]
+        if status is Status.ERROR:
+            lines += ["| artifact | live object | error |", "|---|---|---|"]
+            rows = [[f"`{f.artifact}`", f"`{f.target}`", _md(f.message)] for f in group]
+        else:
+            lines += [
+                "| artifact | live object | path | compiled | live |",
+                "|---|---|---|---|---|",
             ]
-            lines.append("| " + " | ".join(cells) + " |")
+            rows = [
+                [
+                    f"`{f.artifact}`",
+                    f"`{f.target}`",
+                    f"`{f.path}`" if f.path else f.message,
+                    _md(_value(f.compiled)),
+                    _md(_value(f.live)),
+                ]
+                for f in group
+            ]
+        lines += ["| " + " | ".join(cells) + " |" for cells in rows]
         lines.append("")
     if report.suppressed:
         lines += [f"<details><summary>{len(report.suppressed)} suppressed</summary>", ""]
