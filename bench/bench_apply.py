@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,17 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_cli import median_seconds  # noqa: E402
 from live_servers import FakeKube, RecordingMotoServer  # noqa: E402
 from test_apply import World  # noqa: E402
-
-
-def _timed(cmd: list[str], env: dict[str, str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, env=env, capture_output=True, check=False)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -60,7 +53,7 @@ def main() -> None:
             rows = []
             for n in (1, 8):
                 cmd = [*base, "--concurrency", str(n), "--format", "json"]
-                rows.append((n, _timed(cmd, env, args.runs)))
+                rows.append((n, median_seconds(cmd, args.runs, env=env, check=False)))
             checked = json.loads(
                 subprocess.run(
                     [*base, "--format", "json"], env=env, capture_output=True, text=True

@@ -19,11 +19,14 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "specs").glob("*.airspec.yaml"))
 
 
-def _median_seconds(cmd: list[str], runs: int) -> float:
+def median_seconds(
+    cmd: list[str], runs: int, env: dict[str, str] | None = None, check: bool = True
+) -> float:
+    """Median wall time of running `cmd` from the repo root `runs` times."""
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(cmd, cwd=ROOT, check=check, capture_output=True, env=env)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -62,7 +65,7 @@ def main() -> None:
                 tmp,
             ],
         }
-        results = {name: _median_seconds(cmd, runs) for name, cmd in rows.items()}
+        results = {name: median_seconds(cmd, runs) for name, cmd in rows.items()}
     base = results["python -c pass"]
     print(f"median of {runs} runs; ratio = time / (python -c pass)")
     for name, secs in results.items():

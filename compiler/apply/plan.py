@@ -301,24 +301,23 @@ def _gcp_iam_checks(r: ResolvedSpec, a: Artifact) -> list[Check]:
     return out
 
 
+# live service named by an artifact -> the checks it implies
+PLANNERS: dict[str, Callable[[ResolvedSpec, Artifact], list[Check]]] = {
+    "iam": _aws_checks,
+    "eks": _eks_checks,
+    "kubernetes": _k8s_checks,
+    "helm": _helm_checks,
+    "gke": _gke_checks,
+    "gcp-iam": _gcp_iam_checks,
+}
+
+
 def plan(r: ResolvedSpec, artifacts: tuple[Artifact, ...]) -> list[Check]:
     """Every check for one compiled spec, in artifact order."""
     checks: list[Check] = []
     for a in sorted(artifacts, key=lambda a: a.path):
-        if a.live is None:
-            continue
-        if a.live.service == "iam":
-            checks += _aws_checks(r, a)
-        elif a.live.service == "eks":
-            checks += _eks_checks(r, a)
-        elif a.live.service == "kubernetes":
-            checks += _k8s_checks(r, a)
-        elif a.live.service == "helm":
-            checks += _helm_checks(r, a)
-        elif a.live.service == "gke":
-            checks += _gke_checks(r, a)
-        elif a.live.service == "gcp-iam":
-            checks += _gcp_iam_checks(r, a)
+        if a.live is not None:
+            checks += PLANNERS[a.live.service](r, a)
     if r.is_software:  # Houston annotates the platform's service accounts
         checks += _service_account_checks(r, "software/astro-commands.sh")
     return checks + _bucket_checks(r)

@@ -23,31 +23,27 @@ class SpecChecks:
     clients: live.Clients
 
 
+def _whole(spec: str, check: Check, status: Status, message: str) -> list[Finding]:
+    """A finding about the whole object: it is missing, or it could not be read."""
+    return [
+        Finding(
+            spec=spec,
+            artifact=check.artifact,
+            target=check.target,
+            status=status,
+            path="",
+            message=message,
+        )
+    ]
+
+
 def _run_one(spec: str, check: Check, clients: live.Clients) -> list[Finding]:
     try:
         got = check.read(clients)
     except live.ReadError as exc:
-        return [
-            Finding(
-                spec=spec,
-                artifact=check.artifact,
-                target=check.target,
-                status=Status.ERROR,
-                path="",
-                message=str(exc),
-            )
-        ]
+        return _whole(spec, check, Status.ERROR, str(exc))
     if got is None:
-        return [
-            Finding(
-                spec=spec,
-                artifact=check.artifact,
-                target=check.target,
-                status=Status.MISSING,
-                path="",
-                message="not found live",
-            )
-        ]
+        return _whole(spec, check, Status.MISSING, "not found live")
     return diff(
         spec,
         check.artifact,
