@@ -9,31 +9,9 @@ from compiler import gcp as gcpnames
 from compiler.frontend import Checked
 from compiler.lock import ISSUER_KEY
 from compiler.model import Aws, Gcp, Spec
+from compiler.platforms import DEFAULT_CLOUD_ACCESS, SA_SUFFIX, SOFTWARE
 from compiler.providers import read_constraints
 
-REMOTE = "astro-remote-execution"
-SOFTWARE = "astronomer-software"
-# component -> service account name suffix. Remote Execution: the chart's serviceAccount keys,
-# named <resourceNamePrefix>-<suffix>. Software: the accounts the platform creates in
-# astronomer-<release>, named <release>-<component>.
-SA_SUFFIX = {
-    REMOTE: {"workers": "worker", "triggerer": "triggerer", "dagProcessor": "dag-processor"},
-    SOFTWARE: {
-        c: c
-        for c in (
-            "worker",
-            "scheduler",
-            "triggerer",
-            "webserver",
-            "cleanup",
-            "migrate-database-job",
-        )
-    },
-}
-DEFAULT_CLOUD_ACCESS = {
-    REMOTE: ("workers", "triggerer"),
-    SOFTWARE: ("worker", "scheduler", "triggerer", "webserver"),
-}
 ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 
 

@@ -17,6 +17,7 @@ from compiler.apply import live
 from compiler.apply.compare import Broadens, Secret, gcp_broadens, iam_broadens
 from compiler.apply.normalize import gcp_bindings, iam_document, k8s_object
 from compiler.artifact import Artifact
+from compiler.passes.aws_iam_policy import permission_statements
 from compiler.resolved import ResolvedSpec
 
 SERVICES = ("iam", "eks", "s3", "kubernetes", "helm", "gke", "gcp-iam")
@@ -67,7 +68,8 @@ def _aws_checks(r: ResolvedSpec, a: Artifact) -> list[Check]:
     if a.kind in ("aws.trust-policy", "aws.log-reader-trust-policy"):
         out = [_iam(r, a, "iam", f"iam/role/{arn}", lambda c: live.iam_role_trust(c, arn))]
         if a.kind == "aws.trust-policy":
-            attached = [r.policy_arn] if r.spec.backends.logs or r.spec.backends.xcom else []
+            # the runbook attaches the permission policy whenever the compile wrote one
+            attached = [r.policy_arn] if permission_statements(r) else []
             out.append(
                 Check(
                     a.path,

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 
 from compiler.diagnostics import Diagnostic
+from compiler.platforms import COMPONENTS, REMOTE, SOFTWARE
 from compiler.rules.context import RuleContext
 from compiler.rules.registry import make, rule
 
@@ -15,8 +16,6 @@ BLOCK_REQUIRED = "AS209"
 BAD_QUANTITY = "AS213"
 UNKNOWN_COMPONENT = "AS215"
 
-REMOTE = "astro-remote-execution"
-SOFTWARE = "astronomer-software"
 REMOTE_ONLY = (
     "astro",
     "workers",
@@ -27,10 +26,6 @@ REMOTE_ONLY = (
     "resourceNamePrefix",
     "helm",
 )
-COMPONENTS = {
-    REMOTE: ("workers", "triggerer", "dagProcessor"),
-    SOFTWARE: ("worker", "scheduler", "triggerer", "webserver", "cleanup", "migrate-database-job"),
-}
 _QUANTITY = re.compile(r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$")
 
 
