@@ -256,10 +256,9 @@ def apply(
 ) -> None:
     """Compare the compiled artifacts with live AWS, Kubernetes and GCP state.
 
-    Reads only the objects out/<name>/manifest.json names (IAM policies, roles, OIDC
-    provider, EKS cluster and node groups, buckets, namespace, ConfigMaps, service accounts,
-    the Helm release's values, GKE cluster, GCP IAM policies), with the standard credentials
-    of each API. Exit 0 in sync, 1 error, 2 out/ stale, 3 drift, 4 stale and drift.
+    Reads only the objects the compiled artifacts name (IAM policies, roles, OIDC provider, EKS cluster and node groups, buckets, namespace, ConfigMaps, service accounts, the Helm release's values, GKE cluster, GCP IAM policies), with the standard credentials of each API.
+
+    Exit 0 in sync, 1 error, 2 out/ stale, 3 drift, 4 stale and drift.
     """
     from compiler.apply.findings import Status
     from compiler.apply.ignore import find_ignore_file, load_ignores
