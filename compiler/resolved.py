@@ -66,6 +66,11 @@ class ResolvedSpec:
         return ROLE_ANNOTATION if self.spec.cloud.aws is not None else gcpnames.GSA_ANNOTATION
 
     @property
+    def annotation_jsonpath(self) -> str:
+        """kubectl's `-o jsonpath=` for the identity annotation (dots in the key escaped)."""
+        return "{.metadata.annotations." + self.annotation_key.replace(".", "\\.") + "}"
+
+    @property
     def aws(self) -> Aws:
         if self.spec.cloud.aws is None:
             raise ValueError("not an AWS spec")

@@ -480,3 +480,16 @@ def test_gcp_member_case_and_order_are_not_drift(gcp_world: GcpWorld) -> None:
         m.replace("airflow-agents/", "Airflow-Agents/") for m in reversed(wi["members"])
     ]
     assert gcp_world.report() == (0, gcp_world.report()[1])
+
+
+def test_deleted_role_is_missing_for_trust_and_attachments(world: World) -> None:
+    role = "AirflowS3LoggerXComRole"
+    world.iam.detach_role_policy(
+        RoleName=role, PolicyArn="arn:aws:iam::123456789012:policy/AirflowS3Access"
+    )
+    world.iam.delete_role(RoleName=role)
+    code, report = world.report("--target", "iam")
+    assert code == 3
+    arn = f"arn:aws:iam::123456789012:role/{role}"
+    missing = {f["target"] for f in report["findings"] if f["status"] == "missing"}
+    assert missing == {f"iam/role/{arn}", f"iam/role/{arn}#attached-policies"}

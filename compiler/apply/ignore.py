@@ -78,15 +78,11 @@ def load_ignores(path: Path) -> list[IgnoreEntry]:
     problems = []
     for i, item in enumerate(data):
         try:
-            if isinstance(item, dict) and isinstance(item.get("expires"), str):
-                item = {**item, "expires": dt.date.fromisoformat(item["expires"])}
             out.append(IgnoreEntry.model_validate(item))
-        except (ValidationError, ValueError) as exc:
+        except ValidationError as exc:
             file, line, col = source.at((i,))
-            first = exc.errors()[0] if isinstance(exc, ValidationError) else None
-            what = (
-                f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}" if first else str(exc)
-            )
+            first = exc.errors()[0]
+            what = f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}"
             problems.append(
                 Diagnostic(
                     file,

@@ -154,14 +154,17 @@ def iam_role_trust(c: Clients, arn: str) -> Any:
 
 
 def iam_role_attachments(c: Clients, arn: str) -> Any:
-    iam = c.aws("iam")
-    name = _role_name(arn)
-    if _aws_call(f"iam get-role {arn}", iam.get_role, RoleName=name) is None:
-        return None
-    arns: list[str] = []
-    for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=name):
-        arns += [p["PolicyArn"] for p in page["AttachedPolicies"]]
-    return {"AttachedPolicies": sorted(arns)}
+    pages = c.aws("iam").get_paginator("list_attached_role_policies")
+
+    def every_arn(RoleName: str) -> list[str]:
+        return [
+            p["PolicyArn"]
+            for page in pages.paginate(RoleName=RoleName)
+            for p in page["AttachedPolicies"]
+        ]
+
+    arns = _aws_call(f"iam list-attached-role-policies {arn}", every_arn, RoleName=_role_name(arn))
+    return None if arns is None else {"AttachedPolicies": sorted(arns)}
 
 
 def iam_role_policy(c: Clients, role: str, name: str) -> Any:
@@ -312,11 +315,8 @@ def helm_release_values(c: Clients, ns: str, release: str) -> Any:
             f"helm release {ns}/{release}: Secret {newest.metadata.name} is not a Helm 3 "
             f"release record ({type(exc).__name__})"
         ) from None
-    return {
-        "revision": revision(newest),
-        "status": (newest.metadata.labels or {}).get("status", ""),
-        "config": record.get("config") or {},
-    }
+    config: dict[str, Any] = record.get("config") or {}
+    return config
 
 
 # --- GCP readers ------------------------------------------------------------------------------

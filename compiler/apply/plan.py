@@ -222,8 +222,7 @@ def _helm_checks(r: ResolvedSpec, a: Artifact) -> list[Check]:
     secret = _secret_env(values)
 
     def read(c: live.Clients) -> Any:
-        got = live.helm_release_values(c, ns, release)
-        return None if got is None else got["config"]
+        return live.helm_release_values(c, ns, release)
 
     return [
         Check(a.path, "helm", f"helm/release/{ns}/{release}", values, read, secret=secret),

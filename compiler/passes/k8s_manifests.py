@@ -21,7 +21,7 @@ def _labels(r: ResolvedSpec) -> dict[str, str]:
 
 def k8s_manifests(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
     """k8s/namespace.yaml and, with a constraints file, k8s/provider-constraints.yaml."""
-    if r.spec.deployment.platform != "astro-remote-execution":
+    if r.is_software:
         return []
     namespace: dict[str, Any] = {
         "apiVersion": "v1",

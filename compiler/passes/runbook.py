@@ -234,8 +234,10 @@ def _gcp_identity(r: ResolvedSpec) -> list[Step]:
 
 
 def _annotation_check(r: ResolvedSpec, ns: str, sa: str) -> str:
-    jsonpath = "{.metadata.annotations." + r.annotation_key.replace(".", "\\.") + "}"
-    return f"kubectl get serviceaccount {_q(sa)} --namespace {_q(ns)} -o jsonpath={_q(jsonpath)}"
+    return (
+        f"kubectl get serviceaccount {_q(sa)} --namespace {_q(ns)} "
+        f"-o jsonpath={_q(r.annotation_jsonpath)}"
+    )
 
 
 def _wi_check(ns: str, sa: str) -> str:

@@ -50,7 +50,6 @@ def astro_commands(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
         return []
     q = shlex.quote
     names = " ".join(q(sa.name) for sa in r.identities)
-    jsonpath = "{.metadata.annotations." + r.annotation_key.replace(".", "\\.") + "}"
     body = f"""set -euo pipefail
 
 CLOUD_ROLE={q(r.cloud_identity)}
@@ -73,7 +72,7 @@ case "${{1:-}}" in
   verify)
     status=0
     for sa in "${{SERVICE_ACCOUNTS[@]}}"; do
-      got=$(kubectl get serviceaccount "$sa" --namespace "$NAMESPACE" -o jsonpath={q(jsonpath)})
+      got=$(kubectl get serviceaccount "$sa" --namespace "$NAMESPACE" -o jsonpath={q(r.annotation_jsonpath)})
       if [ "$got" = "$CLOUD_ROLE" ]; then
         echo "ok: $sa"
       else

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from packaging.utils import canonicalize_name
 
 from compiler.diagnostics import Diagnostic
+from compiler.platforms import REMOTE
 from compiler.providers import (
     parse_requirement,
     pinned_versions,
@@ -33,7 +34,7 @@ def backends_have_providers(ctx: RuleContext) -> Iterator[Diagnostic]:
     """
     spec = ctx.spec
     assert spec is not None
-    if spec.deployment.platform != "astro-remote-execution":
+    if spec.deployment.platform != REMOTE:
         return
     installed: dict[str, set[str]] = {}
     for text in spec.deployment.providers.packages if spec.deployment.providers else []:
