@@ -14,7 +14,7 @@ from compiler.frontend import check_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "specs").glob("*.airspec.yaml"))
-REFERENCE = ROOT.parent / "shared" / "reference"
+REFERENCE = ROOT / "tests" / "reference"  # vendored: see tests/reference/PROVENANCE.md
 
 MINIMAL = textwrap.dedent(
     """\
