@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from compiler.diagnostics import Diagnostic, DiagnosticsError
@@ -23,6 +25,64 @@ from compiler.rules.registry import make
 PathKey = tuple[str | int, ...]
 
 _TAG = "tag:yaml.org,2002:"
+
+EXPANSION_BUDGET = 100_000  # nodes a document may expand into, aliases counted each time
+MAX_DEPTH = 64  # nesting levels; a spec needs about eight
+
+
+class _ExpansionError(Exception):
+    """The document is refused while it is composed; `mark` is where (an alias, a node)."""
+
+    def __init__(self, message: str, mark: Any) -> None:
+        super().__init__(message)
+        self.message, self.mark = message, mark
+
+
+class _BudgetComposer(Composer):
+    """ruamel's composer, counting what each node expands into so an alias bomb stops early.
+
+    Each node's expanded size (itself plus its children, an alias counting as the whole node
+    it names) is known when the node is finished; the running total of the document is
+    checked at every alias, so composition stays linear in the text and the first alias that
+    passes the budget is the one reported. An alias to a node still being composed is a cycle.
+    """
+
+    def compose_document(self) -> Any:
+        self._expanded = 0
+        self._sizes: dict[int, int] = {}
+        self._depth = 0
+        return super().compose_document()
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.parser.check_event(AliasEvent):
+            event = self.parser.peek_event()
+            target = self.anchors.get(event.anchor)
+            if target is not None:
+                size = self._sizes.get(id(target))
+                if size is None:
+                    raise _ExpansionError(
+                        f"alias *{event.anchor} refers to a node that contains it (a cycle)",
+                        event.start_mark,
+                    )
+                self._expanded += size
+                if self._expanded > EXPANSION_BUDGET:
+                    raise _ExpansionError(
+                        f"alias *{event.anchor} expands the document past "
+                        f"{EXPANSION_BUDGET:,} nodes",
+                        event.start_mark,
+                    )
+            return super().compose_node(parent, index)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _ExpansionError(
+                f"nesting deeper than {MAX_DEPTH} levels", self.parser.peek_event().start_mark
+            )
+        before = self._expanded
+        self._expanded += 1
+        node = super().compose_node(parent, index)
+        self._sizes[id(node)] = self._expanded - before
+        self._depth -= 1
+        return node
 
 
 @dataclass(frozen=True)
@@ -186,8 +246,21 @@ def load_text(
     still report everything else at once.
     """
     yaml = YAML(typ="rt")
+    yaml.Composer = _BudgetComposer
     try:
         node = yaml.compose(text)
+    except _ExpansionError as exc:
+        raise DiagnosticsError(
+            [
+                make(
+                    codes.YAML_TOO_LARGE,
+                    (display, exc.mark.line + 1, exc.mark.column + 1),
+                    exc.message,
+                    "write the values out, or anchor smaller pieces; a spec needs no deep "
+                    "or repeated aliases",
+                )
+            ]
+        ) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

@@ -51,6 +51,23 @@ UNSUPPORTED_YAML = declare(
     """The spec uses a YAML feature a spec does not allow: a custom tag (`!Ref`),
     a non-scalar mapping key, or a merge key that does not name a mapping.""",
 )
+YAML_TOO_LARGE = declare(
+    "AS007",
+    "yaml-too-large",
+    """The YAML expands beyond what a spec can need: refused before it is built.
+
+    Aliases (`*name`) repeat the anchored node, so a few lines can expand into billions of
+    nodes (the "billion laughs"), and a file in CI is untrusted input. airspec counts the
+    nodes the document expands into, aliases included, and stops at the alias that takes it
+    past 100,000 nodes (a real spec has a few hundred), in the spirit of Go yaml.v3's
+    alias-ratio guard. It also refuses an alias inside the node its anchor names (a cycle:
+    `a: &a [*a]`) and nesting deeper than 64 levels. Example::
+
+        a: &a [x, x, x, x, x, x, x, x, x]
+        b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+        c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]   # ... nine levels: AS007
+    """,
+)
 UNKNOWN_KEY = declare(
     "AS101",
     "unknown-key",
