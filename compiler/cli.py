@@ -261,8 +261,9 @@ def apply(
     Exit 0 in sync, 1 error, 2 out/ stale, 3 drift, 4 stale and drift.
     """
     from compiler.apply.findings import Status
+    from compiler.apply.guard import Expected, identity_problems
     from compiler.apply.ignore import find_ignore_file, load_ignores
-    from compiler.apply.live import Clients
+    from compiler.apply.live import Clients, ReadError
     from compiler.apply.plan import SERVICES, plan
     from compiler.apply.render import print_text, to_json, to_markdown
     from compiler.apply.runner import SpecChecks, run
@@ -286,6 +287,7 @@ def apply(
         raise typer.Exit(exit_code(error=True))
     diags: list[Diagnostic] = []
     work: list[SpecChecks] = []
+    expected: list[Expected] = []
     stale: list[str] = []
     for spec in specs:
         result = compile_spec(spec, str(spec), _source(spec))
@@ -298,6 +300,14 @@ def apply(
         region = r.spec.cloud.aws.region if r.spec.cloud.aws is not None else None
         checks = [c for c in plan(r, result.artifacts) if c.service in targets]
         work.append(SpecChecks(r.name, checks, Clients(region=region, kube_context=context)))
+        expected.append(
+            Expected(
+                r.name,
+                frozenset(c.service for c in checks),
+                r.spec.cloud.aws.account_id if r.spec.cloud.aws is not None else None,
+                r.spec.cloud.gcp.project if r.spec.cloud.gcp is not None else None,
+            )
+        )
     if has_errors(diags):
         _print_diagnostics(diags, DiagFormat.text)
         _say(f"airspec: {_summary(diags)}; nothing read")
@@ -308,6 +318,15 @@ def apply(
     except DiagnosticsError as exc:
         _print_diagnostics(list(exc.diagnostics), DiagFormat.text)
         raise typer.Exit(exit_code(error=True)) from None
+    try:
+        problems = identity_problems(expected, work[0].clients if work else Clients())
+    except ReadError as exc:
+        problems = [f"cannot tell whose credentials these are: {exc}"]
+    if problems:
+        for p in problems:
+            _say(f"airspec: {p}")
+        _say("airspec: nothing else was read; use credentials for the spec's account or project")
+        raise typer.Exit(exit_code(error=True))
     report = _run_with_progress(run, work, concurrency, ignores, stale)
     if report_format is ReportFormat.json:
         print(to_json(report))

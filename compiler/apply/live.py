@@ -132,6 +132,28 @@ def _aws_call(what: str, fn: Any, **kwargs: Any) -> Any:
         raise ReadError(f"{what}: {exc}") from None
 
 
+def caller_account(c: Clients) -> tuple[str, str]:
+    """(account id, ARN) of the AWS credentials in use: STS GetCallerIdentity."""
+    got = _aws_call("sts get-caller-identity", c.aws("sts").get_caller_identity)
+    if got is None:
+        raise ReadError("sts get-caller-identity: no identity returned")
+    return str(got["Account"]), str(got.get("Arn", ""))
+
+
+def gcp_credentials_project() -> str | None:
+    """The project Google credentials default to (ADC or GOOGLE_CLOUD_PROJECT), if any."""
+    if os.environ.get(GCP_ENDPOINT_ENV):
+        return os.environ.get("GOOGLE_CLOUD_PROJECT") or None
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        _, project = google.auth.default()
+    except DefaultCredentialsError as exc:
+        raise ReadError(f"no Google credentials: {exc}") from None
+    return project or None
+
+
 def iam_policy_document(c: Clients, arn: str) -> Any:
     iam = c.aws("iam")
     policy = _aws_call(f"iam get-policy {arn}", iam.get_policy, PolicyArn=arn)
