@@ -94,6 +94,15 @@ Prefix = Annotated[
         "an object key prefix without leading or trailing '/', e.g. logs",
     ),
 ]
+SecretPrefix = Annotated[
+    str,
+    _fmt(
+        "AS107",
+        r"^/?[A-Za-z0-9!_.*'()+=@-]+(/[A-Za-z0-9!_.*'()+=@-]+)*$",
+        "a secret name prefix without a trailing '/' (aws-ssm: a parameter path, "
+        "e.g. /airflow/connections)",
+    ),
+]
 Quantity = Annotated[
     str | int | float,
     Field(description='a Kubernetes resource quantity, e.g. "500m", "2Gi"'),
@@ -122,9 +131,17 @@ GcpLocation = Annotated[
     str,
     _fmt("AS107", r"^[a-z]+-[a-z]+[0-9](-[a-z])?$", "a GKE location: a region or a zone"),
 ]
-GCP_SECRET_PREFIXES = {
-    "connectionsPrefix": "airflow-connections",
-    "variablesPrefix": "airflow-variables",
+# Each secrets service keeps its own naming: Secret Manager ids cannot hold '/', and SSM
+# hierarchical parameter names must begin with '/'.
+DEFAULT_SECRET_PREFIXES: dict[str, dict[str, str]] = {
+    "gcp-secret-manager": {
+        "connectionsPrefix": "airflow-connections",
+        "variablesPrefix": "airflow-variables",
+    },
+    "aws-ssm": {
+        "connectionsPrefix": "/airflow/connections",
+        "variablesPrefix": "/airflow/variables",
+    },
 }
 Count = Annotated[int, Field(ge=0)]
 Positive = Annotated[int, Field(ge=1)]
@@ -262,7 +279,11 @@ class EksCluster(_Model):
     oidc_issuer: OidcIssuer | None = Field(
         default=None, description="unknown before the cluster exists: 'airspec resolve' fills it"
     )
-    node_groups: list[NodeGroup] = Field(min_length=1)
+    node_groups: list[NodeGroup] = Field(
+        default_factory=list,
+        description="the node groups airspec creates the cluster with; none: the cluster "
+        "exists and is managed elsewhere (no eksctl file, its prerequisites are checked)",
+    )
     logging: list[LogType] = Field(
         default_factory=lambda: [  # type: ignore[arg-type]
             "api",
@@ -296,7 +317,11 @@ class NodePool(_Model):
 class GkeCluster(_Model):
     name: DnsLabel
     location: GcpLocation
-    node_pools: list[NodePool] = Field(min_length=1)
+    node_pools: list[NodePool] = Field(
+        default_factory=list,
+        description="the node pools airspec creates the cluster with; none: the cluster "
+        "exists and is managed elsewhere (no gcp/cluster.json, its prerequisites are checked)",
+    )
 
 
 class Gcp(_Model):
@@ -344,21 +369,22 @@ class XComBackend(_Model):
 
 class SecretsBackend(_Model):
     type: Literal["local-filesystem", "aws-secrets-manager", "aws-ssm", "gcp-secret-manager"]
-    connections_prefix: Prefix | None = Field(
+    connections_prefix: SecretPrefix | None = Field(
         default="airflow/connections",
-        description="default airflow/connections (gcp-secret-manager: airflow-connections)",
+        description="default airflow/connections (aws-ssm: /airflow/connections, "
+        "gcp-secret-manager: airflow-connections)",
     )
-    variables_prefix: Prefix | None = Field(
+    variables_prefix: SecretPrefix | None = Field(
         default="airflow/variables",
-        description="default airflow/variables (gcp-secret-manager: airflow-variables)",
+        description="default airflow/variables (aws-ssm: /airflow/variables, "
+        "gcp-secret-manager: airflow-variables)",
     )
 
     @model_validator(mode="before")
     @classmethod
     def _defaults_for_type(cls, data: Any) -> Any:
-        # Secret Manager ids cannot hold '/': that backend's own defaults use '-'
-        if isinstance(data, dict) and data.get("type") == "gcp-secret-manager":
-            return {**GCP_SECRET_PREFIXES, **data}
+        if isinstance(data, dict) and isinstance(data.get("type"), str):
+            return {**DEFAULT_SECRET_PREFIXES.get(data["type"], {}), **data}
         return data
 
 

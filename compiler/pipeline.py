@@ -12,6 +12,7 @@ from compiler.frontend import check_spec
 from compiler.passes.aws_iam_policy import iam_policy
 from compiler.passes.aws_log_reader import log_reader
 from compiler.passes.aws_trust_policy import trust_policy
+from compiler.passes.cluster_prerequisites import cluster_prerequisites
 from compiler.passes.eksctl_cluster import eksctl_cluster
 from compiler.passes.gcp_cluster import gcp_cluster
 from compiler.passes.gcp_iam_bindings import gcp_iam_bindings
@@ -31,6 +32,7 @@ PASSES: tuple[Pass, ...] = (
     log_reader,
     eksctl_cluster,
     gcp_cluster,
+    cluster_prerequisites,
     gcp_iam_bindings,
     helm_values,
     k8s_manifests,

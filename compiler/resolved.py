@@ -47,6 +47,13 @@ class ResolvedSpec:
         return self.spec.deployment.platform == SOFTWARE
 
     @property
+    def cluster_exists(self) -> bool:
+        """No node groups / node pools declared: the cluster is managed elsewhere."""
+        if self.spec.cloud.aws is not None:
+            return not self.spec.cloud.aws.cluster.node_groups
+        return not self.gcp.cluster.node_pools
+
+    @property
     def gcp(self) -> Gcp:
         if self.spec.cloud.gcp is None:
             raise ValueError("not a GCP spec")

@@ -338,11 +338,40 @@ def test_stale_out_and_drift_together(world: World) -> None:
     )
 
 
+def _cli(args: list[str], env: dict[str, str]) -> Any:
+    return CliRunner().invoke(
+        __import__("compiler.cli", fromlist=["app"]).app, args, env=env, catch_exceptions=False
+    )
+
+
 def test_unreachable_api_is_an_error_not_a_traceback(world: World) -> None:
     world.env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"
-    code, out = world.apply("--target", "s3")
+    result = _cli(["apply", str(world.spec), "--dry-run", "--target", "s3"], world.env)
+    assert result.exit_code == 1
+    assert "sts get-caller-identity" in result.stderr and "Traceback" not in result.output
+
+
+def test_unreachable_bucket_read_is_reported_per_object(world: World) -> None:
+    """Past the identity check, a failing read is that object's error; the rest is reported."""
+    world.env["AWS_ENDPOINT_URL_S3"] = "http://127.0.0.1:9"  # S3 only; STS and IAM reachable
+    code, out = world.apply("--target", "s3", "--target", "iam")
     assert code == 1
     assert "s3 head-bucket my-airflow-bucket" in out and "Traceback" not in out
+    assert "in sync" in out
+
+
+def test_credentials_for_another_account_stop_before_any_read(world: World) -> None:
+    """moto answers as whatever account MOTO_ACCOUNT_ID names: the caller is 111111111111,
+    the spec is for 123456789012. Without the guard every object would read as missing."""
+    world.env["MOTO_ACCOUNT_ID"] = "111111111111"
+    world.moto.recorder.calls.clear()
+    result = _cli(["apply", str(world.spec), "--dry-run", "--out", str(world.out)], world.env)
+    assert result.exit_code == 1
+    assert "account 111111111111" in result.stderr and "account 123456789012" in result.stderr
+    assert "missing" not in result.output
+    actions = [action for _, _, action in world.moto.recorder.calls]
+    assert actions == ["GetCallerIdentity"], actions
+    assert world.kube.calls == []
 
 
 def test_apply_without_dry_run_changes_nothing(world: World, runner: CliRunner) -> None:
@@ -423,6 +452,50 @@ class GcpWorld:
         assert [c for c in self.gcp.calls if gcp_call_mutates(c)] == []
         assert self.gcp.calls
         return result.exit_code, json.loads(result.stdout)
+
+
+def test_google_credentials_for_another_project_stop_before_any_read(gcp_world: GcpWorld) -> None:
+    env = {**gcp_world.env, "GOOGLE_CLOUD_PROJECT": "someone-elses-project"}
+    gcp_world.gcp.calls.clear()
+    result = _cli(
+        ["apply", str(gcp_world.spec), "--dry-run", "--out", str(gcp_world.out), "-t", "gke"], env
+    )
+    assert result.exit_code == 1
+    assert "someone-elses-project" in result.stderr and "acme-data-prod" in result.stderr
+    assert gcp_world.gcp.calls == []
+    env["GOOGLE_CLOUD_PROJECT"] = "acme-data-prod"
+    result = _cli(
+        ["apply", str(gcp_world.spec), "--dry-run", "--out", str(gcp_world.out), "-t", "gke"], env
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_existing_cluster_compares_its_issuer_not_its_node_groups(world: World) -> None:
+    """A spec without nodeGroups: the cluster is managed elsewhere. Its node groups may change
+    freely; its OIDC issuer (what IRSA trusts) is still compared."""
+    text = world.spec.read_text()
+    start = text.index("      nodeGroups:")
+    end = text.index("    role:")
+    world.spec.write_text(text[:start] + text[end:])
+    assert invoke(CliRunner(), "compile", str(world.spec), "--out", str(world.out)).exit_code == 0
+    assert not (world.out / "remote-exec-demo" / "eksctl").exists()
+    world.eks.update_nodegroup_config(
+        clusterName="remote-execution-airflow-cluster",
+        nodegroupName="workers",
+        scalingConfig={"minSize": 0, "maxSize": 4, "desiredSize": 3},
+    )
+    code, report = world.report("--target", "eks")
+    assert code == 0 and report["findings"] == [], report["findings"]
+    assert report["counts"]["checked"] == 1  # the cluster, no node group
+    # another cluster's issuer pasted into the spec: drift at the issuer
+    other = world.issuer.rsplit("/", 1)[0] + "/0THERC1USTER0000000000000000000"
+    world.spec.write_text(world.spec.read_text().replace(world.issuer, other))
+    assert invoke(CliRunner(), "compile", str(world.spec), "--out", str(world.out)).exit_code == 0
+    code, report = world.report("--target", "eks")
+    assert code == 3
+    (finding,) = report["findings"]
+    assert finding["artifact"] == "aws/cluster-prerequisites.json"
+    assert finding["path"] == "oidcIssuer" and finding["status"] == "drift"
 
 
 @pytest.fixture

@@ -143,9 +143,10 @@ def test_gke_cluster_file() -> None:
         "workloadMetadataConfig": {"mode": "GKE_METADATA"},
     }
     assert pool["autoscaling"] == {"enabled": True, "minNodeCount": 0, "maxNodeCount": 4}
-    pools = _json("software-gke", "gcp/cluster.json")["nodePools"]
-    assert [p["name"] for p in pools] == ["platform", "airflow"]
-    assert all(p["config"]["workloadMetadataConfig"]["mode"] == "GKE_METADATA" for p in pools)
+    # Software runs on a cluster that already exists: no cluster file, only what it must have.
+    assert not (OUT / "software-gke" / "gcp" / "cluster.json").exists()
+    prereq = _json("software-gke", "gcp/cluster-prerequisites.json")
+    assert prereq["workloadIdentityConfig"] == {"workloadPool": f"{prereq['project']}.svc.id.goog"}
 
 
 def test_gke_helm_values() -> None:

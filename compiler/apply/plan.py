@@ -105,7 +105,21 @@ def _aws_checks(r: ResolvedSpec, a: Artifact) -> list[Check]:
     return []
 
 
+def _existing_eks_checks(r: ResolvedSpec, a: Artifact) -> list[Check]:
+    """A cluster managed elsewhere: only the issuer IRSA trusts is compared, not its node groups."""
+    name, region = a.content["cluster"], a.content["region"]
+    issuer = a.content.get("oidcIssuer")
+
+    def cluster(c: live.Clients) -> Any:
+        got = live.eks_cluster(c, name, region)
+        return None if got is None else {"oidcIssuer": got["oidcIssuer"] if issuer else None}
+
+    return [Check(a.path, "eks", f"eks/cluster/{name}", {"oidcIssuer": issuer}, cluster)]
+
+
 def _eks_checks(r: ResolvedSpec, a: Artifact) -> list[Check]:
+    if a.kind == "aws.cluster-prerequisites":
+        return _existing_eks_checks(r, a)
     cfg, region = a.content, r.aws.region
     name = cfg["metadata"]["name"]
     compiled: dict[str, Any] = {
@@ -258,6 +272,15 @@ def _service_account_checks(r: ResolvedSpec, artifact: str) -> list[Check]:
 def _gke_checks(r: ResolvedSpec, a: Artifact) -> list[Check]:
     assert a.live is not None
     cfg = a.content
+    name = a.live.id
+    if a.kind == "gcp.cluster-prerequisites":  # managed elsewhere: its node pools are not ours
+        pool = cfg["workloadIdentityConfig"]["workloadPool"]
+
+        def read(c: live.Clients) -> Any:
+            got = live.gke_cluster(c, name)
+            return None if got is None else {"workloadPool": got["workloadPool"]}
+
+        return [Check(a.path, "gke", f"gke/cluster/{name}", {"workloadPool": pool}, read)]
     compiled = {
         "workloadPool": cfg["workloadIdentityConfig"]["workloadPool"],
         "nodePools": {
@@ -269,7 +292,6 @@ def _gke_checks(r: ResolvedSpec, a: Artifact) -> list[Check]:
             for p in cfg["nodePools"]
         },
     }
-    name = a.live.id
     return [
         Check(a.path, "gke", f"gke/cluster/{name}", compiled, lambda c: live.gke_cluster(c, name))
     ]

@@ -31,7 +31,7 @@ SECRETS_READ: dict[str, tuple[str, tuple[str, ...], str]] = {
     "aws-ssm": (
         "ReadAirflowParameters",
         ("ssm:GetParameter", "ssm:GetParameters"),
-        "parameter/{prefix}/*",
+        "parameter{prefix}/*",  # SSM paths begin with '/' (AS219); the ARN keeps one
     ),
 }
 

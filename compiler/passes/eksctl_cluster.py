@@ -34,7 +34,7 @@ def _node_group(group: Any, cluster: str) -> dict[str, Any]:
 
 def eksctl_cluster(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
     """eksctl/cluster.yaml: the cluster with OIDC on, logging, and the node groups."""
-    if r.spec.cloud.aws is None:
+    if r.spec.cloud.aws is None or r.cluster_exists:
         return []
     c = r.aws.cluster
     metadata: dict[str, Any] = {

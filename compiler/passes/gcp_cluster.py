@@ -38,7 +38,7 @@ def node_pool(pool: NodePool) -> dict[str, Any]:
 
 def gcp_cluster(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
     """gcp/cluster.json: the cluster's workload pool and its node pools' metadata mode."""
-    if r.spec.cloud.gcp is None:
+    if r.spec.cloud.gcp is None or r.cluster_exists:
         return []
     g = r.gcp
     cluster = {

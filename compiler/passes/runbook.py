@@ -19,6 +19,7 @@ from compiler.passes.gcp_iam_bindings import resource_bindings
 from compiler.passes.software_commands import PATH as ASTRO_COMMANDS
 from compiler.passes.software_houston import PATH as HOUSTON_CONFIG
 from compiler.resolved import ResolvedSpec
+from compiler.secret_stores import SEPARATORS, store_command, stored_name
 
 PATH = "RUNBOOK.md"
 CHART = "astronomer/astro-remote-execution-agent"
@@ -69,18 +70,8 @@ def _env_check(r: ResolvedSpec) -> list[Step]:
 
 
 def _aws_cluster(r: ResolvedSpec) -> list[Step]:
-    a = r.aws
-    if r.is_software:
-        return [
-            (
-                "Associate the cluster's IAM OIDC provider",
-                f"The cluster `{a.cluster.name}` already runs the platform; IRSA needs its "
-                "OIDC issuer registered as an IAM identity provider (a no-op when it is).",
-                [
-                    f"eksctl utils associate-iam-oidc-provider -f {_q('eksctl/cluster.yaml')} --approve"
-                ],
-            )
-        ]
+    if r.cluster_exists:  # checked with the OIDC provider in the identity steps
+        return []
     return [
         (
             "Create the EKS cluster",
@@ -92,13 +83,20 @@ def _aws_cluster(r: ResolvedSpec) -> list[Step]:
 
 def _aws_identity(r: ResolvedSpec, ctx: Context) -> list[Step]:
     a = r.aws
+    existing = (
+        f"airspec does not create or change the cluster `{a.cluster.name}`; IRSA needs its "
+        "OIDC issuer registered as an IAM identity provider. "
+        if r.cluster_exists
+        else ""
+    )
     if r.oidc_issuer is None:
         return [
             (
                 "Record the cluster's OIDC issuer, then compile again",
-                "The issuer exists only now that the cluster does. `airspec resolve` records it "
-                "in the lock file beside the spec; the new compile writes `aws/trust-policy.json` "
-                "and a runbook that goes on from here.",
+                existing
+                + ("" if r.cluster_exists else "The issuer exists only now that the cluster does. ")
+                + "`airspec resolve` records it in the lock file beside the spec; the new "
+                "compile writes `aws/trust-policy.json` and a runbook that goes on from here.",
                 [f"airspec resolve {_q(r.source)}", f"airspec compile {_q(r.source)}"],
             )
         ]
@@ -106,8 +104,15 @@ def _aws_identity(r: ResolvedSpec, ctx: Context) -> list[Step]:
     steps: list[Step] = [
         (
             "Check the OIDC issuer and its IAM provider",
-            f"The first command must print `{r.oidc_issuer}`; the second must list "
-            "`sts.amazonaws.com` as a client id.",
+            existing + f"The first command must print `{r.oidc_issuer}`; the second must list "
+            "`sts.amazonaws.com` as a client id."
+            + (
+                " If it finds no provider, register it: `eksctl utils "
+                f"associate-iam-oidc-provider --cluster {a.cluster.name} --region {a.region} "
+                "--approve`."
+                if r.cluster_exists
+                else ""
+            ),
             [
                 f"aws eks describe-cluster --name {_q(a.cluster.name)} --region {_q(a.region)} "
                 "--query cluster.identity.oidc.issuer --output text",
@@ -178,13 +183,24 @@ def _gcp_cluster(r: ResolvedSpec) -> list[Step]:
             "--workload-metadata=GKE_METADATA"
         )
     credentials = f"gcloud container clusters get-credentials {_q(c.name)} {on}"
-    if r.is_software:
+    if r.cluster_exists:
+        pool = gcp.workload_pool(g.project)
         return [
             (
-                "Enable Workload Identity on the cluster and its node pools",
-                f"The cluster `{c.name}` already runs the platform. Updating a node pool's "
-                "metadata mode recreates its nodes.",
-                [*update, credentials],
+                "Check the existing cluster",
+                f"airspec does not create or change `{c.name}`. Workload Identity needs the "
+                f"workload pool `{pool}` (the first command must print it) and "
+                "`GKE_METADATA` on the node pools that run the workloads (second command). "
+                f"To enable them: `gcloud container clusters update {c.name} {on} "
+                f"{pool_flag}`, then `gcloud container node-pools update POOL {where} "
+                "--workload-metadata=GKE_METADATA` for each pool (this recreates its nodes).",
+                [
+                    f"gcloud container clusters describe {_q(c.name)} {on} "
+                    "--format='value(workloadIdentityConfig.workloadPool)'",
+                    f"gcloud container node-pools list {where} "
+                    "--format='table(name, config.workloadMetadataConfig.mode)'",
+                    credentials,
+                ],
             )
         ]
     return [
@@ -228,6 +244,37 @@ def _gcp_identity(r: ResolvedSpec) -> list[Step]:
             "Workload Identity lets exactly the listed Kubernetes service accounts act as "
             f"`{email}`; bucket grants are limited to the backends' prefixes by the IAM "
             "conditions in `gcp/conditions/` (they need uniform bucket-level access).",
+            lines,
+        )
+    ]
+
+
+def _secrets_store(r: ResolvedSpec) -> list[Step]:
+    secrets = r.spec.backends.secrets
+    if secrets is None or secrets.type not in SEPARATORS:
+        return []
+    aws_region = r.aws.region if r.spec.cloud.aws is not None else ""
+    project = r.gcp.project if r.spec.cloud.gcp is not None else ""
+    lines, names = [], []
+    for prefix, key_var, value_var in (
+        (secrets.connections_prefix, "CONN_ID", "CONN_URI"),
+        (secrets.variables_prefix, "VAR_KEY", "VAR_VALUE"),
+    ):
+        if prefix is None:
+            continue
+        names.append(f"`{stored_name(secrets.type, prefix, '$' + key_var)}`")
+        lines.append(
+            store_command(
+                secrets.type, prefix, key_var, value_var, region=aws_region, project=project
+            )
+        )
+    return [
+        (
+            "Store connections and variables",
+            "Airflow's secrets backend looks up " + " and ".join(names) + ". Set `CONN_ID` and "
+            "`CONN_URI` (a connection URI or JSON), or `VAR_KEY` and `VAR_VALUE`, in the "
+            "environment, then run the matching command (create-or-update), once per connection "
+            "or variable.",
             lines,
         )
     ]
@@ -375,6 +422,7 @@ def runbook(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
     else:
         steps += _gcp_cluster(r) + _gcp_identity(r)
         ready = True
+    steps += _secrets_store(r)
     if ready:
         steps += _software(r) if r.is_software else _agents(r)
     text = [

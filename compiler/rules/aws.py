@@ -1,7 +1,8 @@
-"""Rules about the AWS block: the cluster's OIDC issuer and node group sizes."""
+"""Rules about the AWS block: the cluster's OIDC issuer, node group sizes, SSM parameter paths."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from compiler.aws import issuer_region
@@ -95,4 +96,73 @@ def node_group_sizes(ctx: RuleContext) -> Iterator[Diagnostic]:
                 f"node group '{group.name}': minSize {group.min_size} <= desiredCapacity "
                 f"{group.desired_capacity} <= maxSize {group.max_size} does not hold",
                 "EKS rejects such a scaling config",
+            )
+
+
+SSM_PARAMETER_PATH = "AS219"
+_SSM_SEGMENT = re.compile(r"^[A-Za-z0-9_.-]+$")
+SSM_MAX_DEPTH = 15
+
+
+@rule(SSM_PARAMETER_PATH, "ssm-parameter-path")
+def ssm_parameter_paths(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """An `aws-ssm` prefix is not a parameter path SSM can hold.
+
+    Airflow's `SystemsManagerParameterStoreBackend` reads the parameter
+    `<prefix>/<conn_id>`, and SSM's rules for hierarchical names (PutParameter and
+    GetParameter, `Name`) are:
+
+    - "For parameters in a hierarchy, you must include a leading forward slash character (/)
+      when you create or reference a parameter", so `airflow/connections` names no parameter
+      any lookup can find (every connection would miss, silently): write `/airflow/connections`;
+    - names hold only `a-zA-Z0-9_.-` and `/`;
+    - a hierarchy has at most 15 levels, so a prefix has at most 14 (the id is the last);
+    - a name cannot begin with `aws` or `ssm` (case-insensitive), reserved by AWS.
+
+    Source: AWS Systems Manager API Reference, PutParameter, request parameter `Name`;
+    User Guide, "Creating Parameter Store parameters" (naming constraints).
+    """
+    spec = ctx.spec
+    assert spec is not None
+    secrets = spec.backends.secrets
+    if secrets is None or secrets.type != "aws-ssm":
+        return
+    for key, value in (
+        ("connectionsPrefix", secrets.connections_prefix),
+        ("variablesPrefix", secrets.variables_prefix),
+    ):
+        if value is None:
+            continue
+        where = ctx.at("backends", "secrets", key)
+        segments = value.lstrip("/").split("/")
+        if not value.startswith("/"):
+            yield make(
+                SSM_PARAMETER_PATH,
+                where,
+                f"SSM parameter path '{value}' must begin with '/'",
+                f"write '/{value}': hierarchical parameter names begin with '/' and Airflow "
+                "reads '<prefix>/<id>'",
+            )
+        elif bad := sorted({s for s in segments if not _SSM_SEGMENT.match(s)}):
+            yield make(
+                SSM_PARAMETER_PATH,
+                where,
+                f"SSM parameter path '{value}' holds characters SSM names cannot: "
+                + ", ".join(repr(s) for s in bad),
+                "use only letters, digits, '_', '.', '-' between the '/'",
+            )
+        elif len(segments) > SSM_MAX_DEPTH - 1:
+            yield make(
+                SSM_PARAMETER_PATH,
+                where,
+                f"SSM parameter path '{value}' has {len(segments)} levels; with the id "
+                f"that makes {len(segments) + 1}, over SSM's limit of {SSM_MAX_DEPTH}",
+                f"use at most {SSM_MAX_DEPTH - 1} levels",
+            )
+        elif segments[0].lower().startswith(("aws", "ssm")):
+            yield make(
+                SSM_PARAMETER_PATH,
+                where,
+                f"SSM parameter path '{value}' begins with '{segments[0][:3]}', which AWS reserves",
+                "start the path with another name, e.g. '/airflow/...'",
             )
