@@ -39,18 +39,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows = {
             "python -c pass": [py, "-c", "pass"],
-            "import compiler.cli (lazy imports)": [py, "-c", "import compiler.cli"],
+            "import airspec.cli (lazy imports)": [py, "-c", "import airspec.cli"],
             "import boto3 + kubernetes (what lazy imports avoid)": [
                 py,
                 "-c",
                 "import boto3, kubernetes",
             ],
-            "airspec --help": [py, "-m", "compiler", "--help"],
-            f"airspec validate ({len(SPECS)} specs)": [py, "-m", "compiler", "validate", *SPECS],
+            "airspec --help": [py, "-m", "airspec", "--help"],
+            f"airspec validate ({len(SPECS)} specs)": [py, "-m", "airspec", "validate", *SPECS],
             f"airspec compile --check ({len(SPECS)} specs)": [
                 py,
                 "-m",
-                "compiler",
+                "airspec",
                 "compile",
                 *SPECS,
                 "--check",
@@ -58,7 +58,7 @@ def main() -> None:
             f"airspec compile to a new dir ({len(SPECS)} specs)": [
                 py,
                 "-m",
-                "compiler",
+                "airspec",
                 "compile",
                 *SPECS,
                 "--out",

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from compiler.cli import app
-from compiler.diagnostics import Diagnostic
-from compiler.frontend import check_spec
+from airspec.cli import app
+from airspec.diagnostics import Diagnostic
+from airspec.frontend import check_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "specs").glob("*.airspec.yaml"))

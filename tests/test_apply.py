@@ -17,6 +17,9 @@ from typing import Any
 import boto3
 import jsonschema
 import pytest
+from typer.testing import CliRunner
+
+from airspec.pipeline import compile_spec
 from conftest import ROOT, invoke
 from live_servers import (
     FakeGcp,
@@ -25,9 +28,6 @@ from live_servers import (
     aws_call_mutates,
     gcp_call_mutates,
 )
-from typer.testing import CliRunner
-
-from compiler.pipeline import compile_spec
 
 SPEC = ROOT / "specs" / "remote-exec-eks.airspec.yaml"
 GKE_SPEC = ROOT / "specs" / "remote-exec-gke.airspec.yaml"
@@ -176,7 +176,7 @@ class World:
         self.kube.calls.clear()
         runner = CliRunner()
         result = runner.invoke(
-            __import__("compiler.cli", fromlist=["app"]).app,
+            __import__("airspec.cli", fromlist=["app"]).app,
             ["apply", str(self.spec), "--dry-run", "--out", str(self.out), *args],
             env=self.env,
             catch_exceptions=False,
@@ -340,7 +340,7 @@ def test_stale_out_and_drift_together(world: World) -> None:
 
 def _cli(args: list[str], env: dict[str, str]) -> Any:
     return CliRunner().invoke(
-        __import__("compiler.cli", fromlist=["app"]).app, args, env=env, catch_exceptions=False
+        __import__("airspec.cli", fromlist=["app"]).app, args, env=env, catch_exceptions=False
     )
 
 
@@ -376,7 +376,7 @@ def test_credentials_for_another_account_stop_before_any_read(world: World) -> N
 
 def test_apply_without_dry_run_changes_nothing(world: World, runner: CliRunner) -> None:
     result = runner.invoke(
-        __import__("compiler.cli", fromlist=["app"]).app, ["apply", str(world.spec)], env=world.env
+        __import__("airspec.cli", fromlist=["app"]).app, ["apply", str(world.spec)], env=world.env
     )
     assert result.exit_code == 1 and "--dry-run" in result.stderr
 
@@ -432,7 +432,7 @@ class GcpWorld:
     def report(self) -> tuple[int, dict[str, Any]]:
         self.gcp.calls.clear()
         result = CliRunner().invoke(
-            __import__("compiler.cli", fromlist=["app"]).app,
+            __import__("airspec.cli", fromlist=["app"]).app,
             [
                 "apply",
                 str(self.spec),

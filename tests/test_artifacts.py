@@ -9,11 +9,11 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pytest
-from conftest import EXAMPLES, MINIMAL, REFERENCE, ROOT, write_spec
 from parliament import analyze_policy_string
 from ruamel.yaml import YAML
 
-from compiler.pipeline import compile_spec
+from airspec.pipeline import compile_spec
+from conftest import EXAMPLES, MINIMAL, REFERENCE, ROOT, write_spec
 
 OUT = ROOT / "out"
 TREES = sorted(p for p in OUT.iterdir() if p.is_dir()) + sorted(

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, MINIMAL, ROOT, invoke, write_spec
 from typer.testing import CliRunner
 
-from compiler.model import spec_json_schema
-from compiler.rules.registry import all_rules
+from airspec.model import spec_json_schema
+from airspec.rules.registry import all_rules
+from conftest import EXAMPLES, MINIMAL, ROOT, invoke, write_spec
 
 
 def test_validate_ok_and_error_exit_codes(tmp_path: Path, runner: CliRunner) -> None:
@@ -102,7 +102,7 @@ def _compile_with_seed(seed: str, workdir: Path) -> dict[str, bytes]:
         [
             sys.executable,
             "-m",
-            "compiler",
+            "airspec",
             "compile",
             *[f"specs/{p.name}" for p in EXAMPLES],
             "--out",
@@ -134,7 +134,7 @@ def test_compile_as_installed_matches_checked_in_out() -> None:
         [
             sys.executable,
             "-m",
-            "compiler",
+            "airspec",
             "compile",
             *[f"specs/{p.name}" for p in EXAMPLES],
             "--check",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import MINIMAL, codes_at, diagnose
 
-from compiler.frontend import check_spec
+from airspec.frontend import check_spec
+from conftest import MINIMAL, codes_at, diagnose
 
 
 def test_minimal_spec_is_clean(tmp_path: Path) -> None:

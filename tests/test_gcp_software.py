@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
+
+from airspec.pipeline import compile_spec
 from conftest import (
     GKE_MINIMAL,
     ROOT,
@@ -18,9 +21,6 @@ from conftest import (
     diagnose,
     write_spec,
 )
-from ruamel.yaml import YAML
-
-from compiler.pipeline import compile_spec
 
 OUT = ROOT / "out"
 yaml = YAML(typ="safe")

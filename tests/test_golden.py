@@ -12,8 +12,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, invoke
 from typer.testing import CliRunner
+
+from conftest import ROOT, invoke
 
 FIXTURES = sorted((ROOT / "tests" / "specs").glob("*.airspec.yaml"))
 GOLDEN = ROOT / "tests" / "golden"

@@ -18,6 +18,7 @@ import boto3
 import pytest
 import s3fs
 from botocore.exceptions import ClientError
+
 from conftest import ROOT
 from moto_server import moto_server, set_auth_enforcement
 

@@ -9,8 +9,8 @@ from urllib.parse import quote
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.apply.compare import diff, gcp_broadens, iam_broadens
-from compiler.apply.normalize import align_statements, gcp_bindings, iam_document, k8s_object
+from airspec.apply.compare import diff, gcp_broadens, iam_broadens
+from airspec.apply.normalize import align_statements, gcp_bindings, iam_document, k8s_object
 
 ACTIONS = [f"s3:{a}" for a in ("GetObject", "PutObject", "DeleteObject", "ListBucket")] + [
     "ssm:GetParameter",

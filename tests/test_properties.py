@@ -7,15 +7,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from conftest import EXAMPLES, MINIMAL
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from compiler.emit import render_tree
-from compiler.frontend import check_spec
-from compiler.loader import load_text
-from compiler.pipeline import compile_spec
+from airspec.emit import render_tree
+from airspec.frontend import check_spec
+from airspec.loader import load_text
+from airspec.pipeline import compile_spec
+from conftest import EXAMPLES, MINIMAL
 
 yaml_safe = YAML(typ="safe")
 EXAMPLE_DATA = [yaml_safe.load(p.read_text()) for p in EXAMPLES] + [yaml_safe.load(MINIMAL)]
@@ -112,7 +112,7 @@ def test_loader_positions_are_in_the_text(text: str) -> None:
     try:
         _, source, _ = load_text(text, "x")
     except Exception as exc:  # only the one error family may come out
-        from compiler.diagnostics import DiagnosticsError
+        from airspec.diagnostics import DiagnosticsError
 
         assert isinstance(exc, DiagnosticsError)
         return

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import boto3
 import pytest
+from typer.testing import CliRunner
+
 from conftest import MINIMAL, invoke, write_spec
 from moto_server import moto_server
-from typer.testing import CliRunner
 
 UNRESOLVED = "\n".join(line for line in MINIMAL.splitlines() if "oidcIssuer" not in line) + "\n"
 

@@ -1,0 +1,138 @@
+"""Compare a normalized compiled object with a normalized live one, with deepdiff.
+
+Every difference becomes a Finding at a readable path (`Statement[ReadTaskLogs].Action[2]`).
+IAM and GCP bindings classify a difference that grants more than compiled (an added action,
+resource, principal, member or statement; a removed condition; a widened value) as
+`broadening`, reported in its own section.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from deepdiff import DeepDiff
+from deepdiff.helper import notpresent
+
+from airspec.apply.findings import Finding, Status, redacted
+
+Broadens = Callable[[str, list[Any], Any], bool]
+Secret = Callable[[list[Any], Any, Any], bool]  # (path, compiled, live) -> secret?
+
+_SECRETISH = re.compile(r"(password|passwd|secret|token|private|credential|apikey|api_key)", re.I)
+
+
+def format_path(parts: list[Any]) -> str:
+    out = ""
+    for p in parts:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        elif out and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", str(p)):
+            out += f".{p}"
+        elif not out and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", str(p)):
+            out = str(p)
+        else:
+            out += f"[{p}]"
+    return out
+
+
+def secretish_key(parts: list[Any]) -> bool:
+    """A path whose last named key looks like it holds a credential."""
+    names = [p for p in parts if isinstance(p, str)]
+    return bool(names) and bool(_SECRETISH.search(names[-1]))
+
+
+def diff(
+    spec: str,
+    artifact: str,
+    target: str,
+    compiled: Any,
+    live: Any,
+    *,
+    broadens: Broadens | None = None,
+    secret: Secret | None = None,
+    unordered: bool = False,
+) -> list[Finding]:
+    """Findings for every difference between two normalized values.
+
+    Normal forms sort what is unordered, so lists compare in order; with `unordered` a list
+    item only on one side is reported at the list's path (its index in a sorted list means
+    nothing to a reader).
+    """
+    dd = DeepDiff(compiled, live, view="tree", verbose_level=2, threshold_to_diff_deeper=0)
+    findings: list[Finding] = []
+    for change, items in sorted(dd.items()):
+        for item in items:
+            parts = item.path(output_format="list")
+            if (
+                unordered
+                and change.startswith("iterable_item")
+                and parts
+                and isinstance(parts[-1], int)
+            ):
+                parts = parts[:-1]
+            before = None if item.t1 is notpresent else item.t1
+            after = None if item.t2 is notpresent else item.t2
+            status = Status.DRIFT
+            if broadens is not None and broadens(change, parts, after):
+                status = Status.BROADENING
+            hide = (secret is not None and secret(parts, compiled, live)) or secretish_key(parts)
+            findings.append(
+                Finding(
+                    spec=spec,
+                    artifact=artifact,
+                    target=target,
+                    status=status,
+                    path=format_path(parts),
+                    compiled=redacted(before) if hide and before is not None else before,
+                    live=redacted(after) if hide and after is not None else after,
+                    message=_MESSAGES.get(change, change.replace("_", " ")),
+                )
+            )
+    return sorted(findings, key=lambda f: f.path)
+
+
+_MESSAGES = {
+    "values_changed": "value differs",
+    "type_changes": "type differs",
+    "dictionary_item_added": "only live",
+    "dictionary_item_removed": "only compiled",
+    "iterable_item_added": "only live",
+    "iterable_item_removed": "only compiled",
+    "set_item_added": "only live",
+    "set_item_removed": "only compiled",
+}
+_ADDED = {"dictionary_item_added", "iterable_item_added", "set_item_added"}
+_GRANTS = {"Action", "NotAction", "Resource", "NotResource", "Principal", "NotPrincipal"}
+
+
+def _has_wildcard(value: Any) -> bool:
+    if isinstance(value, str):
+        return "*" in value
+    if isinstance(value, dict):
+        return any(_has_wildcard(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_wildcard(v) for v in value)
+    return False
+
+
+def iam_broadens(change: str, parts: list[Any], live: Any) -> bool:
+    """Does this difference of an IAM document let someone do more than compiled?"""
+    inside = [p for p in parts if isinstance(p, str)]
+    if len(inside) == 2 and inside[0] == "Statement" and change == "dictionary_item_added":
+        return isinstance(live, dict) and live.get("Effect") == "Allow"
+    if "Condition" in inside and change in ("dictionary_item_removed", "iterable_item_added"):
+        return True  # a condition (or a condition key) dropped, or a value admitted
+    if any(p in _GRANTS for p in inside) and change in _ADDED:
+        return True
+    if change in _ADDED and _has_wildcard(live):
+        return True  # e.g. a StringLike condition matching "system:serviceaccount:*:*"
+    if inside[-1:] == ["Effect"] and live == "Allow":
+        return True
+    return change in ("values_changed", "type_changes") and _has_wildcard(live)
+
+
+def gcp_broadens(change: str, parts: list[Any], live: Any) -> bool:
+    """A GCP binding difference that grants more: a member, role or unconditioned binding."""
+    return change in _ADDED or (change == "values_changed" and _has_wildcard(live))

@@ -1,0 +1,447 @@
+"""The `airspec` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import IntEnum, StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from airspec.apply.findings import Report
+    from airspec.apply.ignore import IgnoreEntry
+    from airspec.apply.runner import SpecChecks
+
+from airspec import __version__
+from airspec.diagnostics import Diagnostic, format_github, format_json, format_text, has_errors
+
+
+class Exit(IntEnum):
+    """Exit codes (DESIGN.md): decided only by `exit_code`."""
+
+    OK = 0
+    ERROR = 1
+    PENDING = 2
+    DRIFT = 3
+    PENDING_AND_DRIFT = 4
+
+
+def exit_code(*, error: bool = False, pending: bool = False, drift: bool = False) -> Exit:
+    if error:
+        return Exit.ERROR
+    if pending and drift:
+        return Exit.PENDING_AND_DRIFT
+    if pending:
+        return Exit.PENDING
+    if drift:
+        return Exit.DRIFT
+    return Exit.OK
+
+
+class DiagFormat(StrEnum):
+    text = "text"
+    github = "github"
+    json = "json"
+
+
+app = typer.Typer(
+    name="airspec",
+    help="Compile an Airflow deployment's cloud wiring from one spec, and check it against live state.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+SpecsArg = Annotated[
+    list[Path],
+    typer.Argument(help="Spec files (specs/*.airspec.yaml).", show_default=False),
+]
+FormatOpt = Annotated[
+    DiagFormat,
+    typer.Option(
+        "--format", "-f", help="How to print diagnostics: text, github (Actions annotations), json."
+    ),
+]
+
+
+def _say(message: str) -> None:
+    """Progress and summaries go to stderr, so stdout stays parseable."""
+    print(message, file=sys.stderr)
+
+
+def _print_diagnostics(diags: list[Diagnostic], fmt: DiagFormat) -> None:
+    if fmt is DiagFormat.json:
+        print(format_json(diags))
+        return
+    for d in sorted(diags):
+        print(format_github(d) if fmt is DiagFormat.github else format_text(d))
+
+
+def _summary(diags: list[Diagnostic]) -> str:
+    errors = sum(d.is_error for d in diags)
+    warnings = len(diags) - errors
+    parts = [f"{errors} error(s)"] + ([f"{warnings} warning(s)"] if warnings else [])
+    return ", ".join(parts)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"airspec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """airspec: one spec in git -> reviewable IAM, eksctl, Helm and Kubernetes artifacts."""
+
+
+@app.command()
+def validate(specs: SpecsArg, fmt: FormatOpt = DiagFormat.text) -> None:
+    """Check specs and report every problem as file:line:col: CODE message."""
+    from airspec.frontend import check_spec
+
+    diags: list[Diagnostic] = []
+    for spec in specs:
+        diags += check_spec(spec, str(spec)).diagnostics
+    _print_diagnostics(diags, fmt)
+    if has_errors(diags):
+        _say(f"airspec: {_summary(diags)} in {len(specs)} spec(s)")
+        raise typer.Exit(exit_code(error=True))
+    _say(f"airspec: {len(specs)} spec(s) valid" + (f" ({_summary(diags)})" if diags else ""))
+
+
+def _source(spec: Path) -> str:
+    """The spec as headers name it: relative to the working directory (the project root),
+    else its file name, so that no machine-specific path reaches an artifact."""
+    try:
+        return spec.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return spec.name
+
+
+@app.command("compile")
+def compile_(
+    specs: SpecsArg,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder; each spec writes <out>/<name>/.")
+    ] = Path("out"),
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Write nothing; exit 2 and name the stale files if out/ is not up to date.",
+        ),
+    ] = False,
+    fmt: FormatOpt = DiagFormat.text,
+) -> None:
+    """Validate specs and lower them into reviewable artifacts under out/<name>/.
+
+    Nothing is written unless every spec compiles; each out/<name>/ is replaced atomically.
+    """
+    from airspec.emit import render_tree, stale_files, write_tree
+    from airspec.pipeline import compile_spec
+
+    diags: list[Diagnostic] = []
+    trees: dict[str, tuple[Path, dict[str, bytes]]] = {}
+    for spec in specs:
+        result = compile_spec(spec, str(spec), _source(spec))
+        diags += result.diagnostics
+        if result.resolved is None:
+            continue
+        name = result.resolved.name
+        if name in trees:
+            _say(f"airspec: {spec} and {trees[name][0]} both name metadata.name '{name}'")
+            raise typer.Exit(exit_code(error=True))
+        trees[name] = (spec, render_tree(name, result.artifacts, result.resolved.source))
+    _print_diagnostics(diags, fmt)
+    if has_errors(diags):
+        _say(f"airspec: {_summary(diags)}; nothing written")
+        raise typer.Exit(exit_code(error=True))
+    if check:
+        stale = [s for name, (_, files) in trees.items() for s in stale_files(out, name, files)]
+        for s in stale:
+            print(f"{out.as_posix()}/{s.path}: {s.reason}")
+        if stale:
+            _say(
+                f"airspec: {len(stale)} file(s) in {out} are stale; run 'airspec compile' and commit"
+            )
+            raise typer.Exit(exit_code(pending=True))
+        _say(f"airspec: {out} is up to date ({len(trees)} spec(s))")
+        return
+    for name, (_, files) in trees.items():
+        changed = write_tree(out, name, files)
+        _say(
+            f"{'wrote' if changed else 'unchanged'} {(out / name).as_posix()}/ ({len(files)} files)"
+        )
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+FAIL_ON_CHOICES = ("broadening", "missing", "drift")
+
+
+def _fail_on(value: str) -> set[str]:
+    chosen = {v.strip() for v in value.split(",") if v.strip()}
+    if chosen == {"none"}:
+        return set()
+    unknown = chosen - set(FAIL_ON_CHOICES)
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown {', '.join(sorted(unknown))}; use a comma list of "
+            f"{', '.join(FAIL_ON_CHOICES)}, or none"
+        )
+    return chosen
+
+
+@app.command()
+def apply(
+    specs: SpecsArg,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Read live state and report drift; change nothing."),
+    ] = False,
+    report_format: Annotated[
+        ReportFormat,
+        typer.Option(
+            "--format", "-f", help="Report as text (terminal), json (airspec.drift/v1), markdown."
+        ),
+    ] = ReportFormat.text,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            "-t",
+            help="Only read these services (repeatable): iam, eks, s3, kubernetes, helm, gke, gcp-iam.",
+        ),
+    ] = None,
+    fail_on: Annotated[
+        str,
+        typer.Option(
+            "--fail-on",
+            help="Findings that make the exit code 3: a comma list of broadening, missing, "
+            "drift; or none.",
+        ),
+    ] = "broadening,missing,drift",
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="The compiled tree to check for staleness.")
+    ] = Path("out"),
+    context: Annotated[
+        str | None, typer.Option("--context", help="kubeconfig context (default: current).")
+    ] = None,
+    ignore_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ignore-file",
+            help="Accepted drift (default: .airspecignore beside the spec, else in the cwd).",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=64, help="Live reads at once.")
+    ] = 8,
+) -> None:
+    """Compare the compiled artifacts with live AWS, Kubernetes and GCP state.
+
+    Reads only the objects the compiled artifacts name (IAM policies, roles, OIDC provider, EKS cluster and node groups, buckets, namespace, ConfigMaps, service accounts, the Helm release's values, GKE cluster, GCP IAM policies), with the standard credentials of each API.
+
+    Exit 0 in sync, 1 error, 2 out/ stale, 3 drift, 4 stale and drift.
+    """
+    from airspec.apply.findings import Status
+    from airspec.apply.guard import Expected, identity_problems
+    from airspec.apply.ignore import find_ignore_file, load_ignores
+    from airspec.apply.live import Clients, ReadError
+    from airspec.apply.plan import SERVICES, plan
+    from airspec.apply.render import print_text, to_json, to_markdown
+    from airspec.apply.runner import SpecChecks, run
+    from airspec.diagnostics import DiagnosticsError
+    from airspec.emit import render_tree, stale_files
+    from airspec.pipeline import compile_spec
+
+    failing = _fail_on(fail_on)
+    targets = set(target or SERVICES)
+    if targets - set(SERVICES):
+        _say(
+            f"airspec: unknown --target {', '.join(sorted(targets - set(SERVICES)))}; "
+            f"choose from {', '.join(SERVICES)}"
+        )
+        raise typer.Exit(exit_code(error=True))
+    if not dry_run:
+        _say(
+            "airspec: apply changes nothing in this version; run 'airspec apply --dry-run' for "
+            "the drift report, and RUNBOOK.md for the commands that create or update"
+        )
+        raise typer.Exit(exit_code(error=True))
+    diags: list[Diagnostic] = []
+    work: list[SpecChecks] = []
+    expected: list[Expected] = []
+    stale: list[str] = []
+    for spec in specs:
+        result = compile_spec(spec, str(spec), _source(spec))
+        diags += result.diagnostics
+        r = result.resolved
+        if r is None:
+            continue
+        files = render_tree(r.name, result.artifacts, r.source)
+        stale += [f"{out.as_posix()}/{s.path}" for s in stale_files(out, r.name, files)]
+        region = r.spec.cloud.aws.region if r.spec.cloud.aws is not None else None
+        checks = [c for c in plan(r, result.artifacts) if c.service in targets]
+        work.append(SpecChecks(r.name, checks, Clients(region=region, kube_context=context)))
+        expected.append(
+            Expected(
+                r.name,
+                frozenset(c.service for c in checks),
+                r.spec.cloud.aws.account_id if r.spec.cloud.aws is not None else None,
+                r.spec.cloud.gcp.project if r.spec.cloud.gcp is not None else None,
+            )
+        )
+    if has_errors(diags):
+        _print_diagnostics(diags, DiagFormat.text)
+        _say(f"airspec: {_summary(diags)}; nothing read")
+        raise typer.Exit(exit_code(error=True))
+    ignore_path = ignore_file or find_ignore_file(sorted({s.parent for s in specs}))
+    try:
+        ignores = load_ignores(ignore_path) if ignore_path is not None else []
+    except DiagnosticsError as exc:
+        _print_diagnostics(list(exc.diagnostics), DiagFormat.text)
+        raise typer.Exit(exit_code(error=True)) from None
+    try:
+        problems = identity_problems(expected, work[0].clients if work else Clients())
+    except ReadError as exc:
+        problems = [f"cannot tell whose credentials these are: {exc}"]
+    if problems:
+        for p in problems:
+            _say(f"airspec: {p}")
+        _say("airspec: nothing else was read; use credentials for the spec's account or project")
+        raise typer.Exit(exit_code(error=True))
+    report = _run_with_progress(run, work, concurrency, ignores, stale)
+    if report_format is ReportFormat.json:
+        print(to_json(report))
+    elif report_format is ReportFormat.markdown:
+        print(to_markdown(report), end="")
+    else:
+        from rich.console import Console
+
+        print_text(report, Console(soft_wrap=False, width=200 if not sys.stdout.isatty() else None))
+    errors = any(f.status is Status.ERROR for f in report.findings)
+    drift = any(f.status.value in failing for f in report.findings)
+    raise typer.Exit(exit_code(error=errors, pending=bool(stale), drift=drift))
+
+
+def _run_with_progress(
+    run: Callable[..., Report],
+    work: list[SpecChecks],
+    concurrency: int,
+    ignores: list[IgnoreEntry],
+    stale: list[str],
+) -> Report:
+    """Run the reads, with a progress bar on a terminal (stderr), silently otherwise."""
+    total = sum(len(w.checks) for w in work)
+    if not sys.stderr.isatty() or total == 0:
+        return run(work, concurrency=concurrency, ignores=ignores, stale=stale)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("reading live state"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("", total=total)
+        return run(
+            work,
+            concurrency=concurrency,
+            ignores=ignores,
+            stale=stale,
+            progress=lambda what: bar.update(task, advance=1, description=what),
+        )
+
+
+@app.command()
+def resolve(
+    spec: Annotated[
+        Path, typer.Argument(help="The spec whose live-only values to record.", show_default=False)
+    ],
+    fmt: FormatOpt = DiagFormat.text,
+) -> None:
+    """Record values only the live API knows (the EKS cluster's OIDC issuer) in <spec>.lock.json.
+
+    Uses the standard AWS credential chain; AWS_ENDPOINT_URL is honoured.
+    """
+    from airspec.frontend import check_spec
+    from airspec.live.resolve import LiveError, resolve_lock
+
+    checked = check_spec(spec, str(spec))
+    if not checked.ok or checked.spec is None:
+        _print_diagnostics(list(checked.diagnostics), fmt)
+        raise typer.Exit(exit_code(error=True))
+    try:
+        message = resolve_lock(checked)
+    except LiveError as exc:
+        _say(f"airspec: {exc}")
+        raise typer.Exit(exit_code(error=True)) from None
+    _say(message)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of spec v1 (for editors: yaml-language-server)."""
+    from airspec.model import spec_json_schema
+
+    print(json.dumps(spec_json_schema(), indent=2, sort_keys=True))
+
+
+@app.command("report-schema")
+def report_schema() -> None:
+    """Print the JSON Schema of the drift report (`apply --format json`, airspec.drift/v1)."""
+    from airspec.apply.findings import report_json_schema
+
+    print(json.dumps(report_json_schema(), indent=2, sort_keys=True))
+
+
+@app.command()
+def explain(
+    code: Annotated[
+        str | None, typer.Argument(help="A diagnostic code, e.g. AS203. Omit to list all.")
+    ] = None,
+) -> None:
+    """Explain a diagnostic code, or list every code."""
+    from airspec.rules.registry import all_rules
+
+    rules = all_rules()
+    if code is None:
+        for each in rules.values():
+            print(f"{each.code}  {each.name:<24} {each.summary}")
+        return
+    rule = rules.get(code.upper())
+    if rule is None:
+        _say(f"airspec: unknown code '{code}'; 'airspec explain' lists them")
+        raise typer.Exit(exit_code(error=True))
+    print(f"{rule.code} {rule.name}\n\n{rule.doc}")
+
+
+def main() -> None:
+    """Console entry point: no traceback reaches the user."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        _say("airspec: interrupted")
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)

@@ -1,0 +1,441 @@
+"""Lower everything before it to RUNBOOK.md: the ordered commands, with real values.
+
+Sections follow the target: the cluster and its identity provider (eksctl on EKS, gcloud on
+GKE), the cloud identity (IAM role, or GSA + bindings), then the platform: Helm for Remote
+Execution agents, Houston + Astro CLI for Astronomer Software. Secret values are read from
+environment variables at the moment a command runs; the runbook names the variables and never
+holds a value.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+from airspec import aws, gcp
+from airspec.artifact import Artifact, Context
+from airspec.passes.aws_log_reader import POLICY_PATH, TRUST_PATH, log_reader_role_name
+from airspec.passes.gcp_iam_bindings import resource_bindings
+from airspec.passes.software_commands import PATH as ASTRO_COMMANDS
+from airspec.passes.software_houston import PATH as HOUSTON_CONFIG
+from airspec.resolved import ResolvedSpec
+from airspec.secret_stores import SEPARATORS, store_command, stored_name
+
+PATH = "RUNBOOK.md"
+CHART = "astronomer/astro-remote-execution-agent"
+PLATFORM_CHART = "astronomer/astronomer"
+CHART_REPO = "https://helm.astronomer.io"
+REGISTRY = "images.astronomer.cloud"
+WI_CHECK_IMAGE = "google/cloud-sdk:slim"
+
+Step = tuple[str, str, list[str]]
+
+
+def _q(value: str) -> str:
+    return shlex.quote(value)
+
+
+def env_var(bundle_name: str, what: str) -> str:
+    return f"GIT_{bundle_name.upper().replace('-', '_')}_{what}"
+
+
+def _secret(ns: str, name: str, kind: str, *flags: str) -> str:
+    # create-or-update: render client-side, then apply
+    return (
+        f"kubectl create secret {kind} {_q(name)} --namespace {_q(ns)} "
+        + " ".join(flags)
+        + " \\\n  --dry-run=client -o yaml | kubectl apply -f -"
+    )
+
+
+def _block(lines: list[str]) -> str:
+    return "```sh\n" + "\n".join(lines) + "\n```\n"
+
+
+def _env_check(r: ResolvedSpec) -> list[Step]:
+    if r.is_software:
+        return []
+    needed = ["ASTRO_AGENT_TOKEN", "ASTRO_REGISTRY_PASSWORD"]
+    for b in r.spec.bundles:
+        if b.git.credentials_secret:
+            needed += [env_var(b.name, "LOGIN"), env_var(b.name, "TOKEN")]
+    return [
+        (
+            "Check the environment",
+            "Secret values come from these environment variables; the commands below read "
+            "them and nothing in this folder holds one.",
+            [f': "${{{v}:?set {v} first}}"' for v in needed],
+        )
+    ]
+
+
+def _aws_cluster(r: ResolvedSpec) -> list[Step]:
+    if r.cluster_exists:  # checked with the OIDC provider in the identity steps
+        return []
+    return [
+        (
+            "Create the EKS cluster",
+            "With the IAM OIDC provider (`iam.withOIDC`), control plane logging and the node groups.",
+            [f"eksctl create cluster -f {_q('eksctl/cluster.yaml')}"],
+        )
+    ]
+
+
+def _aws_identity(r: ResolvedSpec, ctx: Context) -> list[Step]:
+    a = r.aws
+    existing = (
+        f"airspec does not create or change the cluster `{a.cluster.name}`; IRSA needs its "
+        "OIDC issuer registered as an IAM identity provider. "
+        if r.cluster_exists
+        else ""
+    )
+    if r.oidc_issuer is None:
+        return [
+            (
+                "Record the cluster's OIDC issuer, then compile again",
+                existing
+                + ("" if r.cluster_exists else "The issuer exists only now that the cluster does. ")
+                + "`airspec resolve` records it in the lock file beside the spec; the new "
+                "compile writes `aws/trust-policy.json` and a runbook that goes on from here.",
+                [f"airspec resolve {_q(r.source)}", f"airspec compile {_q(r.source)}"],
+            )
+        ]
+    provider = aws.oidc_provider_arn(a.account_id, r.oidc_issuer, r.partition)
+    steps: list[Step] = [
+        (
+            "Check the OIDC issuer and its IAM provider",
+            existing + f"The first command must print `{r.oidc_issuer}`; the second must list "
+            "`sts.amazonaws.com` as a client id."
+            + (
+                " If it finds no provider, register it: `eksctl utils "
+                f"associate-iam-oidc-provider --cluster {a.cluster.name} --region {a.region} "
+                "--approve`."
+                if r.cluster_exists
+                else ""
+            ),
+            [
+                f"aws eks describe-cluster --name {_q(a.cluster.name)} --region {_q(a.region)} "
+                "--query cluster.identity.oidc.issuer --output text",
+                f"aws iam get-open-id-connect-provider --open-id-connect-provider-arn {_q(provider)}",
+            ],
+        )
+    ]
+    has_policy = ctx.find("aws.iam-policy") is not None
+    lines = []
+    if has_policy:
+        lines.append(
+            f"aws iam create-policy --policy-name {_q(a.role.policy_name)} "
+            "--policy-document file://aws/iam-policy.json"
+        )
+    lines.append(
+        f"aws iam create-role --role-name {_q(a.role.name)} "
+        "--assume-role-policy-document file://aws/trust-policy.json"
+    )
+    if has_policy:
+        lines.append(
+            f"aws iam attach-role-policy --role-name {_q(a.role.name)} --policy-arn {_q(r.policy_arn)}"
+        )
+    who = "the Deployment's" if r.is_software else "the agents'"
+    steps.append(
+        (
+            f"Create {who} IAM role",
+            "To update an existing role instead: `aws iam create-policy-version --policy-arn "
+            f"{r.policy_arn} --policy-document file://aws/iam-policy.json --set-as-default` "
+            f"and `aws iam update-assume-role-policy --role-name {a.role.name} "
+            "--policy-document file://aws/trust-policy.json`.",
+            lines,
+        )
+    )
+    if ctx.find("aws.log-reader-trust-policy") is not None:
+        role = log_reader_role_name(r)
+        steps.append(
+            (
+                "Create the read-only role for Astro's log reader",
+                "Astro reads task logs through this role; it can only list and read the logs prefix.",
+                [
+                    f"aws iam create-role --role-name {_q(role)} "
+                    f"--assume-role-policy-document file://{TRUST_PATH}",
+                    f"aws iam put-role-policy --role-name {_q(role)} --policy-name {_q(role + '-logs')} "
+                    f"--policy-document file://{POLICY_PATH}",
+                ],
+            )
+        )
+    return steps
+
+
+def _gcp_cluster(r: ResolvedSpec) -> list[Step]:
+    g = r.gcp
+    c = g.cluster
+    where = f"--cluster={_q(c.name)} --project={_q(g.project)} --location={_q(c.location)}"
+    on = f"--project={_q(g.project)} --location={_q(c.location)}"
+    pool_flag = f"--workload-pool={_q(gcp.workload_pool(g.project))}"
+    create = [f"gcloud container clusters create {_q(c.name)} {on} {pool_flag} --num-nodes=1"]
+    update = [f"gcloud container clusters update {_q(c.name)} {on} {pool_flag}"]
+    for p in c.node_pools:
+        create.append(
+            f"gcloud container node-pools create {_q(p.name)} {where} "
+            f"--machine-type={_q(p.machine_type)} --workload-metadata=GKE_METADATA "
+            f"--enable-autoscaling --num-nodes={max(p.min_count, 1)} "
+            f"--min-nodes={p.min_count} --max-nodes={p.max_count}"
+        )
+        update.append(
+            f"gcloud container node-pools update {_q(p.name)} {where} "
+            "--workload-metadata=GKE_METADATA"
+        )
+    credentials = f"gcloud container clusters get-credentials {_q(c.name)} {on}"
+    if r.cluster_exists:
+        pool = gcp.workload_pool(g.project)
+        return [
+            (
+                "Check the existing cluster",
+                f"airspec does not create or change `{c.name}`. Workload Identity needs the "
+                f"workload pool `{pool}` (the first command must print it) and "
+                "`GKE_METADATA` on the node pools that run the workloads (second command). "
+                f"To enable them: `gcloud container clusters update {c.name} {on} "
+                f"{pool_flag}`, then `gcloud container node-pools update POOL {where} "
+                "--workload-metadata=GKE_METADATA` for each pool (this recreates its nodes).",
+                [
+                    f"gcloud container clusters describe {_q(c.name)} {on} "
+                    "--format='value(workloadIdentityConfig.workloadPool)'",
+                    f"gcloud container node-pools list {where} "
+                    "--format='table(name, config.workloadMetadataConfig.mode)'",
+                    credentials,
+                ],
+            )
+        ]
+    return [
+        (
+            "Create the GKE cluster with Workload Identity",
+            "For an existing cluster run the update form instead: "
+            + "; ".join(f"`{u}`" for u in update)
+            + ".",
+            [*create, credentials],
+        )
+    ]
+
+
+def _gcp_identity(r: ResolvedSpec) -> list[Step]:
+    g = r.gcp
+    email = r.gsa_email
+    lines = [
+        f"gcloud iam service-accounts create {_q(g.service_account)} --project={_q(g.project)} "
+        f"--display-name={_q('airspec ' + r.name)}"
+    ]
+    for res in resource_bindings(r):
+        if res.type == "storage.bucket":
+            target = "gs://" + res.resource.rsplit("/", 1)[1]
+            lines.append(
+                f"gcloud storage buckets update {_q(target)} --uniform-bucket-level-access"
+            )
+            verb = f"gcloud storage buckets add-iam-policy-binding {_q(target)}"
+        elif res.type == "project":
+            verb = f"gcloud projects add-iam-policy-binding {_q(g.project)}"
+        else:
+            verb = f"gcloud iam service-accounts add-iam-policy-binding {_q(email)} --project={_q(g.project)}"
+        for b in sorted(res.bindings, key=lambda b: b.role):
+            for member in sorted(b.members):
+                line = f"{verb} --role={_q(b.role)} --member={_q(member)}"
+                if b.condition is not None:
+                    line += f" --condition-from-file={_q(b.condition.file)}"
+                lines.append(line)
+    return [
+        (
+            "Create the Google service account and its bindings",
+            "Workload Identity lets exactly the listed Kubernetes service accounts act as "
+            f"`{email}`; bucket grants are limited to the backends' prefixes by the IAM "
+            "conditions in `gcp/conditions/` (they need uniform bucket-level access).",
+            lines,
+        )
+    ]
+
+
+def _secrets_store(r: ResolvedSpec) -> list[Step]:
+    secrets = r.spec.backends.secrets
+    if secrets is None or secrets.type not in SEPARATORS:
+        return []
+    aws_region = r.aws.region if r.spec.cloud.aws is not None else ""
+    project = r.gcp.project if r.spec.cloud.gcp is not None else ""
+    lines, names = [], []
+    for prefix, key_var, value_var in (
+        (secrets.connections_prefix, "CONN_ID", "CONN_URI"),
+        (secrets.variables_prefix, "VAR_KEY", "VAR_VALUE"),
+    ):
+        if prefix is None:
+            continue
+        names.append(f"`{stored_name(secrets.type, prefix, '$' + key_var)}`")
+        lines.append(
+            store_command(
+                secrets.type, prefix, key_var, value_var, region=aws_region, project=project
+            )
+        )
+    return [
+        (
+            "Store connections and variables",
+            "Airflow's secrets backend looks up " + " and ".join(names) + ". Set `CONN_ID` and "
+            "`CONN_URI` (a connection URI or JSON), or `VAR_KEY` and `VAR_VALUE`, in the "
+            "environment, then run the matching command (create-or-update), once per connection "
+            "or variable.",
+            lines,
+        )
+    ]
+
+
+def _annotation_check(r: ResolvedSpec, ns: str, sa: str) -> str:
+    return (
+        f"kubectl get serviceaccount {_q(sa)} --namespace {_q(ns)} "
+        f"-o jsonpath={_q(r.annotation_jsonpath)}"
+    )
+
+
+def _wi_check(ns: str, sa: str) -> str:
+    overrides = {
+        "apiVersion": "v1",
+        "spec": {
+            "nodeSelector": {"iam.gke.io/gke-metadata-server-enabled": "true"},
+            "serviceAccountName": sa,
+        },
+    }
+    return (
+        f"kubectl run airspec-wi-check --namespace {_q(ns)} --rm -i --restart=Never "
+        f"--image={WI_CHECK_IMAGE} --overrides={_q(json.dumps(overrides, sort_keys=True))} "
+        "-- gcloud auth list"
+    )
+
+
+def _verify(r: ResolvedSpec, title_note: str) -> Step:
+    ns = r.namespace
+    first = r.identities[0].name if r.identities else r.service_accounts[0].name
+    if r.is_software:
+        lines = [f"bash {ASTRO_COMMANDS} verify"]
+    else:
+        lines = [f"kubectl get pods --namespace {_q(ns)}", _annotation_check(r, ns, first)]
+    note = title_note
+    if r.spec.cloud.gcp is not None:
+        lines.append(_wi_check(ns, first))
+        note += f" The last command must list `{r.gsa_email}` as the active account."
+    return ("Verify", note, lines)
+
+
+def _agents(r: ResolvedSpec) -> list[Step]:
+    d = r.spec.deployment
+    assert d.astro is not None
+    ns = r.namespace
+    secret_lines = [
+        "kubectl apply -f k8s/namespace.yaml",
+        _secret(
+            ns, d.astro.agent_token_secret, "generic", '--from-literal=token="$ASTRO_AGENT_TOKEN"'
+        ),
+        _secret(
+            ns,
+            d.astro.image_pull_secret,
+            "docker-registry",
+            f"--docker-server={REGISTRY} --docker-username=cli",
+            '--docker-password="$ASTRO_REGISTRY_PASSWORD"',
+        ),
+    ]
+    for b in r.spec.bundles:
+        if b.git.credentials_secret:
+            conn = (
+                '"$(printf \'{"conn_type": "git", "login": "%s", "password": "%s", '
+                f'"host": "%s"}}\' "${env_var(b.name, "LOGIN")}" "${env_var(b.name, "TOKEN")}" '
+                f'{_q(b.git.repo)})"'
+            )
+            secret_lines.append(
+                _secret(
+                    ns,
+                    b.git.credentials_secret,
+                    "generic",
+                    f"--from-literal={b.git.credentials_secret_key}={conn}",
+                )
+            )
+    secret_lines.append("kubectl apply -f k8s/")
+    helm = (
+        f"helm upgrade --install {_q(r.helm_release)} {CHART} --namespace {_q(ns)} "
+        "--values helm/values.yaml"
+    )
+    if d.helm.chart_version:
+        helm += f" --version {_q(d.helm.chart_version)}"
+    return [
+        (
+            "Create the namespace, its Secrets and ConfigMaps",
+            "Create-or-update: safe to run again.",
+            secret_lines,
+        ),
+        (
+            "Install or upgrade the agents",
+            "",
+            [f"helm repo add astronomer {CHART_REPO} --force-update", helm],
+        ),
+        _verify(r, "Pods become Ready, and the worker service account carries the identity."),
+    ]
+
+
+def _software(r: ResolvedSpec) -> list[Step]:
+    sw = r.spec.deployment.software
+    assert sw is not None
+    return [
+        (
+            "Let Houston annotate Deployment service accounts",
+            f"Merges `{HOUSTON_CONFIG}` into the platform's values and keeps the rest.",
+            [
+                f"helm repo add astronomer {CHART_REPO} --force-update",
+                f"helm upgrade {_q(sw.platform_release_name)} {PLATFORM_CHART} "
+                f"--namespace {_q(sw.platform_namespace)} --reuse-values --values {HOUSTON_CONFIG}",
+            ],
+        ),
+        (
+            "Create the Deployment with its cloud role",
+            f"For a Deployment that exists already: `bash {ASTRO_COMMANDS} update <deployment-id>`.",
+            [f"bash {ASTRO_COMMANDS} create"],
+        ),
+        _verify(r, "Every service account that needs the identity carries the annotation."),
+    ]
+
+
+def _intro(r: ResolvedSpec) -> str:
+    if r.spec.cloud.aws is not None:
+        a = r.aws
+        where = f"EKS cluster `{a.cluster.name}` ({a.region}, account `{a.account_id}`)"
+    else:
+        g = r.gcp
+        where = f"GKE cluster `{g.cluster.name}` ({g.cluster.location}, project `{g.project}`)"
+    if r.is_software:
+        sw = r.spec.deployment.software
+        assert sw is not None
+        what = f"Astronomer Software Deployment `{sw.release_name}`"
+    else:
+        what = "Astro Remote Execution agents"
+    return (
+        f"{what} on {where}, namespace `{r.namespace}`. Run the steps in order from the folder "
+        "that holds this file."
+    )
+
+
+def runbook(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
+    """RUNBOOK.md for any target: Remote Execution or Software, on EKS or GKE."""
+    if not r.is_software and r.spec.deployment.astro is None:
+        return []
+    steps = _env_check(r)
+    if r.spec.cloud.aws is not None:
+        steps += _aws_cluster(r) + _aws_identity(r, ctx)
+        ready = r.oidc_issuer is not None
+    else:
+        steps += _gcp_cluster(r) + _gcp_identity(r)
+        ready = True
+    steps += _secrets_store(r)
+    if ready:
+        steps += _software(r) if r.is_software else _agents(r)
+    text = [
+        f"<!-- generated by airspec from {r.source}; do not edit -->",
+        f"# Runbook: {r.name}",
+        "",
+        _intro(r),
+        "",
+    ]
+    for i, (title, note, lines) in enumerate(steps, 1):
+        text.append(f"## {i}. {title}")
+        text.append("")
+        if note:
+            text += [note, ""]
+        text.append(_block(lines))
+    return [Artifact(PATH, "runbook", "markdown", "\n".join(text).rstrip("\n") + "\n")]

@@ -1,0 +1,139 @@
+"""The resolve stage: defaults filled, derived names computed, live-only values from the lock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from airspec import aws as awsnames
+from airspec import gcp as gcpnames
+from airspec.frontend import Checked
+from airspec.lock import ISSUER_KEY
+from airspec.model import Aws, Gcp, Spec
+from airspec.platforms import DEFAULT_CLOUD_ACCESS, SA_SUFFIX, SOFTWARE
+from airspec.providers import read_constraints
+
+ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
+
+
+@dataclass(frozen=True)
+class ServiceAccount:
+    """A Kubernetes service account airspec names, and whether it gets the cloud identity."""
+
+    component: str
+    name: str
+    namespace: str
+    cloud_access: bool
+
+    @property
+    def subject(self) -> str:
+        return awsnames.service_account_subject(self.namespace, self.name)
+
+
+@dataclass(frozen=True)
+class ResolvedSpec:
+    """A valid spec with everything a pass needs already decided."""
+
+    spec: Spec
+    source: str  # the spec's path as written into artifact headers
+    name: str
+    namespace: str
+    helm_release: str
+    constraints: str | None
+    oidc_issuer: str | None
+    service_accounts: tuple[ServiceAccount, ...]
+
+    @property
+    def is_software(self) -> bool:
+        return self.spec.deployment.platform == SOFTWARE
+
+    @property
+    def cluster_exists(self) -> bool:
+        """No node groups / node pools declared: the cluster is managed elsewhere."""
+        if self.spec.cloud.aws is not None:
+            return not self.spec.cloud.aws.cluster.node_groups
+        return not self.gcp.cluster.node_pools
+
+    @property
+    def gcp(self) -> Gcp:
+        if self.spec.cloud.gcp is None:
+            raise ValueError("not a GCP spec")
+        return self.spec.cloud.gcp
+
+    @property
+    def gsa_email(self) -> str:
+        return gcpnames.gsa_email(self.gcp.service_account, self.gcp.project)
+
+    @property
+    def cloud_identity(self) -> str:
+        """What a service account is annotated with: the role ARN or the GSA email."""
+        return self.role_arn if self.spec.cloud.aws is not None else self.gsa_email
+
+    @property
+    def annotation_key(self) -> str:
+        return ROLE_ANNOTATION if self.spec.cloud.aws is not None else gcpnames.GSA_ANNOTATION
+
+    @property
+    def annotation_jsonpath(self) -> str:
+        """kubectl's `-o jsonpath=` for the identity annotation (dots in the key escaped)."""
+        return "{.metadata.annotations." + self.annotation_key.replace(".", "\\.") + "}"
+
+    @property
+    def aws(self) -> Aws:
+        if self.spec.cloud.aws is None:
+            raise ValueError("not an AWS spec")
+        return self.spec.cloud.aws
+
+    @property
+    def partition(self) -> str:
+        return awsnames.partition_for(self.aws.region)
+
+    @property
+    def role_arn(self) -> str:
+        return awsnames.role_arn(self.aws.account_id, self.aws.role.name, self.partition)
+
+    @property
+    def policy_arn(self) -> str:
+        return awsnames.policy_arn(self.aws.account_id, self.aws.role.policy_name, self.partition)
+
+    @property
+    def identities(self) -> tuple[ServiceAccount, ...]:
+        """Service accounts that assume the cloud identity, in a stable order."""
+        return tuple(sa for sa in self.service_accounts if sa.cloud_access)
+
+    def service_account(self, component: str) -> ServiceAccount:
+        return next(sa for sa in self.service_accounts if sa.component == component)
+
+
+def resolve(checked: Checked, source: str) -> ResolvedSpec:
+    """Decide every derived value of a checked spec. `checked.ok` must hold."""
+    spec = checked.spec
+    if spec is None or not checked.ok:
+        raise ValueError("resolve needs a spec without errors")
+    d = spec.deployment
+    access = set(d.cloud_access or DEFAULT_CLOUD_ACCESS[d.platform])
+    if d.software is not None:
+        namespace = d.namespace or f"astronomer-{d.software.release_name}"
+        prefix = d.software.release_name
+    else:
+        namespace = d.namespace or spec.metadata.name
+        prefix = d.resource_name_prefix
+    accounts = tuple(
+        ServiceAccount(comp, f"{prefix}-{suffix}", namespace, comp in access)
+        for comp, suffix in SA_SUFFIX[d.platform].items()
+    )
+    constraints = None
+    if d.providers is not None and d.providers.constraints is not None:
+        constraints = read_constraints(checked.path.parent, d.providers.constraints)
+    issuer = None
+    if spec.cloud.aws is not None:
+        issuer = spec.cloud.aws.cluster.oidc_issuer or checked.lock.get(ISSUER_KEY)
+    return ResolvedSpec(
+        spec=spec,
+        source=source,
+        name=spec.metadata.name,
+        namespace=namespace,
+        helm_release=d.helm.release_name or spec.metadata.name,
+        constraints=constraints,
+        oidc_issuer=issuer,
+        service_accounts=accounts,
+    )

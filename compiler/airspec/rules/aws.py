@@ -1,0 +1,168 @@
+"""Rules about the AWS block: the cluster's OIDC issuer, node group sizes, SSM parameter paths."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from airspec.aws import issuer_region
+from airspec.diagnostics import Diagnostic, Severity
+from airspec.lock import ISSUER_KEY
+from airspec.rules.context import RuleContext
+from airspec.rules.registry import make, rule
+
+ISSUER_REGION = "AS201"
+ISSUER_UNRESOLVED = "AS210"
+NODE_GROUP_SIZE = "AS214"
+
+
+def effective_issuer(ctx: RuleContext) -> tuple[str | None, str]:
+    """The OIDC issuer from the spec, else from the lock file; and where it came from."""
+    assert ctx.spec is not None and ctx.spec.cloud.aws is not None
+    if ctx.spec.cloud.aws.cluster.oidc_issuer:
+        return ctx.spec.cloud.aws.cluster.oidc_issuer, "spec"
+    locked = ctx.lock.get(ISSUER_KEY)
+    return (locked, "lock") if isinstance(locked, str) else (None, "")
+
+
+@rule(ISSUER_REGION, "issuer-region-mismatch")
+def issuer_matches_region(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """The cluster's OIDC issuer names a different region than `cloud.aws.region`.
+
+    An EKS issuer is `https://oidc.eks.<region>.amazonaws.com/id/<ID>`. A mismatch means
+    the issuer was copied from another cluster, and the trust policy would trust it.
+    """
+    spec = ctx.spec
+    assert spec is not None
+    if spec.cloud.aws is None:
+        return
+    issuer, source = effective_issuer(ctx)
+    if issuer is None:
+        return
+    found = issuer_region(issuer)
+    if found != spec.cloud.aws.region:
+        where = (
+            ctx.at("cloud", "aws", "cluster", "oidcIssuer")
+            if source == "spec"
+            else ctx.at("cloud", "aws", "region")
+        )
+        yield make(
+            ISSUER_REGION,
+            where,
+            f"the OIDC issuer is in region '{found}' but cloud.aws.region is "
+            f"'{spec.cloud.aws.region}'"
+            + (" (issuer from the lock file)" if source == "lock" else ""),
+            "copy the issuer of this cluster: aws eks describe-cluster --name "
+            f"{spec.cloud.aws.cluster.name} --region {spec.cloud.aws.region} "
+            "--query cluster.identity.oidc.issuer",
+        )
+
+
+@rule(ISSUER_UNRESOLVED, "issuer-unresolved")
+def issuer_known(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """The cluster's OIDC issuer is neither in the spec nor in the lock file (a warning).
+
+    The issuer exists only once the cluster does. Until then `compile` writes every artifact
+    except `aws/trust-policy.json` (it never writes a placeholder), and the runbook says to
+    run `airspec resolve SPEC` after `eksctl create cluster`, then compile again.
+    """
+    spec = ctx.spec
+    assert spec is not None
+    if spec.cloud.aws is None:
+        return
+    issuer, _ = effective_issuer(ctx)
+    if issuer is None:
+        yield make(
+            ISSUER_UNRESOLVED,
+            ctx.at("cloud", "aws", "cluster", key=True),
+            "the cluster's OIDC issuer is not known yet; aws/trust-policy.json is not written",
+            "after the cluster exists, run 'airspec resolve SPEC' to record it in the lock file",
+            Severity.WARNING,
+        )
+
+
+@rule(NODE_GROUP_SIZE, "node-group-size")
+def node_group_sizes(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """A node group's sizes are out of order: it needs minSize <= desiredCapacity <= maxSize."""
+    spec = ctx.spec
+    assert spec is not None
+    if spec.cloud.aws is None:
+        return
+    for i, group in enumerate(spec.cloud.aws.cluster.node_groups):
+        if not group.min_size <= group.desired_capacity <= group.max_size:
+            yield make(
+                NODE_GROUP_SIZE,
+                ctx.at("cloud", "aws", "cluster", "nodeGroups", i, "desiredCapacity"),
+                f"node group '{group.name}': minSize {group.min_size} <= desiredCapacity "
+                f"{group.desired_capacity} <= maxSize {group.max_size} does not hold",
+                "EKS rejects such a scaling config",
+            )
+
+
+SSM_PARAMETER_PATH = "AS219"
+_SSM_SEGMENT = re.compile(r"^[A-Za-z0-9_.-]+$")
+SSM_MAX_DEPTH = 15
+
+
+@rule(SSM_PARAMETER_PATH, "ssm-parameter-path")
+def ssm_parameter_paths(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """An `aws-ssm` prefix is not a parameter path SSM can hold.
+
+    Airflow's `SystemsManagerParameterStoreBackend` reads the parameter
+    `<prefix>/<conn_id>`, and SSM's rules for hierarchical names (PutParameter and
+    GetParameter, `Name`) are:
+
+    - "For parameters in a hierarchy, you must include a leading forward slash character (/)
+      when you create or reference a parameter", so `airflow/connections` names no parameter
+      any lookup can find (every connection would miss, silently): write `/airflow/connections`;
+    - names hold only `a-zA-Z0-9_.-` and `/`;
+    - a hierarchy has at most 15 levels, so a prefix has at most 14 (the id is the last);
+    - a name cannot begin with `aws` or `ssm` (case-insensitive), reserved by AWS.
+
+    Source: AWS Systems Manager API Reference, PutParameter, request parameter `Name`;
+    User Guide, "Creating Parameter Store parameters" (naming constraints).
+    """
+    spec = ctx.spec
+    assert spec is not None
+    secrets = spec.backends.secrets
+    if secrets is None or secrets.type != "aws-ssm":
+        return
+    for key, value in (
+        ("connectionsPrefix", secrets.connections_prefix),
+        ("variablesPrefix", secrets.variables_prefix),
+    ):
+        if value is None:
+            continue
+        where = ctx.at("backends", "secrets", key)
+        segments = value.lstrip("/").split("/")
+        if not value.startswith("/"):
+            yield make(
+                SSM_PARAMETER_PATH,
+                where,
+                f"SSM parameter path '{value}' must begin with '/'",
+                f"write '/{value}': hierarchical parameter names begin with '/' and Airflow "
+                "reads '<prefix>/<id>'",
+            )
+        elif bad := sorted({s for s in segments if not _SSM_SEGMENT.match(s)}):
+            yield make(
+                SSM_PARAMETER_PATH,
+                where,
+                f"SSM parameter path '{value}' holds characters SSM names cannot: "
+                + ", ".join(repr(s) for s in bad),
+                "use only letters, digits, '_', '.', '-' between the '/'",
+            )
+        elif len(segments) > SSM_MAX_DEPTH - 1:
+            yield make(
+                SSM_PARAMETER_PATH,
+                where,
+                f"SSM parameter path '{value}' has {len(segments)} levels; with the id "
+                f"that makes {len(segments) + 1}, over SSM's limit of {SSM_MAX_DEPTH}",
+                f"use at most {SSM_MAX_DEPTH - 1} levels",
+            )
+        elif segments[0].lower().startswith(("aws", "ssm")):
+            yield make(
+                SSM_PARAMETER_PATH,
+                where,
+                f"SSM parameter path '{value}' begins with '{segments[0][:3]}', which AWS reserves",
+                "start the path with another name, e.g. '/airflow/...'",
+            )

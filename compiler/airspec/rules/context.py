@@ -1,0 +1,40 @@
+"""What a spec rule sees: the raw tree, where each part stands, and the model if it parsed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from airspec.loader import Document, PathKey
+from airspec.model import Spec
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """Input to every spec rule. `spec` is None when the schema stage failed."""
+
+    doc: Document
+    spec: Spec | None = None
+    lock: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def raw(self) -> Any:
+        return self.doc.data
+
+    @property
+    def spec_dir(self) -> Path:
+        return self.doc.path.parent
+
+    def at(self, *path: str | int, key: bool = False) -> tuple[str, int, int]:
+        """Position of a spec path written with the spec's (camelCase) keys."""
+        return self.doc.source.at(tuple(path), key=key)
+
+    def raw_at(self, path: PathKey) -> Any:
+        node = self.raw
+        for part in path:
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return node

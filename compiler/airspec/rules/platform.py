@@ -1,0 +1,193 @@
+"""Rules about which blocks apply to which platform and cloud."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from airspec.diagnostics import Diagnostic
+from airspec.platforms import COMPONENTS, REMOTE, SOFTWARE
+from airspec.rules.context import RuleContext
+from airspec.rules.registry import make, rule
+
+BLOCK_NOT_FOR_PLATFORM = "AS205"
+CLOUD_MISMATCH = "AS206"
+BLOCK_REQUIRED = "AS209"
+BAD_QUANTITY = "AS213"
+UNKNOWN_COMPONENT = "AS215"
+
+REMOTE_ONLY = (
+    "astro",
+    "workers",
+    "triggerer",
+    "dagProcessor",
+    "providers",
+    "image",
+    "resourceNamePrefix",
+    "helm",
+)
+_QUANTITY = re.compile(r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$")
+
+
+@rule(BLOCK_NOT_FOR_PLATFORM, "block-not-for-platform")
+def blocks_match_platform(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """A block is set that the chosen `deployment.platform` does not use.
+
+    `astro`, `workers`, `triggerer`, `dagProcessor`, `providers`, `image`,
+    `resourceNamePrefix`, `helm` and top-level `bundles` configure the Remote Execution
+    agents; `software` configures an Astronomer Software deployment. Setting a block the
+    platform ignores is an error, so nothing in the spec is silently dropped.
+    """
+    assert ctx.spec is not None
+    platform = ctx.spec.deployment.platform
+    raw = ctx.raw_at(("deployment",)) or {}
+    if platform == SOFTWARE:
+        for key in REMOTE_ONLY:
+            if key in raw:
+                yield make(
+                    BLOCK_NOT_FOR_PLATFORM,
+                    ctx.at("deployment", key, key=True),
+                    f"'deployment.{key}' applies to {REMOTE}, not {SOFTWARE}",
+                    "remove it: Astronomer Software runs Airflow itself",
+                )
+        if "bundles" in ctx.raw:
+            yield make(
+                BLOCK_NOT_FOR_PLATFORM,
+                ctx.at("bundles", key=True),
+                f"'bundles' applies to {REMOTE}, not {SOFTWARE}",
+                "remove it: Software deployments get DAGs through 'astro deploy'",
+            )
+    elif "software" in raw:
+        yield make(
+            BLOCK_NOT_FOR_PLATFORM,
+            ctx.at("deployment", "software", key=True),
+            f"'deployment.software' applies to {SOFTWARE}, not {REMOTE}",
+            "remove it, or set 'deployment.platform: astronomer-software'",
+        )
+
+
+@rule(BLOCK_REQUIRED, "block-required")
+def required_blocks(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """A block the platform needs is missing.
+
+    Remote Execution needs `deployment.astro` (the API URL and the Secrets the agents use);
+    Astronomer Software needs `deployment.software` (the release name). Every spec needs
+    exactly one of `cloud.aws` and `cloud.gcp`.
+    """
+    spec = ctx.spec
+    assert spec is not None
+    if spec.deployment.platform == REMOTE and spec.deployment.astro is None:
+        yield make(
+            BLOCK_REQUIRED,
+            ctx.at("deployment", key=True),
+            f"'deployment.astro' is required for {REMOTE}",
+            "add 'astro:' with apiUrl, agentTokenSecret and imagePullSecret",
+        )
+    if spec.deployment.platform == SOFTWARE and spec.deployment.software is None:
+        yield make(
+            BLOCK_REQUIRED,
+            ctx.at("deployment", key=True),
+            f"'deployment.software' is required for {SOFTWARE}",
+            "add 'software:' with releaseName (and executor)",
+        )
+    if (spec.cloud.aws is None) == (spec.cloud.gcp is None):
+        both = spec.cloud.aws is not None
+        yield make(
+            BLOCK_REQUIRED,
+            ctx.at("cloud", key=True),
+            "'cloud' must set exactly one of 'aws' and 'gcp'" + (", not both" if both else ""),
+            "one spec describes one deployment on one cloud",
+        )
+
+
+@rule(CLOUD_MISMATCH, "cloud-mismatch")
+def backends_match_cloud(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """A backend belongs to the other cloud (an AWS secrets backend on GCP, or the reverse).
+
+    The workload identity airspec wires is for one cloud: an `aws-ssm` secrets backend on
+    a GKE deployment could never authenticate.
+    """
+    spec = ctx.spec
+    assert spec is not None
+    secrets = spec.backends.secrets
+    if secrets is None:
+        return
+    if spec.cloud.gcp is not None and secrets.type.startswith("aws-"):
+        cloud, other = "gcp", "aws"
+    elif spec.cloud.aws is not None and secrets.type.startswith("gcp-"):
+        cloud, other = "aws", "gcp"
+    else:
+        return
+    yield make(
+        CLOUD_MISMATCH,
+        ctx.at("backends", "secrets", "type"),
+        f"secrets backend '{secrets.type}' is for {other}, but the spec targets cloud.{cloud}",
+        "use a backend of the same cloud (aws-secrets-manager, aws-ssm | gcp-secret-manager) "
+        "or local-filesystem",
+    )
+
+
+@rule(UNKNOWN_COMPONENT, "unknown-component")
+def cloud_access_components(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """`deployment.cloudAccess` names a component the platform does not have.
+
+    Remote Execution: workers, triggerer, dagProcessor. Astronomer Software: worker,
+    scheduler, triggerer, webserver, cleanup, migrate-database-job.
+    """
+    spec = ctx.spec
+    assert spec is not None
+    allowed = COMPONENTS[spec.deployment.platform]
+    for i, name in enumerate(spec.deployment.cloud_access or []):
+        if name not in allowed:
+            yield make(
+                UNKNOWN_COMPONENT,
+                ctx.at("deployment", "cloudAccess", i),
+                f"'{name}' is not a component of {spec.deployment.platform}",
+                f"choose from: {', '.join(allowed)}",
+            )
+
+
+def quantity_text(value: str | int | float) -> str:
+    """A quantity as Kubernetes writes it: numbers become their shortest decimal text."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
+        return format(value, "g") if value != int(value) else str(int(value))
+    return value
+
+
+@rule(BAD_QUANTITY, "bad-quantity")
+def resource_quantities(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """A cpu, memory or ephemeralStorage value is not a Kubernetes quantity.
+
+    Quantities are a non-negative number with an optional suffix: `500m`, `1`, `2Gi`,
+    `512Mi`, `1e3`. Binary suffixes end in `i`; `2GB` is not a quantity.
+    """
+    spec = ctx.spec
+    assert spec is not None
+    blocks: list[tuple[tuple[str | int, ...], object]] = [
+        (("deployment", "workers", i, "resources"), w.resources)
+        for i, w in enumerate(spec.deployment.workers)
+    ]
+    blocks += [
+        (("deployment", "triggerer", "resources"), spec.deployment.triggerer.resources),
+        (("deployment", "dagProcessor", "resources"), spec.deployment.dag_processor.resources),
+    ]
+    for path, res in blocks:
+        for attr, key in (
+            ("cpu", "cpu"),
+            ("memory", "memory"),
+            ("ephemeral_storage", "ephemeralStorage"),
+        ):
+            text = quantity_text(getattr(res, attr))
+            if not _QUANTITY.match(text):
+                yield make(
+                    BAD_QUANTITY,
+                    ctx.at(*path, key),
+                    f"'{key}' {text!r} is not a Kubernetes quantity",
+                    'e.g. cpu: "500m", memory: 2Gi, ephemeralStorage: 1Gi',
+                )
