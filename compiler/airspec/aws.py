@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
+STS_AUDIENCE = "sts.amazonaws.com"  # the `aud` of IRSA tokens; the OIDC provider's client id
+
 
 def partition_for(region: str) -> str:
     """The ARN partition a region belongs to."""

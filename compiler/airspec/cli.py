@@ -263,12 +263,12 @@ def apply(
     from airspec.apply.findings import Status
     from airspec.apply.guard import Expected, identity_problems
     from airspec.apply.ignore import find_ignore_file, load_ignores
-    from airspec.apply.live import Clients, ReadError
     from airspec.apply.plan import SERVICES, plan
     from airspec.apply.render import print_text, to_json, to_markdown
     from airspec.apply.runner import SpecChecks, run
     from airspec.diagnostics import DiagnosticsError
     from airspec.emit import render_tree, stale_files
+    from airspec.live.readers import Clients, ReadError
     from airspec.pipeline import compile_spec
 
     failing = _fail_on(fail_on)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from airspec import aws
+
 VERSION = "2012-10-17"
 
 
@@ -34,3 +36,13 @@ class Statement:
 def document(statements: list[Statement]) -> dict[str, Any]:
     """A policy document: Version plus the statements in the order given."""
     return {"Version": VERSION, "Statement": [s.as_dict() for s in statements]}
+
+
+def list_under(sid: str, bucket: str, prefix: str, partition: str) -> Statement:
+    """ListBucket on `bucket`, only for keys under `prefix/`."""
+    return Statement(
+        sid=sid,
+        actions=("s3:ListBucket",),
+        resources=(aws.s3_bucket_arn(bucket, partition),),
+        conditions={"StringLike": {"s3:prefix": [f"{prefix}/*"]}},
+    )

@@ -96,6 +96,16 @@ class ResolvedSpec:
         return awsnames.policy_arn(self.aws.account_id, self.aws.role.policy_name, self.partition)
 
     @property
+    def log_reader_role(self) -> str:
+        """The read-only role Astro's log reader assumes."""
+        return f"{self.aws.role.name}-log-reader"[:64]
+
+    @property
+    def constraints_configmap(self) -> str:
+        """The ConfigMap holding the provider constraints file."""
+        return f"{self.spec.deployment.resource_name_prefix}-provider-constraints"
+
+    @property
     def identities(self) -> tuple[ServiceAccount, ...]:
         """Service accounts that assume the cloud identity, in a stable order."""
         return tuple(sa for sa in self.service_accounts if sa.cloud_access)

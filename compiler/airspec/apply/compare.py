@@ -1,9 +1,9 @@
 """Compare a normalized compiled object with a normalized live one, with deepdiff.
 
 Every difference becomes a Finding at a readable path (`Statement[ReadTaskLogs].Action[2]`).
-IAM and GCP bindings classify a difference that grants more than compiled (an added action,
-resource, principal, member or statement; a removed condition; a widened value) as
-`broadening`, reported in its own section.
+A difference that grants more than compiled is `broadening`, reported in its own section:
+for IAM decided by what the statements grant (`grants`), for GCP bindings an added member,
+role or unconditioned binding, for attachments and annotations any addition.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from deepdiff import DeepDiff
 from deepdiff.helper import notpresent
 
 from airspec.apply.findings import Finding, Status, redacted
+from airspec.apply.grants import broadened_statements
 
-Broadens = Callable[[str, list[Any], Any], bool]
+Broadens = Callable[[str, list[Any], Any], bool]  # (deepdiff change, path, live value)
+BroadeningRule = Callable[[Any, Any], Broadens]  # (compiled, live) normal forms -> Broadens
 Secret = Callable[[list[Any], Any, Any], bool]  # (path, compiled, live) -> secret?
 
 _SECRETISH = re.compile(r"(password|passwd|secret|token|private|credential|apikey|api_key)", re.I)
@@ -50,7 +52,7 @@ def diff(
     compiled: Any,
     live: Any,
     *,
-    broadens: Broadens | None = None,
+    broadening: BroadeningRule | None = None,
     secret: Secret | None = None,
     unordered: bool = False,
 ) -> list[Finding]:
@@ -60,6 +62,7 @@ def diff(
     item only on one side is reported at the list's path (its index in a sorted list means
     nothing to a reader).
     """
+    broadens = None if broadening is None else broadening(compiled, live)
     dd = DeepDiff(compiled, live, view="tree", verbose_level=2, threshold_to_diff_deeper=0)
     findings: list[Finding] = []
     for change, items in sorted(dd.items()):
@@ -104,7 +107,15 @@ _MESSAGES = {
     "set_item_removed": "only compiled",
 }
 _ADDED = {"dictionary_item_added", "iterable_item_added", "set_item_added"}
-_GRANTS = {"Action", "NotAction", "Resource", "NotResource", "Principal", "NotPrincipal"}
+
+
+def _added(change: str, parts: list[Any], value: Any) -> bool:
+    return change in _ADDED
+
+
+def added_broadening(compiled: Any, live: Any) -> Broadens:
+    """For objects where more is wider (attachments, client ids, annotations): an addition."""
+    return _added
 
 
 def _has_wildcard(value: Any) -> bool:
@@ -117,22 +128,21 @@ def _has_wildcard(value: Any) -> bool:
     return False
 
 
-def iam_broadens(change: str, parts: list[Any], live: Any) -> bool:
-    """Does this difference of an IAM document let someone do more than compiled?"""
-    inside = [p for p in parts if isinstance(p, str)]
-    if len(inside) == 2 and inside[0] == "Statement" and change == "dictionary_item_added":
-        return isinstance(live, dict) and live.get("Effect") == "Allow"
-    if "Condition" in inside and change in ("dictionary_item_removed", "iterable_item_added"):
-        return True  # a condition (or a condition key) dropped, or a value admitted
-    if any(p in _GRANTS for p in inside) and change in _ADDED:
-        return True
-    if change in _ADDED and _has_wildcard(live):
-        return True  # e.g. a StringLike condition matching "system:serviceaccount:*:*"
-    if inside[-1:] == ["Effect"] and live == "Allow":
-        return True
-    return change in ("values_changed", "type_changes") and _has_wildcard(live)
+def iam_broadening(compiled: Any, live: Any) -> Broadens:
+    """IAM documents: a difference inside a statement that grants more than compiled (by
+    meaning: `grants.broadened_statements`) is broadening; any other difference is drift."""
+    wider = broadened_statements(compiled, live)
+
+    def broadens(change: str, parts: list[Any], value: Any) -> bool:
+        return len(parts) >= 2 and parts[0] == "Statement" and parts[1] in wider
+
+    return broadens
 
 
-def gcp_broadens(change: str, parts: list[Any], live: Any) -> bool:
+def gcp_broadening(compiled: Any, live: Any) -> Broadens:
     """A GCP binding difference that grants more: a member, role or unconditioned binding."""
-    return change in _ADDED or (change == "values_changed" and _has_wildcard(live))
+
+    def broadens(change: str, parts: list[Any], value: Any) -> bool:
+        return change in _ADDED or (change == "values_changed" and _has_wildcard(value))
+
+    return broadens

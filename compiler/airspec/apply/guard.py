@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from airspec.apply import live
+from airspec.live import readers as live
 
 AWS_SERVICES = frozenset({"iam", "eks", "s3"})
 GCP_SERVICES = frozenset({"gke", "gcp-iam"})

@@ -10,6 +10,9 @@ defaults the API server adds (Namespace finalizers, the `kubernetes.io/metadata.
 are dropped.
 GCP IAM: member types and emails are case-insensitive; members and bindings are unordered;
 a binding is keyed by its role and its condition expression.
+EKS, GKE, S3, OIDC provider, attachments, service-account identity: each normal form is one
+function below, built from the compiled artifact by `*_of_artifact` and from the API's
+answer by `*_of_api`, so the two sides cannot disagree on its shape.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote
 
@@ -26,6 +30,22 @@ _STATEMENT_LISTS = ("Action", "NotAction", "Resource", "NotResource")
 
 def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
+
+
+def iam_text(value: Any) -> str:
+    """A policy value as IAM reads it: IAM compares strings, so a JSON `true` is "true" and
+    `100`, `100.0` and "100" are the same number (as hashicorp/awspolicyequivalence decides)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        return format(Decimal(repr(value)), "f")
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True)
 
 
 def iam_document(doc: Any, partition: str = "aws") -> dict[str, Any]:
@@ -72,7 +92,7 @@ def _statement(raw: Any, partition: str) -> dict[str, Any]:
     st: dict[str, Any] = {"Effect": str(raw.get("Effect", "")).capitalize()}
     for key in _STATEMENT_LISTS:
         if key in raw:
-            st[key] = sorted({str(v) for v in _as_list(raw[key])})
+            st[key] = sorted({iam_text(v) for v in _as_list(raw[key])})
     for key in ("Principal", "NotPrincipal"):
         if key in raw:
             st[key] = _principal(raw[key], partition)
@@ -80,7 +100,9 @@ def _statement(raw: Any, partition: str) -> dict[str, Any]:
         cond: dict[str, dict[str, list[str]]] = {}
         for op, kv in raw["Condition"].items():
             for ckey, values in kv.items():
-                cond.setdefault(op, {})[ckey.lower()] = sorted({str(v) for v in _as_list(values)})
+                cond.setdefault(op, {})[ckey.lower()] = sorted(
+                    {iam_text(v) for v in _as_list(values)}
+                )
         st["Condition"] = cond
     return st
 
@@ -177,3 +199,178 @@ def align_statements(compiled: dict[str, Any], live: dict[str, Any]) -> dict[str
             renamed[best] = renamed.pop(key)
             free.pop(best)
     return {**live, "Statement": renamed}
+
+
+# --- EKS ---------------------------------------------------------------------------------------
+
+
+def eks_cluster(*, version: Any, oidc_issuer: str | None, logging: list[str]) -> dict[str, Any]:
+    """An EKS cluster airspec creates: its version, OIDC issuer and control-plane log types."""
+    return {"version": version, "oidcIssuer": oidc_issuer, "logging": sorted(logging)}
+
+
+def eks_cluster_of_artifact(cfg: dict[str, Any], oidc_issuer: str | None) -> dict[str, Any]:
+    """From an eksctl ClusterConfig; the issuer is known only once the cluster exists."""
+    return eks_cluster(
+        version=cfg["metadata"]["version"],
+        oidc_issuer=oidc_issuer,
+        logging=list(cfg["cloudWatch"]["clusterLogging"]["enableTypes"]),
+    )
+
+
+def eks_cluster_of_api(cluster: dict[str, Any], *, issuer_pinned: bool) -> dict[str, Any]:
+    """From `eks:DescribeCluster`'s `cluster`; the issuer is compared only once pinned."""
+    logging = [
+        t
+        for entry in cluster.get("logging", {}).get("clusterLogging", [])
+        if entry.get("enabled")
+        for t in entry.get("types", [])
+    ]
+    issuer = cluster.get("identity", {}).get("oidc", {}).get("issuer") if issuer_pinned else None
+    return eks_cluster(version=cluster.get("version"), oidc_issuer=issuer, logging=logging)
+
+
+def eks_issuer(oidc_issuer: str | None) -> dict[str, Any]:
+    """A cluster managed elsewhere: only the issuer IRSA trusts is compared."""
+    return {"oidcIssuer": oidc_issuer}
+
+
+def eks_issuer_of_api(cluster: dict[str, Any], *, issuer_pinned: bool) -> dict[str, Any]:
+    return eks_issuer(eks_cluster_of_api(cluster, issuer_pinned=issuer_pinned)["oidcIssuer"])
+
+
+def eks_nodegroup(
+    *,
+    instance_types: list[str],
+    min_size: Any,
+    max_size: Any,
+    desired_size: Any,
+    labels: dict[str, str],
+) -> dict[str, Any]:
+    return {
+        "instanceTypes": sorted(instance_types),
+        "minSize": min_size,
+        "maxSize": max_size,
+        "desiredSize": desired_size,
+        "labels": dict(sorted(labels.items())),
+    }
+
+
+def eks_nodegroup_of_artifact(group: dict[str, Any]) -> dict[str, Any]:
+    """From one of an eksctl file's `managedNodeGroups`."""
+    return eks_nodegroup(
+        instance_types=[group["instanceType"]],
+        min_size=group["minSize"],
+        max_size=group["maxSize"],
+        desired_size=group["desiredCapacity"],
+        labels=group.get("labels", {}),
+    )
+
+
+def eks_nodegroup_of_api(nodegroup: dict[str, Any]) -> dict[str, Any]:
+    """From `eks:DescribeNodegroup`'s `nodegroup`."""
+    scaling = nodegroup.get("scalingConfig", {})
+    return eks_nodegroup(
+        instance_types=nodegroup.get("instanceTypes") or [],
+        min_size=scaling.get("minSize"),
+        max_size=scaling.get("maxSize"),
+        desired_size=scaling.get("desiredSize"),
+        labels=nodegroup.get("labels") or {},
+    )
+
+
+# --- IAM objects around the policies ------------------------------------------------------------
+
+
+def oidc_provider(client_ids: list[str]) -> dict[str, Any]:
+    return {"ClientIDList": sorted(client_ids)}
+
+
+def oidc_provider_of_api(got: dict[str, Any]) -> dict[str, Any]:
+    """From `iam:GetOpenIDConnectProvider`."""
+    return oidc_provider(list(got.get("ClientIDList", [])))
+
+
+def attached_policies(arns: list[str]) -> dict[str, Any]:
+    return {"AttachedPolicies": sorted(arns)}
+
+
+# --- S3 ------------------------------------------------------------------------------------------
+
+
+def s3_bucket(region: str) -> dict[str, Any]:
+    return {"exists": True, "region": region}
+
+
+def s3_bucket_of_api(location: dict[str, Any]) -> dict[str, Any]:
+    """From `s3:GetBucketLocation`: no constraint is us-east-1, and "EU" is eu-west-1."""
+    region = location.get("LocationConstraint") or "us-east-1"
+    return s3_bucket("eu-west-1" if region == "EU" else region)
+
+
+# --- Kubernetes service accounts -----------------------------------------------------------------
+
+
+def identity_annotation(key: str, value: str | None) -> dict[str, Any]:
+    """The cloud identity annotation of a service account: present with `value`, or absent."""
+    return {"annotations": {key: value} if value is not None else {}}
+
+
+def identity_annotation_of_api(service_account: dict[str, Any], key: str) -> dict[str, Any]:
+    annotations = (service_account.get("metadata") or {}).get("annotations") or {}
+    return identity_annotation(key, annotations.get(key))
+
+
+# --- GKE -----------------------------------------------------------------------------------------
+
+
+def gke_node_pool(
+    *, machine_type: Any, workload_metadata_mode: Any, autoscaling: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "machineType": machine_type,
+        "workloadMetadataMode": workload_metadata_mode,
+        "autoscaling": {
+            "enabled": bool(autoscaling.get("enabled", False)),
+            "minNodeCount": autoscaling.get("minNodeCount", 0),
+            "maxNodeCount": autoscaling.get("maxNodeCount", 0),
+        },
+    }
+
+
+def gke_cluster(workload_pool: Any, node_pools: dict[str, Any]) -> dict[str, Any]:
+    return {"workloadPool": workload_pool, "nodePools": node_pools}
+
+
+def _pools(pools: list[dict[str, Any]]) -> dict[str, Any]:
+    """Node pools as the GKE API and gcp/cluster.json both write them."""
+    return {
+        p["name"]: gke_node_pool(
+            machine_type=p.get("config", {}).get("machineType"),
+            workload_metadata_mode=p.get("config", {})
+            .get("workloadMetadataConfig", {})
+            .get("mode"),
+            autoscaling=p.get("autoscaling", {}),
+        )
+        for p in pools
+    }
+
+
+def gke_cluster_of_artifact(cfg: dict[str, Any]) -> dict[str, Any]:
+    """From gcp/cluster.json (the clusters.create body)."""
+    return gke_cluster(cfg["workloadIdentityConfig"]["workloadPool"], _pools(cfg["nodePools"]))
+
+
+def gke_cluster_of_api(got: dict[str, Any]) -> dict[str, Any]:
+    """From `clusters.get`."""
+    pool = got.get("workloadIdentityConfig", {}).get("workloadPool")
+    return gke_cluster(pool, _pools(got.get("nodePools", [])))
+
+
+def gke_workload_pool(workload_pool: Any) -> dict[str, Any]:
+    """A cluster managed elsewhere: only its workload pool is compared, not its node pools."""
+    return {"workloadPool": workload_pool}
+
+
+def gke_workload_pool_of_api(got: dict[str, Any]) -> dict[str, Any]:
+    return gke_workload_pool(got.get("workloadIdentityConfig", {}).get("workloadPool"))

@@ -1,8 +1,9 @@
 """Which live objects to read for a compiled spec, and what each should look like.
 
-One Check per live object the manifest names (plus the objects an artifact implies: the
+One Check per live object an artifact names (plus the objects an artifact implies: the
 role's attached policies and OIDC provider, each managed node group, each bucket, each
-service account the chart creates). `service` is what `--target` selects.
+service account the chart creates). What to compare is read from the artifacts only; each
+side's normal form comes from `normalize`. `service` is what `--target` selects.
 """
 
 from __future__ import annotations
@@ -12,15 +13,20 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from airspec import aws as awsnames
-from airspec.apply import live
-from airspec.apply.compare import Broadens, Secret, gcp_broadens, iam_broadens
-from airspec.apply.normalize import gcp_bindings, iam_document, k8s_object
-from airspec.artifact import Artifact
-from airspec.passes.aws_iam_policy import permission_statements
+from airspec.apply import normalize as nf
+from airspec.apply.compare import (
+    BroadeningRule,
+    Secret,
+    added_broadening,
+    gcp_broadening,
+    iam_broadening,
+)
+from airspec.artifact import Artifact, ArtifactKind, Context, Service
+from airspec.aws import STS_AUDIENCE
+from airspec.live import readers as live
 from airspec.resolved import ResolvedSpec
 
-SERVICES = ("iam", "eks", "s3", "kubernetes", "helm", "gke", "gcp-iam")
+SERVICES = tuple(str(s) for s in Service)
 Reader = Callable[[live.Clients], Any]
 
 
@@ -29,174 +35,198 @@ class Check:
     """Read one live object; compare its normal form with the compiled one."""
 
     artifact: str
-    service: str
+    service: Service
     target: str
     compiled: Any
     read: Reader  # returns the live normal form, or None when the object does not exist
-    broadens: Broadens | None = None
+    broadening: BroadeningRule | None = None
     secret: Secret | None = None
     unordered: bool = False  # the normal form's lists are sets (IAM, GCP bindings)
 
 
-def _added_broadens(change: str, parts: list[Any], value: Any) -> bool:
-    return change in ("dictionary_item_added", "iterable_item_added", "set_item_added")
+@dataclass(frozen=True)
+class Inputs:
+    """What planning reads: the compiled artifacts, and the spec for facts no artifact holds
+    (the buckets it names, the service accounts the chart or Houston creates)."""
+
+    resolved: ResolvedSpec
+    artifacts: Context
 
 
-def _iam(r: ResolvedSpec, a: Artifact, service: str, target: str, read: Reader) -> Check:
-    part = r.partition
+def _normalized(read: Reader, form: Callable[[Any], Any]) -> Reader:
+    """A reader that returns the normal form of what `read` found (None stays None)."""
 
-    def normalized(c: live.Clients) -> Any:
-        doc = read(c)
-        return None if doc is None else iam_document(doc, part)
+    def run(c: live.Clients) -> Any:
+        got = read(c)
+        return None if got is None else form(got)
+
+    return run
+
+
+def _partition(arn: str) -> str:
+    return arn.split(":", 2)[1]
+
+
+def _iam(a: Artifact, target: str, read: Reader) -> Check:
+    assert a.live is not None
+    part = _partition(a.live.id) if a.live.id.startswith("arn:") else "aws"
+    compiled = nf.iam_document(a.content, part)
+
+    def form(doc: Any) -> Any:
+        return nf.align_statements(compiled, nf.iam_document(doc, part))
 
     return Check(
         a.path,
-        service,
+        Service.IAM,
         target,
-        iam_document(a.content, part),
-        normalized,
-        iam_broadens,
+        compiled,
+        _normalized(read, form),
+        iam_broadening,
         unordered=True,
     )
 
 
-def _aws_checks(r: ResolvedSpec, a: Artifact) -> list[Check]:
+def _trusted_issuer(trust: Artifact) -> tuple[str, str]:
+    """(OIDC provider ARN, issuer URL) the trust policy trusts."""
+    (statement,) = trust.content["Statement"]
+    provider = statement["Principal"]["Federated"]
+    return provider, "https://" + provider.split(":oidc-provider/", 1)[1]
+
+
+def _iam_policy(i: Inputs, a: Artifact) -> list[Check]:
     assert a.live is not None
     arn = a.live.id
-    if a.kind == "aws.iam-policy":
-        return [_iam(r, a, "iam", f"iam/policy/{arn}", lambda c: live.iam_policy_document(c, arn))]
-    if a.kind in ("aws.trust-policy", "aws.log-reader-trust-policy"):
-        out = [_iam(r, a, "iam", f"iam/role/{arn}", lambda c: live.iam_role_trust(c, arn))]
-        if a.kind == "aws.trust-policy":
-            # the runbook attaches the permission policy whenever the compile wrote one
-            attached = [r.policy_arn] if permission_statements(r) else []
-            out.append(
-                Check(
-                    a.path,
-                    "iam",
-                    f"iam/role/{arn}#attached-policies",
-                    {"AttachedPolicies": sorted(attached)},
-                    lambda c: live.iam_role_attachments(c, arn),
-                    _added_broadens,
-                    unordered=True,
-                )
-            )
-            assert r.oidc_issuer is not None
-            provider = awsnames.oidc_provider_arn(r.aws.account_id, r.oidc_issuer, r.partition)
-            out.append(
-                Check(
-                    a.path,
-                    "iam",
-                    f"iam/oidc-provider/{provider}",
-                    {"ClientIDList": ["sts.amazonaws.com"]},
-                    lambda c: live.oidc_provider(c, provider),
-                    _added_broadens,
-                    unordered=True,
-                )
-            )
-        return out
-    if a.kind == "aws.log-reader-policy":
-        role, name = arn.split("/", 1)
-        return [
-            _iam(
-                r, a, "iam", f"iam/role-policy/{arn}", lambda c: live.iam_role_policy(c, role, name)
-            )
-        ]
-    return []
+    return [_iam(a, f"iam/policy/{arn}", partial(live.iam_policy_document, arn=arn))]
 
 
-def _existing_eks_checks(r: ResolvedSpec, a: Artifact) -> list[Check]:
+def _log_reader_trust(i: Inputs, a: Artifact) -> list[Check]:
+    assert a.live is not None
+    arn = a.live.id
+    return [_iam(a, f"iam/role/{arn}", partial(live.iam_role_trust, arn=arn))]
+
+
+def _trust_policy(i: Inputs, a: Artifact) -> list[Check]:
+    assert a.live is not None
+    arn = a.live.id
+    # the runbook attaches the permission policy whenever the compile wrote one
+    policy = i.artifacts.find(ArtifactKind.AWS_IAM_POLICY)
+    attached = [policy.live.id] if policy is not None and policy.live is not None else []
+    provider, _ = _trusted_issuer(a)
+    return [
+        _iam(a, f"iam/role/{arn}", partial(live.iam_role_trust, arn=arn)),
+        Check(
+            a.path,
+            Service.IAM,
+            f"iam/role/{arn}#attached-policies",
+            nf.attached_policies(attached),
+            _normalized(partial(live.iam_role_attachments, arn=arn), nf.attached_policies),
+            added_broadening,
+            unordered=True,
+        ),
+        Check(
+            a.path,
+            Service.IAM,
+            f"iam/oidc-provider/{provider}",
+            nf.oidc_provider([STS_AUDIENCE]),
+            _normalized(partial(live.oidc_provider, arn=provider), nf.oidc_provider_of_api),
+            added_broadening,
+            unordered=True,
+        ),
+    ]
+
+
+def _log_reader_policy(i: Inputs, a: Artifact) -> list[Check]:
+    assert a.live is not None
+    role, name = a.live.id.split("/", 1)
+    read = partial(live.iam_role_policy, role=role, name=name)
+    return [_iam(a, f"iam/role-policy/{a.live.id}", read)]
+
+
+def _pinned_issuer(i: Inputs) -> str | None:
+    """The issuer the compile trusts: known once the trust policy could be written."""
+    trust = i.artifacts.find(ArtifactKind.AWS_TRUST_POLICY)
+    return None if trust is None else _trusted_issuer(trust)[1]
+
+
+def _existing_eks(i: Inputs, a: Artifact) -> list[Check]:
     """A cluster managed elsewhere: only the issuer IRSA trusts is compared, not its node groups."""
     name, region = a.content["cluster"], a.content["region"]
     issuer = a.content.get("oidcIssuer")
+    form = partial(nf.eks_issuer_of_api, issuer_pinned=issuer is not None)
+    read = partial(live.eks_cluster, name=name, region=region)
+    return [
+        Check(
+            a.path,
+            Service.EKS,
+            f"eks/cluster/{name}",
+            nf.eks_issuer(issuer),
+            _normalized(read, form),
+        )
+    ]
 
-    def cluster(c: live.Clients) -> Any:
-        got = live.eks_cluster(c, name, region)
-        return None if got is None else {"oidcIssuer": got["oidcIssuer"] if issuer else None}
 
-    return [Check(a.path, "eks", f"eks/cluster/{name}", {"oidcIssuer": issuer}, cluster)]
-
-
-def _eks_checks(r: ResolvedSpec, a: Artifact) -> list[Check]:
-    if a.kind == "aws.cluster-prerequisites":
-        return _existing_eks_checks(r, a)
-    cfg, region = a.content, r.aws.region
+def _eksctl_cluster(i: Inputs, a: Artifact) -> list[Check]:
+    assert a.live is not None
+    cfg, region = a.content, a.live.region
     name = cfg["metadata"]["name"]
-    compiled: dict[str, Any] = {
-        "version": cfg["metadata"]["version"],
-        "oidcIssuer": r.oidc_issuer,
-        "logging": sorted(cfg["cloudWatch"]["clusterLogging"]["enableTypes"]),
-    }
-
-    def cluster(c: live.Clients) -> Any:
-        got = live.eks_cluster(c, name, region)
-        if got is not None and r.oidc_issuer is None:
-            got["oidcIssuer"] = None  # not pinned yet: nothing to compare
-        return got
-
-    out = [Check(a.path, "eks", f"eks/cluster/{name}", compiled, cluster)]
+    issuer = _pinned_issuer(i)
+    form = partial(nf.eks_cluster_of_api, issuer_pinned=issuer is not None)
+    out = [
+        Check(
+            a.path,
+            Service.EKS,
+            f"eks/cluster/{name}",
+            nf.eks_cluster_of_artifact(cfg, issuer),
+            _normalized(partial(live.eks_cluster, name=name, region=region), form),
+        )
+    ]
     for g in cfg.get("managedNodeGroups", []):
         group = g["name"]
+        read = partial(live.eks_nodegroup, cluster=name, name=group, region=region)
         out.append(
             Check(
                 a.path,
-                "eks",
+                Service.EKS,
                 f"eks/nodegroup/{name}/{group}",
-                {
-                    "instanceTypes": [g["instanceType"]],
-                    "minSize": g["minSize"],
-                    "maxSize": g["maxSize"],
-                    "desiredSize": g["desiredCapacity"],
-                    "labels": dict(sorted(g.get("labels", {}).items())),
-                },
-                partial(_nodegroup, cluster=name, group=group, region=region),
+                nf.eks_nodegroup_of_artifact(g),
+                _normalized(read, nf.eks_nodegroup_of_api),
             )
         )
     return out
 
 
-def _nodegroup(c: live.Clients, *, cluster: str, group: str, region: str) -> Any:
-    return live.eks_nodegroup(c, cluster, group, region)
-
-
-def _bucket(c: live.Clients, *, name: str) -> Any:
-    return live.s3_bucket(c, name)
-
-
 def _bucket_checks(r: ResolvedSpec) -> list[Check]:
     if r.spec.cloud.aws is None:
         return []
-    region = r.aws.region
     return [
         Check(
             "spec:buckets",
-            "s3",
+            Service.S3,
             f"s3/bucket/{b.name}",
-            {"exists": True, "region": region},
-            partial(_bucket, name=b.name),
+            nf.s3_bucket(r.aws.region),
+            _normalized(partial(live.s3_bucket, bucket=b.name), nf.s3_bucket_of_api),
         )
         for b in r.spec.buckets
     ]
 
 
-def _k8s_checks(r: ResolvedSpec, a: Artifact) -> list[Check]:
+def _k8s_object(i: Inputs, a: Artifact) -> list[Check]:
     assert a.live is not None
-    compiled = k8s_object(a.content)
     ident = a.live.id
-    if a.kind == "k8s.namespace":
-
-        def read(c: live.Clients) -> Any:
-            got = live.k8s_namespace(c, ident)
-            return None if got is None else k8s_object(got)
-
+    if a.kind is ArtifactKind.K8S_NAMESPACE:
+        read: Reader = partial(live.k8s_namespace, name=ident)
     else:
         ns, name = ident.split("/", 1)
-
-        def read(c: live.Clients) -> Any:
-            got = live.k8s_configmap(c, ns, name)
-            return None if got is None else k8s_object(got)
-
-    return [Check(a.path, "kubernetes", f"kubernetes/{a.live.type}/{ident}", compiled, read)]
+        read = partial(live.k8s_configmap, ns=ns, name=name)
+    return [
+        Check(
+            a.path,
+            Service.KUBERNETES,
+            f"kubernetes/{a.live.type}/{ident}",
+            nf.k8s_object(a.content),
+            _normalized(read, nf.k8s_object),
+        )
+    ]
 
 
 def _secret_env(values: dict[str, Any]) -> Secret:
@@ -229,27 +259,26 @@ def _secret_env(values: dict[str, Any]) -> Secret:
     return secret
 
 
-def _helm_checks(r: ResolvedSpec, a: Artifact) -> list[Check]:
+def _helm_values(i: Inputs, a: Artifact) -> list[Check]:
     assert a.live is not None
     ns, release = a.live.id.split("/", 1)
-    values = a.content
-    secret = _secret_env(values)
-
-    def read(c: live.Clients) -> Any:
-        return live.helm_release_values(c, ns, release)
-
+    read = partial(live.helm_release_values, ns=ns, release=release)
     return [
-        Check(a.path, "helm", f"helm/release/{ns}/{release}", values, read, secret=secret),
-        *_service_account_checks(r, a.path),
+        Check(
+            a.path,
+            Service.HELM,
+            f"helm/release/{ns}/{release}",
+            a.content,
+            read,
+            secret=_secret_env(a.content),
+        ),
+        *_service_account_checks(i.resolved, a.path),
     ]
 
 
-def _annotation(c: live.Clients, *, ns: str, name: str, key: str) -> Any:
-    got = live.k8s_service_account(c, ns, name)
-    if got is None:
-        return None
-    annotations = (got.get("metadata") or {}).get("annotations") or {}
-    return {"annotations": {key: annotations[key]} if key in annotations else {}}
+def _astro_commands(i: Inputs, a: Artifact) -> list[Check]:
+    """Astronomer Software: Houston annotates the platform's service accounts."""
+    return _service_account_checks(i.resolved, a.path)
 
 
 def _service_account_checks(r: ResolvedSpec, artifact: str) -> list[Check]:
@@ -259,88 +288,103 @@ def _service_account_checks(r: ResolvedSpec, artifact: str) -> list[Check]:
     return [
         Check(
             artifact,
-            "kubernetes",
+            Service.KUBERNETES,
             f"kubernetes/serviceaccount/{sa.namespace}/{sa.name}",
-            {"annotations": {key: r.cloud_identity} if sa.cloud_access else {}},
-            partial(_annotation, ns=sa.namespace, name=sa.name, key=key),
-            _added_broadens,
+            nf.identity_annotation(key, r.cloud_identity if sa.cloud_access else None),
+            _normalized(
+                partial(live.k8s_service_account, ns=sa.namespace, name=sa.name),
+                partial(nf.identity_annotation_of_api, key=key),
+            ),
+            added_broadening,
         )
         for sa in r.service_accounts
     ]
 
 
-def _gke_checks(r: ResolvedSpec, a: Artifact) -> list[Check]:
+def _gke_cluster(i: Inputs, a: Artifact) -> list[Check]:
     assert a.live is not None
-    cfg = a.content
     name = a.live.id
-    if a.kind == "gcp.cluster-prerequisites":  # managed elsewhere: its node pools are not ours
-        pool = cfg["workloadIdentityConfig"]["workloadPool"]
-
-        def read(c: live.Clients) -> Any:
-            got = live.gke_cluster(c, name)
-            return None if got is None else {"workloadPool": got["workloadPool"]}
-
-        return [Check(a.path, "gke", f"gke/cluster/{name}", {"workloadPool": pool}, read)]
-    compiled = {
-        "workloadPool": cfg["workloadIdentityConfig"]["workloadPool"],
-        "nodePools": {
-            p["name"]: {
-                "machineType": p["config"]["machineType"],
-                "workloadMetadataMode": p["config"]["workloadMetadataConfig"]["mode"],
-                "autoscaling": p["autoscaling"],
-            }
-            for p in cfg["nodePools"]
-        },
-    }
+    read = partial(live.gke_cluster, name=name)
     return [
-        Check(a.path, "gke", f"gke/cluster/{name}", compiled, lambda c: live.gke_cluster(c, name))
+        Check(
+            a.path,
+            Service.GKE,
+            f"gke/cluster/{name}",
+            nf.gke_cluster_of_artifact(a.content),
+            _normalized(read, nf.gke_cluster_of_api),
+        )
     ]
 
 
-def _gcp_iam_checks(r: ResolvedSpec, a: Artifact) -> list[Check]:
+def _gke_prerequisites(i: Inputs, a: Artifact) -> list[Check]:
+    """A cluster managed elsewhere: its node pools are not ours to compare."""
+    assert a.live is not None
+    name = a.live.id
+    pool = a.content["workloadIdentityConfig"]["workloadPool"]
+    read = partial(live.gke_cluster, name=name)
+    return [
+        Check(
+            a.path,
+            Service.GKE,
+            f"gke/cluster/{name}",
+            nf.gke_workload_pool(pool),
+            _normalized(read, nf.gke_workload_pool_of_api),
+        )
+    ]
+
+
+def _gcp_iam_bindings(i: Inputs, a: Artifact) -> list[Check]:
     out = []
     for res in a.content["resources"]:
         bindings = res["bindings"]
         roles = {b["role"] for b in bindings}
         kind, resource = res["type"], res["resource"]
-
-        def read(
-            c: live.Clients, kind: str = kind, resource: str = resource, roles: set[str] = roles
-        ) -> Any:
-            policy = live.gcp_policy(c, kind, resource)
-            return None if policy is None else gcp_bindings(policy.get("bindings", []), roles)
-
+        read = partial(live.gcp_policy, kind=kind, resource=resource)
+        form = partial(_bindings_of_policy, roles=roles)
         out.append(
             Check(
                 a.path,
-                "gcp-iam",
+                Service.GCP_IAM,
                 f"gcp-iam/{kind}/{resource}",
-                gcp_bindings(bindings),
-                read,
-                gcp_broadens,
+                nf.gcp_bindings(bindings),
+                _normalized(read, form),
+                gcp_broadening,
                 unordered=True,
             )
         )
     return out
 
 
-# live service named by an artifact -> the checks it implies
-PLANNERS: dict[str, Callable[[ResolvedSpec, Artifact], list[Check]]] = {
-    "iam": _aws_checks,
-    "eks": _eks_checks,
-    "kubernetes": _k8s_checks,
-    "helm": _helm_checks,
-    "gke": _gke_checks,
-    "gcp-iam": _gcp_iam_checks,
+def _bindings_of_policy(policy: dict[str, Any], roles: set[str]) -> Any:
+    return nf.gcp_bindings(policy.get("bindings", []), roles)
+
+
+Planner = Callable[[Inputs, Artifact], list[Check]]
+
+# artifact kind -> the checks it implies; a kind not here names nothing to read live
+PLANNERS: dict[ArtifactKind, Planner] = {
+    ArtifactKind.AWS_IAM_POLICY: _iam_policy,
+    ArtifactKind.AWS_TRUST_POLICY: _trust_policy,
+    ArtifactKind.AWS_LOG_READER_TRUST_POLICY: _log_reader_trust,
+    ArtifactKind.AWS_LOG_READER_POLICY: _log_reader_policy,
+    ArtifactKind.AWS_CLUSTER_PREREQUISITES: _existing_eks,
+    ArtifactKind.EKSCTL_CLUSTER: _eksctl_cluster,
+    ArtifactKind.K8S_NAMESPACE: _k8s_object,
+    ArtifactKind.K8S_CONFIGMAP: _k8s_object,
+    ArtifactKind.HELM_VALUES: _helm_values,
+    ArtifactKind.SOFTWARE_ASTRO_COMMANDS: _astro_commands,
+    ArtifactKind.GCP_CLUSTER: _gke_cluster,
+    ArtifactKind.GCP_CLUSTER_PREREQUISITES: _gke_prerequisites,
+    ArtifactKind.GCP_IAM_BINDINGS: _gcp_iam_bindings,
 }
 
 
 def plan(r: ResolvedSpec, artifacts: tuple[Artifact, ...]) -> list[Check]:
     """Every check for one compiled spec, in artifact order."""
+    inputs = Inputs(r, Context(artifacts))
     checks: list[Check] = []
     for a in sorted(artifacts, key=lambda a: a.path):
-        if a.live is not None:
-            checks += PLANNERS[a.live.service](r, a)
-    if r.is_software:  # Houston annotates the platform's service accounts
-        checks += _service_account_checks(r, "software/astro-commands.sh")
+        planner = PLANNERS.get(a.kind)
+        if planner is not None:
+            checks += planner(inputs, a)
     return checks + _bucket_checks(r)

@@ -7,11 +7,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from airspec.apply import live
 from airspec.apply.compare import diff
 from airspec.apply.findings import Counts, Finding, Report, Status
 from airspec.apply.ignore import IgnoreEntry
 from airspec.apply.plan import Check
+from airspec.live import readers as live
 
 ORDER = {Status.BROADENING: 0, Status.ERROR: 1, Status.MISSING: 2, Status.DRIFT: 3}
 
@@ -50,7 +50,7 @@ def _run_one(spec: str, check: Check, clients: live.Clients) -> list[Finding]:
         check.target,
         check.compiled,
         got,
-        broadens=check.broadens,
+        broadening=check.broadening,
         secret=check.secret,
         unordered=check.unordered,
     )

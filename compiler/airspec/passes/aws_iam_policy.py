@@ -16,8 +16,8 @@ Nothing on "*", no sts:AssumeRole.
 from __future__ import annotations
 
 from airspec import aws
-from airspec.artifact import Artifact, Context, LiveTarget
-from airspec.iam import Statement, document
+from airspec.artifact import Artifact, ArtifactKind, Context, LiveTarget, Service
+from airspec.iam import Statement, document, list_under
 from airspec.resolved import ResolvedSpec
 
 PATH = "aws/iam-policy.json"
@@ -34,15 +34,6 @@ SECRETS_READ: dict[str, tuple[str, tuple[str, ...], str]] = {
         "parameter{prefix}/*",  # SSM paths begin with '/' (AS219); the ARN keeps one
     ),
 }
-
-
-def list_under(sid: str, bucket: str, prefix: str, partition: str) -> Statement:
-    return Statement(
-        sid=sid,
-        actions=("s3:ListBucket",),
-        resources=(aws.s3_bucket_arn(bucket, partition),),
-        conditions={"StringLike": {"s3:prefix": [f"{prefix}/*"]}},
-    )
 
 
 def permission_statements(r: ResolvedSpec) -> list[Statement]:
@@ -103,9 +94,9 @@ def iam_policy(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
     return [
         Artifact(
             path=PATH,
-            kind="aws.iam-policy",
+            kind=ArtifactKind.AWS_IAM_POLICY,
             format="json",
             content=document(statements),
-            live=LiveTarget("iam", "policy", r.policy_arn),
+            live=LiveTarget(Service.IAM, "policy", r.policy_arn),
         )
     ]

@@ -7,17 +7,12 @@ a role of its own that can only list and read the logs prefix, and trusts only t
 from __future__ import annotations
 
 from airspec import aws
-from airspec.artifact import Artifact, Context, LiveTarget
-from airspec.iam import Statement, document
-from airspec.passes.aws_iam_policy import list_under
+from airspec.artifact import Artifact, ArtifactKind, Context, LiveTarget, Service
+from airspec.iam import Statement, document, list_under
 from airspec.resolved import ResolvedSpec
 
 TRUST_PATH = "aws/log-reader-trust-policy.json"
 POLICY_PATH = "aws/log-reader-policy.json"
-
-
-def log_reader_role_name(r: ResolvedSpec) -> str:
-    return f"{r.aws.role.name}-log-reader"[:64]
 
 
 def log_reader(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
@@ -26,7 +21,7 @@ def log_reader(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
     if r.spec.cloud.aws is None or astro is None or not astro.log_reader_role_arn or logs is None:
         return []
     part = r.partition
-    role = log_reader_role_name(r)
+    role = r.log_reader_role
     role_arn = aws.role_arn(r.aws.account_id, role, part)
     trust = document(
         [
@@ -50,16 +45,16 @@ def log_reader(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
     return [
         Artifact(
             TRUST_PATH,
-            "aws.log-reader-trust-policy",
+            ArtifactKind.AWS_LOG_READER_TRUST_POLICY,
             "json",
             trust,
-            LiveTarget("iam", "role", role_arn),
+            LiveTarget(Service.IAM, "role", role_arn),
         ),
         Artifact(
             POLICY_PATH,
-            "aws.log-reader-policy",
+            ArtifactKind.AWS_LOG_READER_POLICY,
             "json",
             policy,
-            LiveTarget("iam", "role-policy", f"{role}/{role}-logs"),
+            LiveTarget(Service.IAM, "role-policy", f"{role}/{role}-logs"),
         ),
     ]

@@ -8,12 +8,12 @@ accounts of the named namespace can assume the role (the hand-written template t
 from __future__ import annotations
 
 from airspec import aws
-from airspec.artifact import Artifact, Context, LiveTarget
+from airspec.artifact import Artifact, ArtifactKind, Context, LiveTarget, Service
+from airspec.aws import STS_AUDIENCE
 from airspec.iam import Statement, document
 from airspec.resolved import ResolvedSpec
 
 PATH = "aws/trust-policy.json"
-STS_AUDIENCE = "sts.amazonaws.com"
 
 
 def trust_statement(r: ResolvedSpec, issuer: str) -> Statement:
@@ -39,9 +39,9 @@ def trust_policy(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
     return [
         Artifact(
             path=PATH,
-            kind="aws.trust-policy",
+            kind=ArtifactKind.AWS_TRUST_POLICY,
             format="json",
             content=document([trust_statement(r, r.oidc_issuer)]),
-            live=LiveTarget("iam", "role", r.role_arn),
+            live=LiveTarget(Service.IAM, "role", r.role_arn),
         )
     ]

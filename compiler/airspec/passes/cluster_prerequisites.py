@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from airspec import aws, gcp
-from airspec.artifact import Artifact, Context, LiveTarget
+from airspec.artifact import Artifact, ArtifactKind, Context, LiveTarget, Service
 from airspec.resolved import ResolvedSpec
 
 AWS_PATH = "aws/cluster-prerequisites.json"
@@ -37,17 +37,17 @@ def cluster_prerequisites(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
         return [
             Artifact(
                 path=AWS_PATH,
-                kind="aws.cluster-prerequisites",
+                kind=ArtifactKind.AWS_CLUSTER_PREREQUISITES,
                 format="json",
                 content=content,
-                live=LiveTarget("eks", "cluster", c.name, r.aws.region),
+                live=LiveTarget(Service.EKS, "cluster", c.name, r.aws.region),
             )
         ]
     g = r.gcp
     return [
         Artifact(
             path=GCP_PATH,
-            kind="gcp.cluster-prerequisites",
+            kind=ArtifactKind.GCP_CLUSTER_PREREQUISITES,
             format="json",
             content={
                 "name": g.cluster.name,
@@ -56,7 +56,7 @@ def cluster_prerequisites(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
                 "workloadIdentityConfig": {"workloadPool": gcp.workload_pool(g.project)},
             },
             live=LiveTarget(
-                "gke",
+                Service.GKE,
                 "cluster",
                 gcp.cluster_resource(g.project, g.cluster.location, g.cluster.name),
             ),

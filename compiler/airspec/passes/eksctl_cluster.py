@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airspec.artifact import Artifact, Context, LiveTarget
+from airspec.artifact import Artifact, ArtifactKind, Context, LiveTarget, Service
 from airspec.resolved import ResolvedSpec
 
 PATH = "eksctl/cluster.yaml"
@@ -60,9 +60,9 @@ def eksctl_cluster(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
     return [
         Artifact(
             path=PATH,
-            kind="eksctl.cluster",
+            kind=ArtifactKind.EKSCTL_CLUSTER,
             format="yaml",
             content=config,
-            live=LiveTarget("eks", "cluster", c.name, r.aws.region),
+            live=LiveTarget(Service.EKS, "cluster", c.name, r.aws.region),
         )
     ]

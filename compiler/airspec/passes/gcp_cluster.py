@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from airspec import gcp
-from airspec.artifact import Artifact, Context, LiveTarget
+from airspec.artifact import Artifact, ArtifactKind, Context, LiveTarget, Service
 from airspec.model import NodePool
 from airspec.resolved import ResolvedSpec
 
@@ -50,11 +50,11 @@ def gcp_cluster(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
     return [
         Artifact(
             path=PATH,
-            kind="gcp.cluster",
+            kind=ArtifactKind.GCP_CLUSTER,
             format="json",
             content=cluster,
             live=LiveTarget(
-                "gke",
+                Service.GKE,
                 "cluster",
                 gcp.cluster_resource(g.project, g.cluster.location, g.cluster.name),
             ),

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airspec import gcp
-from airspec.artifact import Artifact, Context, LiveTarget
+from airspec.artifact import Artifact, ArtifactKind, Context, LiveTarget, Service
 from airspec.resolved import ResolvedSpec
 
 PATH = "gcp/iam-bindings.json"
@@ -192,15 +192,15 @@ def gcp_iam_bindings(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
     out = [
         Artifact(
             path=PATH,
-            kind="gcp.iam-bindings",
+            kind=ArtifactKind.GCP_IAM_BINDINGS,
             format="json",
             content=content,
-            live=LiveTarget("gcp-iam", "bindings", r.gsa_email),
+            live=LiveTarget(Service.GCP_IAM, "bindings", r.gsa_email),
         )
     ]
     for res in resources:
         for binding in res.bindings:
             if binding.condition is not None:
                 c = binding.condition
-                out.append(Artifact(c.file, "gcp.iam-condition", "json", c.as_dict()))
+                out.append(Artifact(c.file, ArtifactKind.GCP_IAM_CONDITION, "json", c.as_dict()))
     return out

@@ -12,15 +12,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from airspec.artifact import Artifact, Context, LiveTarget
+from airspec.artifact import Artifact, ArtifactKind, Context, LiveTarget, Service
+from airspec.kube import CONSTRAINTS_FILE, quantity_text
 from airspec.model import Resources
 from airspec.resolved import ResolvedSpec
-from airspec.rules.platform import quantity_text
 
 PATH = "helm/values.yaml"
 PACKAGES_DIR = "/shared/packages"
 CONSTRAINTS_DIR = "/etc/airspec/constraints"
-CONSTRAINTS_FILE = "constraints.txt"
 BACKEND_CLASSES = {
     "local-filesystem": "airflow.secrets.local_filesystem.LocalFilesystemBackend",
     "aws-secrets-manager": "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend",
@@ -29,10 +28,6 @@ BACKEND_CLASSES = {
 }
 XCOM_BACKEND = "airflow.providers.common.io.xcom.backend.XComObjectStorageBackend"
 GIT_BUNDLE = "airflow.providers.git.bundles.git.GitDagBundle"
-
-
-def constraints_configmap_name(r: ResolvedSpec) -> str:
-    return f"{r.spec.deployment.resource_name_prefix}-provider-constraints"
 
 
 def git_conn_id(bundle_name: str) -> str:
@@ -173,7 +168,7 @@ def _provider_install(r: ResolvedSpec, image: str) -> dict[str, Any]:
             {"name": "provider-constraints", "mountPath": CONSTRAINTS_DIR, "readOnly": True}
         )
         volumes.append(
-            {"name": "provider-constraints", "configMap": {"name": constraints_configmap_name(r)}}
+            {"name": "provider-constraints", "configMap": {"name": r.constraints_configmap}}
         )
     command += list(providers.packages)
     return {
@@ -250,9 +245,9 @@ def helm_values(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
     return [
         Artifact(
             path=PATH,
-            kind="helm.values",
+            kind=ArtifactKind.HELM_VALUES,
             format="yaml",
             content=values,
-            live=LiveTarget("helm", "release", f"{r.namespace}/{r.helm_release}"),
+            live=LiveTarget(Service.HELM, "release", f"{r.namespace}/{r.helm_release}"),
         )
     ]

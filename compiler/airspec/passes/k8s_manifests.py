@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airspec.artifact import Artifact, Context, LiveTarget
-from airspec.passes.helm_values import CONSTRAINTS_FILE, constraints_configmap_name
+from airspec.artifact import Artifact, ArtifactKind, Context, LiveTarget, Service
+from airspec.kube import CONSTRAINTS_FILE
 from airspec.resolved import ResolvedSpec
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "airspec"}
@@ -31,14 +31,14 @@ def k8s_manifests(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
     out = [
         Artifact(
             "k8s/namespace.yaml",
-            "k8s.namespace",
+            ArtifactKind.K8S_NAMESPACE,
             "yaml",
             namespace,
-            LiveTarget("kubernetes", "namespace", r.namespace),
+            LiveTarget(Service.KUBERNETES, "namespace", r.namespace),
         )
     ]
     if r.constraints is not None:
-        name = constraints_configmap_name(r)
+        name = r.constraints_configmap
         configmap = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -48,10 +48,10 @@ def k8s_manifests(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
         out.append(
             Artifact(
                 "k8s/provider-constraints.yaml",
-                "k8s.configmap",
+                ArtifactKind.K8S_CONFIGMAP,
                 "yaml",
                 configmap,
-                LiveTarget("kubernetes", "configmap", f"{r.namespace}/{name}"),
+                LiveTarget(Service.KUBERNETES, "configmap", f"{r.namespace}/{name}"),
             )
         )
     return out

@@ -13,11 +13,7 @@ import json
 import shlex
 
 from airspec import aws, gcp
-from airspec.artifact import Artifact, Context
-from airspec.passes.aws_log_reader import POLICY_PATH, TRUST_PATH, log_reader_role_name
-from airspec.passes.gcp_iam_bindings import resource_bindings
-from airspec.passes.software_commands import PATH as ASTRO_COMMANDS
-from airspec.passes.software_houston import PATH as HOUSTON_CONFIG
+from airspec.artifact import Artifact, ArtifactKind, Context
 from airspec.resolved import ResolvedSpec
 from airspec.secret_stores import SEPARATORS, store_command, stored_name
 
@@ -46,6 +42,14 @@ def _secret(ns: str, name: str, kind: str, *flags: str) -> str:
         + " ".join(flags)
         + " \\\n  --dry-run=client -o yaml | kubectl apply -f -"
     )
+
+
+def _path(ctx: Context, kind: ArtifactKind) -> str:
+    """Where an earlier pass wrote the artifact of this kind (the runbook refers to it)."""
+    found = ctx.find(kind)
+    if found is None:
+        raise LookupError(f"the runbook needs a {kind} artifact; no earlier pass wrote one")
+    return found.path
 
 
 def _block(lines: list[str]) -> str:
@@ -105,7 +109,7 @@ def _aws_identity(r: ResolvedSpec, ctx: Context) -> list[Step]:
         (
             "Check the OIDC issuer and its IAM provider",
             existing + f"The first command must print `{r.oidc_issuer}`; the second must list "
-            "`sts.amazonaws.com` as a client id."
+            f"`{aws.STS_AUDIENCE}` as a client id."
             + (
                 " If it finds no provider, register it: `eksctl utils "
                 f"associate-iam-oidc-provider --cluster {a.cluster.name} --region {a.region} "
@@ -120,7 +124,7 @@ def _aws_identity(r: ResolvedSpec, ctx: Context) -> list[Step]:
             ],
         )
     ]
-    has_policy = ctx.find("aws.iam-policy") is not None
+    has_policy = ctx.find(ArtifactKind.AWS_IAM_POLICY) is not None
     lines = []
     if has_policy:
         lines.append(
@@ -146,17 +150,21 @@ def _aws_identity(r: ResolvedSpec, ctx: Context) -> list[Step]:
             lines,
         )
     )
-    if ctx.find("aws.log-reader-trust-policy") is not None:
-        role = log_reader_role_name(r)
+    trust, policy = (
+        ctx.find(ArtifactKind.AWS_LOG_READER_TRUST_POLICY),
+        ctx.find(ArtifactKind.AWS_LOG_READER_POLICY),
+    )
+    if trust is not None and policy is not None and policy.live is not None:
+        role, policy_name = policy.live.id.split("/", 1)
         steps.append(
             (
                 "Create the read-only role for Astro's log reader",
                 "Astro reads task logs through this role; it can only list and read the logs prefix.",
                 [
                     f"aws iam create-role --role-name {_q(role)} "
-                    f"--assume-role-policy-document file://{TRUST_PATH}",
-                    f"aws iam put-role-policy --role-name {_q(role)} --policy-name {_q(role + '-logs')} "
-                    f"--policy-document file://{POLICY_PATH}",
+                    f"--assume-role-policy-document file://{trust.path}",
+                    f"aws iam put-role-policy --role-name {_q(role)} --policy-name {_q(policy_name)} "
+                    f"--policy-document file://{policy.path}",
                 ],
             )
         )
@@ -214,29 +222,35 @@ def _gcp_cluster(r: ResolvedSpec) -> list[Step]:
     ]
 
 
-def _gcp_identity(r: ResolvedSpec) -> list[Step]:
+def _gcp_identity(r: ResolvedSpec, ctx: Context) -> list[Step]:
     g = r.gcp
     email = r.gsa_email
     lines = [
         f"gcloud iam service-accounts create {_q(g.service_account)} --project={_q(g.project)} "
         f"--display-name={_q('airspec ' + r.name)}"
     ]
-    for res in resource_bindings(r):
-        if res.type == "storage.bucket":
-            target = "gs://" + res.resource.rsplit("/", 1)[1]
+    bindings = ctx.find(ArtifactKind.GCP_IAM_BINDINGS)
+    resources = [] if bindings is None else bindings.content["resources"]
+    condition_files = {
+        a.content["expression"]: a.path for a in ctx.all(ArtifactKind.GCP_IAM_CONDITION)
+    }
+    for res in resources:
+        if res["type"] == "storage.bucket":
+            target = "gs://" + res["resource"].rsplit("/", 1)[1]
             lines.append(
                 f"gcloud storage buckets update {_q(target)} --uniform-bucket-level-access"
             )
             verb = f"gcloud storage buckets add-iam-policy-binding {_q(target)}"
-        elif res.type == "project":
+        elif res["type"] == "project":
             verb = f"gcloud projects add-iam-policy-binding {_q(g.project)}"
         else:
             verb = f"gcloud iam service-accounts add-iam-policy-binding {_q(email)} --project={_q(g.project)}"
-        for b in sorted(res.bindings, key=lambda b: b.role):
-            for member in sorted(b.members):
-                line = f"{verb} --role={_q(b.role)} --member={_q(member)}"
-                if b.condition is not None:
-                    line += f" --condition-from-file={_q(b.condition.file)}"
+        for b in sorted(res["bindings"], key=lambda b: b["role"]):
+            for member in sorted(b["members"]):
+                line = f"{verb} --role={_q(b['role'])} --member={_q(member)}"
+                if "condition" in b:
+                    condition_file = condition_files[b["condition"]["expression"]]
+                    line += f" --condition-from-file={_q(condition_file)}"
                 lines.append(line)
     return [
         (
@@ -302,11 +316,11 @@ def _wi_check(ns: str, sa: str) -> str:
     )
 
 
-def _verify(r: ResolvedSpec, title_note: str) -> Step:
+def _verify(r: ResolvedSpec, ctx: Context, title_note: str) -> Step:
     ns = r.namespace
     first = r.identities[0].name if r.identities else r.service_accounts[0].name
     if r.is_software:
-        lines = [f"bash {ASTRO_COMMANDS} verify"]
+        lines = [f"bash {_path(ctx, ArtifactKind.SOFTWARE_ASTRO_COMMANDS)} verify"]
     else:
         lines = [f"kubectl get pods --namespace {_q(ns)}", _annotation_check(r, ns, first)]
     note = title_note
@@ -316,7 +330,7 @@ def _verify(r: ResolvedSpec, title_note: str) -> Step:
     return ("Verify", note, lines)
 
 
-def _agents(r: ResolvedSpec) -> list[Step]:
+def _agents(r: ResolvedSpec, ctx: Context) -> list[Step]:
     d = r.spec.deployment
     assert d.astro is not None
     ns = r.namespace
@@ -366,29 +380,31 @@ def _agents(r: ResolvedSpec) -> list[Step]:
             "",
             [f"helm repo add astronomer {CHART_REPO} --force-update", helm],
         ),
-        _verify(r, "Pods become Ready, and the worker service account carries the identity."),
+        _verify(r, ctx, "Pods become Ready, and the worker service account carries the identity."),
     ]
 
 
-def _software(r: ResolvedSpec) -> list[Step]:
+def _software(r: ResolvedSpec, ctx: Context) -> list[Step]:
     sw = r.spec.deployment.software
     assert sw is not None
+    houston_config = _path(ctx, ArtifactKind.SOFTWARE_HOUSTON_CONFIG)
+    astro_commands = _path(ctx, ArtifactKind.SOFTWARE_ASTRO_COMMANDS)
     return [
         (
             "Let Houston annotate Deployment service accounts",
-            f"Merges `{HOUSTON_CONFIG}` into the platform's values and keeps the rest.",
+            f"Merges `{houston_config}` into the platform's values and keeps the rest.",
             [
                 f"helm repo add astronomer {CHART_REPO} --force-update",
                 f"helm upgrade {_q(sw.platform_release_name)} {PLATFORM_CHART} "
-                f"--namespace {_q(sw.platform_namespace)} --reuse-values --values {HOUSTON_CONFIG}",
+                f"--namespace {_q(sw.platform_namespace)} --reuse-values --values {houston_config}",
             ],
         ),
         (
             "Create the Deployment with its cloud role",
-            f"For a Deployment that exists already: `bash {ASTRO_COMMANDS} update <deployment-id>`.",
-            [f"bash {ASTRO_COMMANDS} create"],
+            f"For a Deployment that exists already: `bash {astro_commands} update <deployment-id>`.",
+            [f"bash {astro_commands} create"],
         ),
-        _verify(r, "Every service account that needs the identity carries the annotation."),
+        _verify(r, ctx, "Every service account that needs the identity carries the annotation."),
     ]
 
 
@@ -420,11 +436,11 @@ def runbook(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
         steps += _aws_cluster(r) + _aws_identity(r, ctx)
         ready = r.oidc_issuer is not None
     else:
-        steps += _gcp_cluster(r) + _gcp_identity(r)
+        steps += _gcp_cluster(r) + _gcp_identity(r, ctx)
         ready = True
     steps += _secrets_store(r)
     if ready:
-        steps += _software(r) if r.is_software else _agents(r)
+        steps += _software(r, ctx) if r.is_software else _agents(r, ctx)
     text = [
         f"<!-- generated by airspec from {r.source}; do not edit -->",
         f"# Runbook: {r.name}",
@@ -438,4 +454,4 @@ def runbook(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
         if note:
             text += [note, ""]
         text.append(_block(lines))
-    return [Artifact(PATH, "runbook", "markdown", "\n".join(text).rstrip("\n") + "\n")]
+    return [Artifact(PATH, ArtifactKind.RUNBOOK, "markdown", "\n".join(text).rstrip("\n") + "\n")]

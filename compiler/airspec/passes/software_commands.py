@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shlex
 
-from airspec.artifact import Artifact, Context
+from airspec.artifact import Artifact, ArtifactKind, Context
 from airspec.resolved import ResolvedSpec
 
 PATH = "software/astro-commands.sh"
@@ -88,4 +88,4 @@ case "${{1:-}}" in
     ;;
 esac
 """
-    return [Artifact(PATH, "software.astro-commands", "shell", body)]
+    return [Artifact(PATH, ArtifactKind.SOFTWARE_ASTRO_COMMANDS, "shell", body)]

@@ -9,7 +9,7 @@ exists.
 
 from __future__ import annotations
 
-from airspec.artifact import Artifact, Context
+from airspec.artifact import Artifact, ArtifactKind, Context
 from airspec.resolved import ResolvedSpec
 
 PATH = "software/houston-config.yaml"
@@ -24,7 +24,7 @@ def houston_config(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
     return [
         Artifact(
             PATH,
-            "software.houston-config",
+            ArtifactKind.SOFTWARE_HOUSTON_CONFIG,
             "yaml",
             content,
             notes=("merge into the Astronomer platform's values: helm upgrade ... -f this file",),

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 
 from airspec.diagnostics import Diagnostic
+from airspec.kube import quantity_text
 from airspec.platforms import COMPONENTS, REMOTE, SOFTWARE
 from airspec.rules.context import RuleContext
 from airspec.rules.registry import make, rule
@@ -145,19 +146,6 @@ def cloud_access_components(ctx: RuleContext) -> Iterator[Diagnostic]:
                 f"'{name}' is not a component of {spec.deployment.platform}",
                 f"choose from: {', '.join(allowed)}",
             )
-
-
-def quantity_text(value: str | int | float) -> str:
-    """A quantity as Kubernetes writes it: numbers become their shortest decimal text."""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            return str(value)
-        return format(value, "g") if value != int(value) else str(int(value))
-    return value
 
 
 @rule(BAD_QUANTITY, "bad-quantity")

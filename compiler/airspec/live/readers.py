@@ -1,8 +1,10 @@
 """Live readers: boto3 (IAM, EKS, S3), the `kubernetes` client, Google API clients.
 
 Every call here is a read (Get*, List*, Describe*, Head*, getIamPolicy, clusters.get). A
-reader returns the raw live object, or None when it does not exist; anything else that
-goes wrong is a ReadError naming the resource, never a traceback.
+reader returns the raw live object as the API gives it, or None when it does not exist;
+anything else that goes wrong is a ReadError naming the resource, never a traceback.
+Normal forms (what is compared) are built in `airspec.apply.normalize`, not here. Used by
+`apply` and by `resolve`.
 
 Endpoints: boto3 honours AWS_ENDPOINT_URL; the Kubernetes client uses the kubeconfig
 (KUBECONFIG, ~/.kube/config) and `--context`; Google clients use Application Default
@@ -185,8 +187,7 @@ def iam_role_attachments(c: Clients, arn: str) -> Any:
             for p in page["AttachedPolicies"]
         ]
 
-    arns = _aws_call(f"iam list-attached-role-policies {arn}", every_arn, RoleName=_role_name(arn))
-    return None if arns is None else {"AttachedPolicies": sorted(arns)}
+    return _aws_call(f"iam list-attached-role-policies {arn}", every_arn, RoleName=_role_name(arn))
 
 
 def iam_role_policy(c: Clients, role: str, name: str) -> Any:
@@ -200,32 +201,18 @@ def iam_role_policy(c: Clients, role: str, name: str) -> Any:
 
 
 def oidc_provider(c: Clients, arn: str) -> Any:
-    got = _aws_call(
+    return _aws_call(
         f"iam get-open-id-connect-provider {arn}",
         c.aws("iam").get_open_id_connect_provider,
         OpenIDConnectProviderArn=arn,
     )
-    return None if got is None else {"ClientIDList": sorted(got.get("ClientIDList", []))}
 
 
 def eks_cluster(c: Clients, name: str, region: str) -> Any:
     got = _aws_call(
         f"eks describe-cluster {name}", c.aws("eks", region).describe_cluster, name=name
     )
-    if got is None:
-        return None
-    cl = got["cluster"]
-    enabled = sorted(
-        t
-        for entry in cl.get("logging", {}).get("clusterLogging", [])
-        if entry.get("enabled")
-        for t in entry.get("types", [])
-    )
-    return {
-        "version": cl.get("version"),
-        "oidcIssuer": cl.get("identity", {}).get("oidc", {}).get("issuer"),
-        "logging": enabled,
-    }
+    return None if got is None else got["cluster"]
 
 
 def eks_nodegroup(c: Clients, cluster: str, name: str, region: str) -> Any:
@@ -235,17 +222,7 @@ def eks_nodegroup(c: Clients, cluster: str, name: str, region: str) -> Any:
         clusterName=cluster,
         nodegroupName=name,
     )
-    if got is None:
-        return None
-    ng = got["nodegroup"]
-    scaling = ng.get("scalingConfig", {})
-    return {
-        "instanceTypes": sorted(ng.get("instanceTypes") or []),
-        "minSize": scaling.get("minSize"),
-        "maxSize": scaling.get("maxSize"),
-        "desiredSize": scaling.get("desiredSize"),
-        "labels": dict(sorted((ng.get("labels") or {}).items())),
-    }
+    return None if got is None else got["nodegroup"]
 
 
 def s3_bucket(c: Clients, bucket: str) -> Any:
@@ -253,8 +230,7 @@ def s3_bucket(c: Clients, bucket: str) -> Any:
     if _aws_call(f"s3 head-bucket {bucket}", s3.head_bucket, Bucket=bucket) is None:
         return None
     loc = _aws_call(f"s3 get-bucket-location {bucket}", s3.get_bucket_location, Bucket=bucket)
-    region = (loc or {}).get("LocationConstraint") or "us-east-1"
-    return {"exists": True, "region": "eu-west-1" if region == "EU" else region}
+    return {"LocationConstraint": (loc or {}).get("LocationConstraint")}
 
 
 # --- Kubernetes readers -----------------------------------------------------------------------
@@ -384,24 +360,4 @@ def gcp_policy(c: Clients, kind: str, resource: str) -> Any:
 
 def gke_cluster(c: Clients, name: str) -> Any:
     req = c.gcp("container", "v1").projects().locations().clusters().get(name=name)
-    got = _gcp_call(f"clusters.get {name}", req)
-    if got is None:
-        return None
-    pools = {}
-    for p in got.get("nodePools", []):
-        auto = p.get("autoscaling", {})
-        pools[p["name"]] = {
-            "machineType": p.get("config", {}).get("machineType"),
-            "workloadMetadataMode": p.get("config", {})
-            .get("workloadMetadataConfig", {})
-            .get("mode"),
-            "autoscaling": {
-                "enabled": bool(auto.get("enabled", False)),
-                "minNodeCount": auto.get("minNodeCount", 0),
-                "maxNodeCount": auto.get("maxNodeCount", 0),
-            },
-        }
-    return {
-        "workloadPool": got.get("workloadIdentityConfig", {}).get("workloadPool"),
-        "nodePools": pools,
-    }
+    return _gcp_call(f"clusters.get {name}", req)
