@@ -321,7 +321,7 @@ def test_fail_on_and_ignore_file(world: World) -> None:
     assert world.report()[0] == 3
     ignore.write_text("- artifact: eksctl/cluster.yaml\n  path: desiredSize\n")
     code, out = world.apply()
-    assert code == 1 and f"{ignore}:1:3: AS101" in out
+    assert code == 1 and f"{ignore}:1:3: AS402" in out
 
 
 def test_stale_out_and_drift_together(world: World) -> None:

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from airspec.model import spec_json_schema
-from airspec.rules.registry import all_rules
+from airspec.rules import all_rules
 from conftest import EXAMPLES, MINIMAL, ROOT, invoke, write_spec
 
 

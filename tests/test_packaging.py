@@ -30,7 +30,7 @@ def test_wheel_installs_only_the_airspec_package(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/", 1)[0] for n in names}
     assert tops == {"airspec", next(t for t in tops if t.endswith(".dist-info"))}
-    assert "airspec/py.typed" in names and "airspec/rules/codes.py" in names
+    assert "airspec/py.typed" in names and "airspec/codes.py" in names
     entry_points = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))
     )

@@ -121,15 +121,6 @@ def validate(specs: SpecsArg, fmt: FormatOpt = DiagFormat.text) -> None:
     _say(f"airspec: {len(specs)} spec(s) valid" + (f" ({_summary(diags)})" if diags else ""))
 
 
-def _source(spec: Path) -> str:
-    """The spec as headers name it: relative to the working directory (the project root),
-    else its file name, so that no machine-specific path reaches an artifact."""
-    try:
-        return spec.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return spec.name
-
-
 @app.command("compile")
 def compile_(
     specs: SpecsArg,
@@ -150,26 +141,21 @@ def compile_(
     Nothing is written unless every spec compiles; each out/<name>/ is replaced atomically.
     """
     from airspec.emit import render_tree, stale_files, write_tree
-    from airspec.pipeline import compile_spec
+    from airspec.pipeline import compile_specs
 
-    diags: list[Diagnostic] = []
-    trees: dict[str, tuple[Path, dict[str, bytes]]] = {}
-    for spec in specs:
-        result = compile_spec(spec, str(spec), _source(spec))
-        diags += result.diagnostics
-        if result.resolved is None:
-            continue
-        name = result.resolved.name
-        if name in trees:
-            _say(f"airspec: {spec} and {trees[name][0]} both name metadata.name '{name}'")
-            raise typer.Exit(exit_code(error=True))
-        trees[name] = (spec, render_tree(name, result.artifacts, result.resolved.source))
+    batch = compile_specs(specs)
+    diags = batch.diagnostics
+    trees: dict[str, dict[str, bytes]] = {}
+    for result in batch.ok:
+        r = result.resolved
+        assert r is not None
+        trees[r.name] = render_tree(r.name, result.artifacts, r.source)
     _print_diagnostics(diags, fmt)
     if has_errors(diags):
         _say(f"airspec: {_summary(diags)}; nothing written")
         raise typer.Exit(exit_code(error=True))
     if check:
-        stale = [s for name, (_, files) in trees.items() for s in stale_files(out, name, files)]
+        stale = [s for name, files in trees.items() for s in stale_files(out, name, files)]
         for s in stale:
             print(f"{out.as_posix()}/{s.path}: {s.reason}")
         if stale:
@@ -179,7 +165,7 @@ def compile_(
             raise typer.Exit(exit_code(pending=True))
         _say(f"airspec: {out} is up to date ({len(trees)} spec(s))")
         return
-    for name, (_, files) in trees.items():
+    for name, files in trees.items():
         changed = write_tree(out, name, files)
         _say(
             f"{'wrote' if changed else 'unchanged'} {(out / name).as_posix()}/ ({len(files)} files)"
@@ -260,74 +246,45 @@ def apply(
 
     Exit 0 in sync, 1 error, 2 out/ stale, 3 drift, 4 stale and drift.
     """
+    from functools import partial
+
+    from airspec.apply.dry_run import WrongIdentity
+    from airspec.apply.dry_run import dry_run as check_live
     from airspec.apply.findings import Status
-    from airspec.apply.guard import Expected, identity_problems
-    from airspec.apply.ignore import find_ignore_file, load_ignores
-    from airspec.apply.plan import SERVICES, plan
     from airspec.apply.render import print_text, to_json, to_markdown
-    from airspec.apply.runner import SpecChecks, run
+    from airspec.apply.runner import run
     from airspec.diagnostics import DiagnosticsError
-    from airspec.emit import render_tree, stale_files
-    from airspec.live.readers import Clients, ReadError
-    from airspec.pipeline import compile_spec
 
     failing = _fail_on(fail_on)
-    targets = set(target or SERVICES)
-    if targets - set(SERVICES):
-        _say(
-            f"airspec: unknown --target {', '.join(sorted(targets - set(SERVICES)))}; "
-            f"choose from {', '.join(SERVICES)}"
-        )
-        raise typer.Exit(exit_code(error=True))
     if not dry_run:
         _say(
             "airspec: apply changes nothing in this version; run 'airspec apply --dry-run' for "
             "the drift report, and RUNBOOK.md for the commands that create or update"
         )
         raise typer.Exit(exit_code(error=True))
-    diags: list[Diagnostic] = []
-    work: list[SpecChecks] = []
-    expected: list[Expected] = []
-    stale: list[str] = []
-    for spec in specs:
-        result = compile_spec(spec, str(spec), _source(spec))
-        diags += result.diagnostics
-        r = result.resolved
-        if r is None:
-            continue
-        files = render_tree(r.name, result.artifacts, r.source)
-        stale += [f"{out.as_posix()}/{s.path}" for s in stale_files(out, r.name, files)]
-        region = r.spec.cloud.aws.region if r.spec.cloud.aws is not None else None
-        checks = [c for c in plan(r, result.artifacts) if c.service in targets]
-        work.append(SpecChecks(r.name, checks, Clients(region=region, kube_context=context)))
-        expected.append(
-            Expected(
-                r.name,
-                frozenset(c.service for c in checks),
-                r.spec.cloud.aws.account_id if r.spec.cloud.aws is not None else None,
-                r.spec.cloud.gcp.project if r.spec.cloud.gcp is not None else None,
-            )
-        )
-    if has_errors(diags):
-        _print_diagnostics(diags, DiagFormat.text)
-        _say(f"airspec: {_summary(diags)}; nothing read")
-        raise typer.Exit(exit_code(error=True))
-    ignore_path = ignore_file or find_ignore_file(sorted({s.parent for s in specs}))
     try:
-        ignores = load_ignores(ignore_path) if ignore_path is not None else []
+        report = check_live(
+            specs,
+            out=out,
+            targets=target,
+            kube_context=context,
+            ignore_file=ignore_file,
+            concurrency=concurrency,
+            runner=partial(_run_with_progress, run),
+        )
+    except ValueError as exc:
+        _say(f"airspec: {exc}")
+        raise typer.Exit(exit_code(error=True)) from None
     except DiagnosticsError as exc:
         _print_diagnostics(list(exc.diagnostics), DiagFormat.text)
+        _say(f"airspec: {_summary(list(exc.diagnostics))}; nothing read")
         raise typer.Exit(exit_code(error=True)) from None
-    try:
-        problems = identity_problems(expected, work[0].clients if work else Clients())
-    except ReadError as exc:
-        problems = [f"cannot tell whose credentials these are: {exc}"]
-    if problems:
-        for p in problems:
+    except WrongIdentity as exc:
+        for p in exc.problems:
             _say(f"airspec: {p}")
         _say("airspec: nothing else was read; use credentials for the spec's account or project")
-        raise typer.Exit(exit_code(error=True))
-    report = _run_with_progress(run, work, concurrency, ignores, stale)
+        raise typer.Exit(exit_code(error=True)) from None
+    stale = report.stale
     if report_format is ReportFormat.json:
         print(to_json(report))
     elif report_format is ReportFormat.markdown:
@@ -344,6 +301,7 @@ def apply(
 def _run_with_progress(
     run: Callable[..., Report],
     work: list[SpecChecks],
+    *,
     concurrency: int,
     ignores: list[IgnoreEntry],
     stale: list[str],
@@ -422,7 +380,7 @@ def explain(
     ] = None,
 ) -> None:
     """Explain a diagnostic code, or list every code."""
-    from airspec.rules.registry import all_rules
+    from airspec.rules import all_rules
 
     rules = all_rules()
     if code is None:

@@ -8,13 +8,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from airspec import codes
+from airspec.codes import make
 from airspec.diagnostics import Diagnostic, DiagnosticsError, has_errors
 from airspec.loader import Document, load_document
 from airspec.lock import read_lock
 from airspec.model import Spec
-from airspec.rules import codes
+from airspec.rules import all_rules
 from airspec.rules.context import RuleContext
-from airspec.rules.registry import all_rules, make
 from airspec.rules.secrets import secret_paths
 from airspec.schema_check import schema_diagnostics
 

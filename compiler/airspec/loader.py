@@ -18,9 +18,9 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from airspec import codes
+from airspec.codes import make
 from airspec.diagnostics import Diagnostic, DiagnosticsError
-from airspec.rules import codes
-from airspec.rules.registry import make
 
 PathKey = tuple[str | int, ...]
 
@@ -292,9 +292,7 @@ def load_text(
         )
     builder = _Builder(display)
     data = builder.build(node, ())
-    if root is list and isinstance(data, list):
-        return data, builder.source, builder.problems
-    if not isinstance(data, dict):
+    if not isinstance(data, list if root is list else dict):  # the ignore file is a list
         kind = "a list" if isinstance(data, list) else "a single value"
         builder.problems.append(
             make(

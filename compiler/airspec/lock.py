@@ -8,12 +8,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from airspec import codes
+from airspec.codes import make
 from airspec.diagnostics import Diagnostic
-from airspec.rules import codes
-from airspec.rules.registry import make
 
 LOCK_KIND = "AirspecLock"
 ISSUER_KEY = "cloud.aws.cluster.oidcIssuer"  # the one live-only value locked so far
+
+
+def effective_issuer(pinned: str | None, lock: dict[str, Any]) -> tuple[str | None, str]:
+    """The OIDC issuer: pinned in the spec, else recorded in the lock file; and which."""
+    if pinned:
+        return pinned, "spec"
+    locked = lock.get(ISSUER_KEY)
+    return (locked, "lock") if isinstance(locked, str) else (None, "")
 
 
 def lock_path(spec_path: Path) -> Path:

@@ -9,6 +9,8 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
+from airspec import codes
+
 API_VERSION = "airspec/v1"
 DEFAULT_AGENT_IMAGE = (
     "images.astronomer.cloud/baseimages/astro-remote-execution-agent:"
@@ -29,7 +31,7 @@ def _fmt(code: str, pattern: str, description: str, **kw: Any) -> Any:
 DnsLabel = Annotated[
     str,
     _fmt(
-        "AS105",
+        codes.NOT_DNS_SAFE,
         r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
         "a DNS label (RFC 1123): lowercase letters, digits, '-'; at most 63 characters",
         max_length=63,
@@ -38,27 +40,35 @@ DnsLabel = Annotated[
 SecretName = Annotated[
     str,
     _fmt(
-        "AS105",
+        codes.NOT_DNS_SAFE,
         r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
         "the name of an existing Kubernetes Secret (never its value)",
         max_length=253,
     ),
 ]
 HttpsUrl = Annotated[
-    str, _fmt("AS107", r"^https://[^\s/@]+(/[^\s]*)?$", "an https:// URL without credentials")
+    str,
+    _fmt(codes.BAD_FORMAT, r"^https://[^\s/@]+(/[^\s]*)?$", "an https:// URL without credentials"),
 ]
 AccountId = Annotated[
-    str, _fmt("AS106", r"^[0-9]{12}$", "an AWS account id: 12 digits, as a quoted string")
+    str,
+    _fmt(codes.BAD_ACCOUNT_ID, r"^[0-9]{12}$", "an AWS account id: 12 digits, as a quoted string"),
 ]
 AwsRegion = Annotated[
     str,
-    _fmt("AS107", r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$", "an AWS region, e.g. us-east-1"),
+    _fmt(
+        codes.BAD_FORMAT,
+        r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$",
+        "an AWS region, e.g. us-east-1",
+    ),
 ]
-IamName = Annotated[str, _fmt("AS107", r"^[A-Za-z0-9+=,.@_-]{1,64}$", "an IAM role or policy name")]
+IamName = Annotated[
+    str, _fmt(codes.BAD_FORMAT, r"^[A-Za-z0-9+=,.@_-]{1,64}$", "an IAM role or policy name")
+]
 RoleArn = Annotated[
     str,
     _fmt(
-        "AS107",
+        codes.BAD_FORMAT,
         r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$",
         "an IAM role ARN",
     ),
@@ -66,22 +76,27 @@ RoleArn = Annotated[
 S3BucketName = Annotated[
     str,
     _fmt(
-        "AS107",
+        codes.BAD_FORMAT,
         r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
         "a bucket name: 3-63 lowercase letters, digits, '.', '-'",
     ),
 ]
 K8sVersion = Annotated[
-    str, _fmt("AS107", r"^1\.[0-9]{1,2}$", 'a Kubernetes minor version, quoted, e.g. "1.33"')
+    str,
+    _fmt(codes.BAD_FORMAT, r"^1\.[0-9]{1,2}$", 'a Kubernetes minor version, quoted, e.g. "1.33"'),
 ]
 EksClusterName = Annotated[
     str,
-    _fmt("AS107", r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$", "an EKS cluster name (1-100 characters)"),
+    _fmt(
+        codes.BAD_FORMAT,
+        r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$",
+        "an EKS cluster name (1-100 characters)",
+    ),
 ]
 OidcIssuer = Annotated[
     str,
     _fmt(
-        "AS107",
+        codes.BAD_FORMAT,
         r"^https://oidc\.eks\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/id/[A-Za-z0-9]+$",
         "the cluster's OIDC issuer URL (aws eks describe-cluster ... identity.oidc.issuer)",
     ),
@@ -89,7 +104,7 @@ OidcIssuer = Annotated[
 Prefix = Annotated[
     str,
     _fmt(
-        "AS107",
+        codes.BAD_FORMAT,
         r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$",
         "an object key prefix without leading or trailing '/', e.g. logs",
     ),
@@ -97,7 +112,7 @@ Prefix = Annotated[
 SecretPrefix = Annotated[
     str,
     _fmt(
-        "AS107",
+        codes.BAD_FORMAT,
         r"^/?[A-Za-z0-9!_.*'()+=@-]+(/[A-Za-z0-9!_.*'()+=@-]+)*$",
         "a secret name prefix without a trailing '/' (aws-ssm: a parameter path, "
         "e.g. /airflow/connections)",
@@ -108,12 +123,17 @@ Quantity = Annotated[
     Field(description='a Kubernetes resource quantity, e.g. "500m", "2Gi"'),
 ]
 ImageRef = Annotated[
-    str, _fmt("AS107", r"^[a-z0-9]([a-z0-9._/:@-]*[a-zA-Z0-9_.-])?$", "a container image reference")
+    str,
+    _fmt(
+        codes.BAD_FORMAT,
+        r"^[a-z0-9]([a-z0-9._/:@-]*[a-zA-Z0-9_.-])?$",
+        "a container image reference",
+    ),
 ]
 GcpProjectId = Annotated[
     str,
     _fmt(
-        "AS107",
+        codes.BAD_FORMAT,
         r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$",
         "a GCP project id: 6-30 lowercase letters, digits, '-', starting with a letter",
     ),
@@ -121,15 +141,17 @@ GcpProjectId = Annotated[
 GsaId = Annotated[
     str,
     _fmt(
-        "AS107",
+        codes.BAD_FORMAT,
         r"^[a-z]([-a-z0-9]{4,28}[a-z0-9])$",
         "a Google service account id: 6-30 lowercase letters, digits, '-'",
     ),
 ]
-GcpRegion = Annotated[str, _fmt("AS107", r"^[a-z]+-[a-z]+[0-9]$", "a GCP region, e.g. us-central1")]
+GcpRegion = Annotated[
+    str, _fmt(codes.BAD_FORMAT, r"^[a-z]+-[a-z]+[0-9]$", "a GCP region, e.g. us-central1")
+]
 GcpLocation = Annotated[
     str,
-    _fmt("AS107", r"^[a-z]+-[a-z]+[0-9](-[a-z])?$", "a GKE location: a region or a zone"),
+    _fmt(codes.BAD_FORMAT, r"^[a-z]+-[a-z]+[0-9](-[a-z])?$", "a GKE location: a region or a zone"),
 ]
 # Each secrets service keeps its own naming: Secret Manager ids cannot hold '/', and SSM
 # hierarchical parameter names must begin with '/'.
@@ -215,7 +237,9 @@ class Software(_Model):
         default=None, max_length=64, description="the Deployment's label; default metadata.name"
     )
     workspace_id: (
-        Annotated[str, _fmt("AS107", r"^[a-z0-9]{10,40}$", "an Astronomer Software workspace id")]
+        Annotated[
+            str, _fmt(codes.BAD_FORMAT, r"^[a-z0-9]{10,40}$", "an Astronomer Software workspace id")
+        ]
         | None
     ) = Field(default=None, description="the workspace to create the Deployment in")
     platform_release_name: DnsLabel = Field(
@@ -255,9 +279,12 @@ class Deployment(_Model):
 
 
 class NodeGroup(_Model):
-    name: Annotated[str, _fmt("AS107", r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$", "a node group name")]
+    name: Annotated[
+        str, _fmt(codes.BAD_FORMAT, r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$", "a node group name")
+    ]
     instance_type: Annotated[
-        str, _fmt("AS107", r"^[a-z0-9-]+\.[a-z0-9]+$", "an EC2 instance type, e.g. m5.xlarge")
+        str,
+        _fmt(codes.BAD_FORMAT, r"^[a-z0-9-]+\.[a-z0-9]+$", "an EC2 instance type, e.g. m5.xlarge"),
     ]
     desired_capacity: Count = 1
     min_size: Count = 0
@@ -309,7 +336,9 @@ class Aws(_Model):
 
 class NodePool(_Model):
     name: DnsLabel
-    machine_type: Annotated[str, _fmt("AS107", r"^[a-z0-9]+-[a-z0-9-]+$", "a GCE machine type")]
+    machine_type: Annotated[
+        str, _fmt(codes.BAD_FORMAT, r"^[a-z0-9]+-[a-z0-9-]+$", "a GCE machine type")
+    ]
     min_count: Count = 0
     max_count: Positive = 1
 
@@ -352,7 +381,9 @@ class GitSource(_Model):
 
 
 class Bundle(_Model):
-    name: Annotated[str, _fmt("AS105", r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$", "a bundle name")]
+    name: Annotated[
+        str, _fmt(codes.NOT_DNS_SAFE, r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$", "a bundle name")
+    ]
     git: GitSource
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from airspec import codes
 from airspec.artifact import Artifact, Context
+from airspec.codes import make
 from airspec.diagnostics import Diagnostic
 from airspec.frontend import check_spec
 from airspec.passes.aws_iam_policy import iam_policy
@@ -50,6 +52,7 @@ class Compiled:
     diagnostics: tuple[Diagnostic, ...]
     resolved: ResolvedSpec | None = None
     artifacts: tuple[Artifact, ...] = ()
+    name_at: tuple[str, int, int] | None = None  # where metadata.name is written
 
     @property
     def ok(self) -> bool:
@@ -73,4 +76,54 @@ def compile_spec(path: Path, display: str, source: str) -> Compiled:
     if not checked.ok:
         return Compiled(path, checked.diagnostics)
     resolved = resolve(checked, source)
-    return Compiled(path, checked.diagnostics, resolved, lower(resolved))
+    assert checked.doc is not None
+    name_at = checked.doc.source.at(("metadata", "name"))
+    return Compiled(path, checked.diagnostics, resolved, lower(resolved), name_at)
+
+
+def source_name(spec: Path) -> str:
+    """The spec as headers name it: relative to the working directory (the project root),
+    else its file name, so that no machine-specific path reaches an artifact."""
+    try:
+        return spec.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return spec.name
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Many specs compiled together: those that compiled, and every diagnostic."""
+
+    compiled: list[Compiled] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def ok(self) -> list[Compiled]:
+        return [c for c in self.compiled if c.resolved is not None]
+
+
+def compile_specs(specs: Sequence[Path]) -> Batch:
+    """Compile each spec; two specs naming the same `metadata.name` (one out/<name>/ tree,
+    one set of live objects) is an error at the second one's name."""
+    batch = Batch()
+    first: dict[str, Path] = {}
+    for spec in specs:
+        result = compile_spec(spec, str(spec), source_name(spec))
+        batch.diagnostics.extend(result.diagnostics)
+        if result.resolved is None:
+            continue
+        name = result.resolved.name
+        if name in first:
+            assert result.name_at is not None
+            batch.diagnostics.append(
+                make(
+                    codes.DUPLICATE_SPEC_NAME,
+                    result.name_at,
+                    f"metadata.name '{name}' is already used by {first[name]}",
+                    "give each spec its own metadata.name: it names out/<name>/ and the live objects",
+                )
+            )
+            continue
+        first[name] = spec
+        batch.compiled.append(result)
+    return batch

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from airspec import aws as awsnames
 from airspec import gcp as gcpnames
 from airspec.frontend import Checked
-from airspec.lock import ISSUER_KEY
+from airspec.lock import effective_issuer
 from airspec.model import Aws, Gcp, Spec
 from airspec.platforms import DEFAULT_CLOUD_ACCESS, SA_SUFFIX, SOFTWARE
 from airspec.providers import read_constraints
@@ -136,7 +136,7 @@ def resolve(checked: Checked, source: str) -> ResolvedSpec:
         constraints = read_constraints(checked.path.parent, d.providers.constraints)
     issuer = None
     if spec.cloud.aws is not None:
-        issuer = spec.cloud.aws.cluster.oidc_issuer or checked.lock.get(ISSUER_KEY)
+        issuer, _ = effective_issuer(spec.cloud.aws.cluster.oidc_issuer, checked.lock)
     return ResolvedSpec(
         spec=spec,
         source=source,

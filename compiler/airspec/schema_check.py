@@ -11,11 +11,11 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from airspec import codes
+from airspec.codes import make
 from airspec.diagnostics import Diagnostic
 from airspec.loader import PathKey, SourceMap
 from airspec.model import spec_json_schema
-from airspec.rules import codes
-from airspec.rules.registry import make
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -175,7 +175,7 @@ class _Mapper:
             if SECRETISH_KEY.search(key) and not key.lower().endswith("secret"):
                 field = close[0] if close else "the matching *Secret field"
                 yield make(
-                    "AS203",
+                    codes.SECRET_VALUE,
                     at,
                     f"'{_dotted((*path, key))}' would hold a secret value; "
                     "a spec never holds secret values",

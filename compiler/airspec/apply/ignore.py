@@ -18,8 +18,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from airspec import codes
 from airspec.apply.findings import Finding
-from airspec.diagnostics import Diagnostic, DiagnosticsError, Severity
+from airspec.codes import make
+from airspec.diagnostics import DiagnosticsError
 from airspec.loader import load_text, read_spec_text
 
 FILE_NAME = ".airspecignore"
@@ -60,14 +62,12 @@ def load_ignores(path: Path) -> list[IgnoreEntry]:
         data, source, _ = load_text(text, display, root=list)
     except DiagnosticsError as exc:
         for d in exc.diagnostics:
-            if d.code == "AS004":
+            if d.code == codes.ROOT_NOT_MAPPING:
                 raise DiagnosticsError(
                     [
-                        Diagnostic(
-                            display,
-                            d.line,
-                            d.col,
-                            "AS004",
+                        make(
+                            codes.IGNORE_NOT_A_LIST,
+                            (display, d.line, d.col),
                             "an .airspecignore file is a YAML list of entries",
                             "start each entry with '- artifact: ...'",
                         )
@@ -84,14 +84,11 @@ def load_ignores(path: Path) -> list[IgnoreEntry]:
             first = exc.errors()[0]
             what = f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}"
             problems.append(
-                Diagnostic(
-                    file,
-                    line,
-                    col,
-                    "AS101",
+                make(
+                    codes.IGNORE_BAD_ENTRY,
+                    (file, line, col),
                     f"bad .airspecignore entry: {what}",
                     "each entry needs artifact and reason; path, spec, expires (YYYY-MM-DD) are optional",
-                    Severity.ERROR,
                 )
             )
     if problems:

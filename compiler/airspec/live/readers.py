@@ -120,10 +120,14 @@ _AWS_MISSING = {
 
 
 def _aws_call(what: str, fn: Any, **kwargs: Any) -> Any:
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     try:
         return fn(**kwargs)
+    except NoCredentialsError:
+        raise ReadError(
+            f"{what}: no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID)"
+        ) from None
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in _AWS_MISSING:

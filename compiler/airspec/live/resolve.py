@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from airspec.aws import issuer_region
 from airspec.frontend import Checked
+from airspec.live import readers
 from airspec.lock import ISSUER_KEY, lock_path, read_lock, write_lock
 
 
@@ -12,25 +13,17 @@ class LiveError(Exception):
 
 
 def describe_cluster_issuer(name: str, region: str) -> str:
-    """The OIDC issuer of an EKS cluster, read with eks:DescribeCluster."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
+    """The OIDC issuer of an EKS cluster, read with eks:DescribeCluster (the same reader,
+    client settings and error mapping as `apply --dry-run`)."""
     try:
-        client = boto3.client("eks", region_name=region)
-        cluster = client.describe_cluster(name=name)["cluster"]
-    except NoCredentialsError:
-        raise LiveError("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID)") from None
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code == "ResourceNotFoundException":
-            raise LiveError(
-                f"EKS cluster '{name}' not found in {region}; create it first "
-                "(eksctl create cluster -f out/<name>/eksctl/cluster.yaml)"
-            ) from None
-        raise LiveError(f"eks:DescribeCluster {name} ({region}) failed: {code or exc}") from None
-    except BotoCoreError as exc:
-        raise LiveError(f"eks:DescribeCluster {name} ({region}) failed: {exc}") from None
+        cluster = readers.eks_cluster(readers.Clients(region=region), name, region)
+    except readers.ReadError as exc:
+        raise LiveError(f"{exc} ({region})") from None
+    if cluster is None:
+        raise LiveError(
+            f"EKS cluster '{name}' not found in {region}; create it first "
+            "(eksctl create cluster -f out/<name>/eksctl/cluster.yaml)"
+        )
     issuer = cluster.get("identity", {}).get("oidc", {}).get("issuer")
     if not issuer:
         raise LiveError(f"EKS cluster '{name}' has no OIDC issuer yet; wait until it is ACTIVE")

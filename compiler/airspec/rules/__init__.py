@@ -1,1 +1,13 @@
-"""Diagnostic codes and spec rules; `registry.all_rules()` loads every rule module."""
+"""Spec rules: each module registers its checks (and their docs) in the code table."""
+
+from __future__ import annotations
+
+from airspec.codes import REGISTRY, Rule
+from airspec.rules import aws, gcp, platform, providers, references, secrets
+
+_MODULES = (secrets, references, platform, aws, gcp, providers)
+
+
+def all_rules() -> dict[str, Rule]:
+    """Every code in the table, with the checks of every rule module registered."""
+    return dict(sorted(REGISTRY.items()))

@@ -6,23 +6,22 @@ import re
 from collections.abc import Iterator
 
 from airspec.aws import issuer_region
+from airspec.codes import (
+    ISSUER_REGION,
+    ISSUER_UNRESOLVED,
+    NODE_GROUP_SIZE,
+    SSM_PARAMETER_PATH,
+    make,
+    rule,
+)
 from airspec.diagnostics import Diagnostic, Severity
-from airspec.lock import ISSUER_KEY
+from airspec.lock import effective_issuer
 from airspec.rules.context import RuleContext
-from airspec.rules.registry import make, rule
-
-ISSUER_REGION = "AS201"
-ISSUER_UNRESOLVED = "AS210"
-NODE_GROUP_SIZE = "AS214"
 
 
-def effective_issuer(ctx: RuleContext) -> tuple[str | None, str]:
-    """The OIDC issuer from the spec, else from the lock file; and where it came from."""
+def _issuer(ctx: RuleContext) -> tuple[str | None, str]:
     assert ctx.spec is not None and ctx.spec.cloud.aws is not None
-    if ctx.spec.cloud.aws.cluster.oidc_issuer:
-        return ctx.spec.cloud.aws.cluster.oidc_issuer, "spec"
-    locked = ctx.lock.get(ISSUER_KEY)
-    return (locked, "lock") if isinstance(locked, str) else (None, "")
+    return effective_issuer(ctx.spec.cloud.aws.cluster.oidc_issuer, ctx.lock)
 
 
 @rule(ISSUER_REGION, "issuer-region-mismatch")
@@ -36,7 +35,7 @@ def issuer_matches_region(ctx: RuleContext) -> Iterator[Diagnostic]:
     assert spec is not None
     if spec.cloud.aws is None:
         return
-    issuer, source = effective_issuer(ctx)
+    issuer, source = _issuer(ctx)
     if issuer is None:
         return
     found = issuer_region(issuer)
@@ -70,7 +69,7 @@ def issuer_known(ctx: RuleContext) -> Iterator[Diagnostic]:
     assert spec is not None
     if spec.cloud.aws is None:
         return
-    issuer, _ = effective_issuer(ctx)
+    issuer, _ = _issuer(ctx)
     if issuer is None:
         yield make(
             ISSUER_UNRESOLVED,
@@ -99,7 +98,6 @@ def node_group_sizes(ctx: RuleContext) -> Iterator[Diagnostic]:
             )
 
 
-SSM_PARAMETER_PATH = "AS219"
 _SSM_SEGMENT = re.compile(r"^[A-Za-z0-9_.-]+$")
 SSM_MAX_DEPTH = 15
 

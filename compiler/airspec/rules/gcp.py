@@ -5,12 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from airspec.codes import LOCATION_REGION, SECRET_ID_PREFIX, make, rule
 from airspec.diagnostics import Diagnostic
 from airspec.rules.context import RuleContext
-from airspec.rules.registry import make, rule
 
-SECRET_ID_PREFIX = "AS217"
-LOCATION_REGION = "AS218"
 _SECRET_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from airspec.codes import (
+    BAD_QUANTITY,
+    BLOCK_NOT_FOR_PLATFORM,
+    BLOCK_REQUIRED,
+    CLOUD_MISMATCH,
+    UNKNOWN_COMPONENT,
+    make,
+    rule,
+)
 from airspec.diagnostics import Diagnostic
 from airspec.kube import quantity_text
 from airspec.platforms import COMPONENTS, REMOTE, SOFTWARE
 from airspec.rules.context import RuleContext
-from airspec.rules.registry import make, rule
-
-BLOCK_NOT_FOR_PLATFORM = "AS205"
-CLOUD_MISMATCH = "AS206"
-BLOCK_REQUIRED = "AS209"
-BAD_QUANTITY = "AS213"
-UNKNOWN_COMPONENT = "AS215"
 
 REMOTE_ONLY = (
     "astro",

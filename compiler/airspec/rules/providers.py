@@ -6,6 +6,14 @@ from collections.abc import Iterator
 
 from packaging.utils import canonicalize_name
 
+from airspec.codes import (
+    BAD_REQUIREMENT,
+    CONSTRAINTS_FILE,
+    PIN_CONFLICT,
+    PROVIDER_MISSING,
+    make,
+    rule,
+)
 from airspec.diagnostics import Diagnostic
 from airspec.platforms import REMOTE
 from airspec.providers import (
@@ -15,12 +23,6 @@ from airspec.providers import (
     read_constraints,
 )
 from airspec.rules.context import RuleContext
-from airspec.rules.registry import make, rule
-
-PROVIDER_MISSING = "AS204"
-CONSTRAINTS_FILE = "AS208"
-PIN_CONFLICT = "AS211"
-BAD_REQUIREMENT = "AS212"
 
 
 @rule(PROVIDER_MISSING, "provider-missing")

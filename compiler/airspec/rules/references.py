@@ -5,12 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from airspec.codes import DUPLICATE_NAME, UNDECLARED_BUCKET, make, rule
 from airspec.diagnostics import Diagnostic
 from airspec.rules.context import RuleContext
-from airspec.rules.registry import make, rule
-
-UNDECLARED_BUCKET = "AS202"
-DUPLICATE_NAME = "AS207"
 
 
 @rule(UNDECLARED_BUCKET, "undeclared-bucket")

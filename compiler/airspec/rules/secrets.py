@@ -6,12 +6,10 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from airspec.codes import SECRET_VALUE, make, rule
 from airspec.diagnostics import Diagnostic
 from airspec.loader import PathKey
 from airspec.rules.context import RuleContext
-from airspec.rules.registry import make, rule
-
-SECRET_VALUE = "AS203"
 
 # Shapes of credentials that have no business in a spec (kept narrow: no entropy guessing).
 _CREDENTIAL_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (

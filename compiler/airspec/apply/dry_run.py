@@ -1,0 +1,93 @@
+"""The drift check as a library call: compile, check staleness, plan, guard, read, report.
+
+    from airspec.apply.dry_run import dry_run
+    report = dry_run([Path("specs/demo.airspec.yaml")], targets={"iam", "s3"})
+
+`airspec apply --dry-run` is this plus option parsing and output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
+
+from airspec.apply.findings import Report
+from airspec.apply.guard import Expected, identity_problems
+from airspec.apply.ignore import IgnoreEntry, find_ignore_file, load_ignores
+from airspec.apply.plan import SERVICES, plan
+from airspec.apply.runner import SpecChecks, run
+from airspec.diagnostics import DiagnosticsError, has_errors
+from airspec.emit import render_tree, stale_files
+from airspec.live.readers import Clients, ReadError
+from airspec.pipeline import compile_specs
+
+
+class WrongIdentity(Exception):
+    """The credentials are for another account or project than the specs name; nothing
+    else was read."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+Runner = Callable[..., Report]
+
+
+def dry_run(
+    specs: Sequence[Path],
+    *,
+    out: Path = Path("out"),
+    targets: Collection[str] | None = None,
+    kube_context: str | None = None,
+    ignore_file: Path | None = None,
+    concurrency: int = 8,
+    runner: Runner = run,
+) -> Report:
+    """Compare the compiled artifacts of `specs` with live state; change nothing.
+
+    Raises DiagnosticsError when a spec or the ignore file has errors (nothing is read),
+    WrongIdentity when the credentials are for another account or project, ValueError for
+    an unknown target. `runner` runs the reads (the CLI passes one that shows progress).
+    """
+    chosen = set(targets or SERVICES)
+    if chosen - set(SERVICES):
+        raise ValueError(
+            f"unknown target {', '.join(sorted(chosen - set(SERVICES)))}; "
+            f"choose from {', '.join(SERVICES)}"
+        )
+    batch = compile_specs(specs)
+    if has_errors(batch.diagnostics):
+        raise DiagnosticsError(batch.diagnostics)
+    work: list[SpecChecks] = []
+    expected: list[Expected] = []
+    stale: list[str] = []
+    for result in batch.ok:
+        r = result.resolved
+        assert r is not None
+        files = render_tree(r.name, result.artifacts, r.source)
+        stale += [f"{out.as_posix()}/{s.path}" for s in stale_files(out, r.name, files)]
+        aws, gcp = r.spec.cloud.aws, r.spec.cloud.gcp
+        checks = [c for c in plan(r, result.artifacts) if c.service in chosen]
+        clients = Clients(region=aws.region if aws else None, kube_context=kube_context)
+        work.append(SpecChecks(r.name, checks, clients))
+        expected.append(
+            Expected(
+                r.name,
+                frozenset(str(c.service) for c in checks),
+                aws.account_id if aws else None,
+                gcp.project if gcp else None,
+            )
+        )
+    ignores = _ignores(ignore_file or find_ignore_file(sorted({s.parent for s in specs})))
+    try:
+        problems = identity_problems(expected, work[0].clients if work else Clients())
+    except ReadError as exc:
+        problems = [f"cannot tell whose credentials these are: {exc}"]
+    if problems:
+        raise WrongIdentity(problems)
+    return runner(work, concurrency=concurrency, ignores=ignores, stale=stale)
+
+
+def _ignores(path: Path | None) -> list[IgnoreEntry]:
+    return load_ignores(path) if path is not None else []
