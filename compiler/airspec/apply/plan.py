@@ -301,36 +301,21 @@ def _service_account_checks(r: ResolvedSpec, artifact: str) -> list[Check]:
     ]
 
 
-def _gke_cluster(i: Inputs, a: Artifact) -> list[Check]:
+def _gke(a: Artifact, compiled: Any, form: Callable[[Any], Any]) -> list[Check]:
     assert a.live is not None
     name = a.live.id
-    read = partial(live.gke_cluster, name=name)
-    return [
-        Check(
-            a.path,
-            Service.GKE,
-            f"gke/cluster/{name}",
-            nf.gke_cluster_of_artifact(a.content),
-            _normalized(read, nf.gke_cluster_of_api),
-        )
-    ]
+    read = _normalized(partial(live.gke_cluster, name=name), form)
+    return [Check(a.path, Service.GKE, f"gke/cluster/{name}", compiled, read)]
+
+
+def _gke_cluster(i: Inputs, a: Artifact) -> list[Check]:
+    return _gke(a, nf.gke_cluster_of_artifact(a.content), nf.gke_cluster_of_api)
 
 
 def _gke_prerequisites(i: Inputs, a: Artifact) -> list[Check]:
     """A cluster managed elsewhere: its node pools are not ours to compare."""
-    assert a.live is not None
-    name = a.live.id
     pool = a.content["workloadIdentityConfig"]["workloadPool"]
-    read = partial(live.gke_cluster, name=name)
-    return [
-        Check(
-            a.path,
-            Service.GKE,
-            f"gke/cluster/{name}",
-            nf.gke_workload_pool(pool),
-            _normalized(read, nf.gke_workload_pool_of_api),
-        )
-    ]
+    return _gke(a, nf.gke_workload_pool(pool), nf.gke_workload_pool_of_api)
 
 
 def _gcp_iam_bindings(i: Inputs, a: Artifact) -> list[Check]:
