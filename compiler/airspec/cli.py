@@ -146,7 +146,7 @@ def compile_(
     batch = compile_specs(specs)
     diags = batch.diagnostics
     trees: dict[str, dict[str, bytes]] = {}
-    for result in batch.ok:
+    for result in batch.compiled:
         r = result.resolved
         assert r is not None
         trees[r.name] = render_tree(r.name, result.artifacts, r.source)
@@ -248,7 +248,7 @@ def apply(
     """
     from functools import partial
 
-    from airspec.apply.dry_run import WrongIdentity
+    from airspec.apply.dry_run import UnknownTarget, WrongIdentity
     from airspec.apply.dry_run import dry_run as check_live
     from airspec.apply.findings import Status
     from airspec.apply.render import print_text, to_json, to_markdown
@@ -272,7 +272,7 @@ def apply(
             concurrency=concurrency,
             runner=partial(_run_with_progress, run),
         )
-    except ValueError as exc:
+    except UnknownTarget as exc:
         _say(f"airspec: {exc}")
         raise typer.Exit(exit_code(error=True)) from None
     except DiagnosticsError as exc:

@@ -418,6 +418,14 @@ class SecretsBackend(_Model):
             return {**DEFAULT_SECRET_PREFIXES.get(data["type"], {}), **data}
         return data
 
+    def prefixes(self) -> dict[str, str]:
+        """The prefixes that are set, by their spec key (`connectionsPrefix`, ...)."""
+        named = {
+            "connectionsPrefix": self.connections_prefix,
+            "variablesPrefix": self.variables_prefix,
+        }
+        return {key: value for key, value in named.items() if value is not None}
+
 
 class Backends(_Model):
     logs: LogsBackend | None = None

@@ -92,14 +92,11 @@ def source_name(spec: Path) -> str:
 
 @dataclass(frozen=True)
 class Batch:
-    """Many specs compiled together: those that compiled, and every diagnostic."""
+    """Many specs compiled together: those that compiled (each name once), and every
+    diagnostic."""
 
     compiled: list[Compiled] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
-
-    @property
-    def ok(self) -> list[Compiled]:
-        return [c for c in self.compiled if c.resolved is not None]
 
 
 def compile_specs(specs: Sequence[Path]) -> Batch:

@@ -143,6 +143,6 @@ def gcp_broadening(compiled: Any, live: Any) -> Broadens:
     """A GCP binding difference that grants more: a member, role or unconditioned binding."""
 
     def broadens(change: str, parts: list[Any], value: Any) -> bool:
-        return change in _ADDED or (change == "values_changed" and _has_wildcard(value))
+        return _added(change, parts, value) or (change == "values_changed" and _has_wildcard(value))
 
     return broadens

@@ -22,6 +22,10 @@ from airspec.live.readers import Clients, ReadError
 from airspec.pipeline import compile_specs
 
 
+class UnknownTarget(ValueError):
+    """A `--target` that names no live service."""
+
+
 class WrongIdentity(Exception):
     """The credentials are for another account or project than the specs name; nothing
     else was read."""
@@ -47,12 +51,12 @@ def dry_run(
     """Compare the compiled artifacts of `specs` with live state; change nothing.
 
     Raises DiagnosticsError when a spec or the ignore file has errors (nothing is read),
-    WrongIdentity when the credentials are for another account or project, ValueError for
+    WrongIdentity when the credentials are for another account or project, UnknownTarget for
     an unknown target. `runner` runs the reads (the CLI passes one that shows progress).
     """
     chosen = set(targets or SERVICES)
     if chosen - set(SERVICES):
-        raise ValueError(
+        raise UnknownTarget(
             f"unknown target {', '.join(sorted(chosen - set(SERVICES)))}; "
             f"choose from {', '.join(SERVICES)}"
         )
@@ -62,7 +66,7 @@ def dry_run(
     work: list[SpecChecks] = []
     expected: list[Expected] = []
     stale: list[str] = []
-    for result in batch.ok:
+    for result in batch.compiled:
         r = result.resolved
         assert r is not None
         files = render_tree(r.name, result.artifacts, r.source)
@@ -74,7 +78,7 @@ def dry_run(
         expected.append(
             Expected(
                 r.name,
-                frozenset(str(c.service) for c in checks),
+                frozenset(c.service for c in checks),
                 aws.account_id if aws else None,
                 gcp.project if gcp else None,
             )

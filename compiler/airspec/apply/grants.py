@@ -19,7 +19,6 @@ hiding one. A compiled Deny the live document lacks or changed is broadening too
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import cache
 from itertools import product
 from typing import Any
@@ -104,26 +103,24 @@ def _covers(
     )
 
 
-def uncovered(live: dict[str, Any], compiled: list[dict[str, Any]]) -> Iterator[str]:
-    """The grants of one live statement no compiled statement gives, as readable text."""
+def grants_beyond(live: dict[str, Any], compiled: list[dict[str, Any]]) -> bool:
+    """Does one live statement allow something no compiled statement allows?"""
     if live.get("Effect") != "Allow":
-        return  # a Deny (or anything else) grants nothing
+        return False  # a Deny (or anything else) grants nothing
     if any(k in live for k in _NEGATED):
-        if live not in compiled:
-            yield "a NotAction/NotResource/NotPrincipal statement compiled does not have"
-        return
-    for action, resource, principal in product(
-        live.get("Action", []), live.get("Resource", ["*"]), _principals(live)
-    ):
-        if not any(_covers(c, live, action, resource, principal) for c in compiled):
-            who = f" for {principal[0]}:{principal[1]}" if principal else ""
-            yield f"{action} on {resource}{who}"
+        return live not in compiled
+    return any(
+        not any(_covers(c, live, action, resource, principal) for c in compiled)
+        for action, resource, principal in product(
+            live.get("Action", []), live.get("Resource", ["*"]), _principals(live)
+        )
+    )
 
 
 def broadened_statements(compiled: dict[str, Any], live: dict[str, Any]) -> set[str]:
     """Keys of statements (in either normal form) whose difference grants more live."""
     want = list(compiled["Statement"].values())
-    keys = {k for k, st in live["Statement"].items() if next(uncovered(st, want), None)}
+    keys = {k for k, st in live["Statement"].items() if grants_beyond(st, want)}
     keys |= {
         k
         for k, st in compiled["Statement"].items()

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from airspec.artifact import Service
 from airspec.live import readers as live
 
-AWS_SERVICES = frozenset({"iam", "eks", "s3"})
-GCP_SERVICES = frozenset({"gke", "gcp-iam"})
+AWS_SERVICES = frozenset({Service.IAM, Service.EKS, Service.S3})
+GCP_SERVICES = frozenset({Service.GKE, Service.GCP_IAM})
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class Expected:
     """What one spec expects the credentials to reach."""
 
     spec: str
-    services: frozenset[str]  # the services its checks read
+    services: frozenset[Service]  # the services its checks read
     aws_account: str | None = None
     gcp_project: str | None = None
 

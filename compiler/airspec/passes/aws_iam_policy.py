@@ -68,7 +68,7 @@ def permission_statements(r: ResolvedSpec) -> list[Statement]:
     secrets = b.secrets
     if secrets is not None and secrets.type in SECRETS_READ:
         sid, actions, resource = SECRETS_READ[secrets.type]
-        prefixes = sorted(p for p in (secrets.connections_prefix, secrets.variables_prefix) if p)
+        prefixes = sorted(secrets.prefixes().values())
         service = actions[0].split(":")[0]
         arns = tuple(
             aws.arn(

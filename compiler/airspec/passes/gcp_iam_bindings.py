@@ -162,9 +162,7 @@ def resource_bindings(r: ResolvedSpec) -> list[ResourceBindings]:
             bindings.append(Binding(BUCKET_VIEWER, me))
         out.append(ResourceBindings("storage.bucket", gcp.bucket_resource(bucket), tuple(bindings)))
     if b.secrets is not None and b.secrets.type == "gcp-secret-manager":
-        secret_prefixes = sorted(
-            p for p in (b.secrets.connections_prefix, b.secrets.variables_prefix) if p
-        )
+        secret_prefixes = sorted(b.secrets.prefixes().values())
         if secret_prefixes:
             out.append(
                 ResourceBindings(

@@ -125,12 +125,7 @@ def ssm_parameter_paths(ctx: RuleContext) -> Iterator[Diagnostic]:
     secrets = spec.backends.secrets
     if secrets is None or secrets.type != "aws-ssm":
         return
-    for key, value in (
-        ("connectionsPrefix", secrets.connections_prefix),
-        ("variablesPrefix", secrets.variables_prefix),
-    ):
-        if value is None:
-            continue
+    for key, value in secrets.prefixes().items():
         where = ctx.at("backends", "secrets", key)
         segments = value.lstrip("/").split("/")
         if not value.startswith("/"):

@@ -26,11 +26,8 @@ def secret_manager_prefixes(ctx: RuleContext) -> Iterator[Diagnostic]:
     secrets = spec.backends.secrets
     if secrets is None or secrets.type != "gcp-secret-manager":
         return
-    for key, value in (
-        ("connectionsPrefix", secrets.connections_prefix),
-        ("variablesPrefix", secrets.variables_prefix),
-    ):
-        if value is not None and not _SECRET_ID.match(value):
+    for key, value in secrets.prefixes().items():
+        if not _SECRET_ID.match(value):
             yield make(
                 SECRET_ID_PREFIX,
                 ctx.at("backends", "secrets", key),
