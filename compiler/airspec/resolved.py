@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from airspec import aws as awsnames
 from airspec import gcp as gcpnames
+from airspec.artifact import LiveTarget, Service
 from airspec.frontend import Checked
 from airspec.lock import effective_issuer
 from airspec.model import Aws, Gcp, Spec
@@ -94,6 +95,15 @@ class ResolvedSpec:
     @property
     def policy_arn(self) -> str:
         return awsnames.policy_arn(self.aws.account_id, self.aws.role.policy_name, self.partition)
+
+    @property
+    def cluster_target(self) -> LiveTarget:
+        """The live cluster: EKS by name and region, GKE by its resource name."""
+        if self.spec.cloud.aws is not None:
+            return LiveTarget(Service.EKS, "cluster", self.aws.cluster.name, self.aws.region)
+        g = self.gcp
+        resource = gcpnames.cluster_resource(g.project, g.cluster.location, g.cluster.name)
+        return LiveTarget(Service.GKE, "cluster", resource)
 
     @property
     def log_reader_role(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from airspec import aws, gcp
-from airspec.artifact import Artifact, ArtifactKind, Context, LiveTarget, Service
+from airspec.artifact import Artifact, ArtifactKind, Context
 from airspec.resolved import ResolvedSpec
 
 AWS_PATH = "aws/cluster-prerequisites.json"
@@ -40,7 +40,7 @@ def cluster_prerequisites(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
                 kind=ArtifactKind.AWS_CLUSTER_PREREQUISITES,
                 format="json",
                 content=content,
-                live=LiveTarget(Service.EKS, "cluster", c.name, r.aws.region),
+                live=r.cluster_target,
             )
         ]
     g = r.gcp
@@ -55,10 +55,6 @@ def cluster_prerequisites(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
                 "project": g.project,
                 "workloadIdentityConfig": {"workloadPool": gcp.workload_pool(g.project)},
             },
-            live=LiveTarget(
-                Service.GKE,
-                "cluster",
-                gcp.cluster_resource(g.project, g.cluster.location, g.cluster.name),
-            ),
+            live=r.cluster_target,
         )
     ]

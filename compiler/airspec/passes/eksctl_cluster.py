@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airspec.artifact import Artifact, ArtifactKind, Context, LiveTarget, Service
+from airspec.artifact import Artifact, ArtifactKind, Context
 from airspec.resolved import ResolvedSpec
 
 PATH = "eksctl/cluster.yaml"
@@ -63,6 +63,6 @@ def eksctl_cluster(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
             kind=ArtifactKind.EKSCTL_CLUSTER,
             format="yaml",
             content=config,
-            live=LiveTarget(Service.EKS, "cluster", c.name, r.aws.region),
+            live=r.cluster_target,
         )
     ]

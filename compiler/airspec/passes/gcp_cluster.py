@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from airspec import gcp
-from airspec.artifact import Artifact, ArtifactKind, Context, LiveTarget, Service
+from airspec.artifact import Artifact, ArtifactKind, Context
 from airspec.model import NodePool
 from airspec.resolved import ResolvedSpec
 
@@ -53,10 +53,6 @@ def gcp_cluster(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
             kind=ArtifactKind.GCP_CLUSTER,
             format="json",
             content=cluster,
-            live=LiveTarget(
-                Service.GKE,
-                "cluster",
-                gcp.cluster_resource(g.project, g.cluster.location, g.cluster.name),
-            ),
+            live=r.cluster_target,
         )
     ]
