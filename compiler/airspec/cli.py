@@ -6,19 +6,28 @@ import json
 import sys
 from enum import IntEnum, StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer import rich_utils
+from typer.core import TyperGroup
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from airspec.apply.findings import Report
     from airspec.apply.ignore import IgnoreEntry
     from airspec.apply.runner import SpecChecks
 
 from airspec import __version__
-from airspec.diagnostics import Diagnostic, format_github, format_json, format_text, has_errors
+from airspec.diagnostics import (
+    Diagnostic,
+    format_github,
+    format_json,
+    format_stale_github,
+    format_text,
+    has_errors,
+)
 
 
 class Exit(IntEnum):
@@ -49,7 +58,28 @@ class DiagFormat(StrEnum):
     json = "json"
 
 
+class _Group(TyperGroup):
+    """The command group, with usage errors exiting 1 (DESIGN.md), not click's 2 (which is
+    airspec's "pending" code: a CI job must not read a typo as a stale out/)."""
+
+    def main(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, *, standalone_mode: bool = True, **extra: Any
+    ) -> Any:
+        try:
+            code = super().main(args, standalone_mode=False, **extra)
+        except typer.TyperException as exc:  # click's usage errors (typer vendors click)
+            rich_utils.rich_format_error(exc)  # type: ignore[arg-type]
+            code = Exit.ERROR
+        except typer.Abort:
+            _say("airspec: aborted")
+            code = Exit.ERROR
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_Group,
     name="airspec",
     help="Compile an Airflow deployment's cloud wiring from one spec, and check it against live state.",
     no_args_is_help=True,
@@ -76,12 +106,20 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _print_diagnostics(diags: list[Diagnostic], fmt: DiagFormat) -> None:
+def _print_diagnostics(
+    diags: list[Diagnostic], fmt: DiagFormat, *, stale: list[tuple[str, str]] | None = None
+) -> None:
+    """Diagnostics, and for `compile --check` the stale files (path, reason), in one format:
+    json is one document, github makes each stale file an annotation."""
     if fmt is DiagFormat.json:
-        print(format_json(diags))
+        print(format_json(diags, stale=stale))
         return
     for d in sorted(diags):
         print(format_github(d) if fmt is DiagFormat.github else format_text(d))
+    for path, reason in stale or []:
+        print(
+            format_stale_github(path, reason) if fmt is DiagFormat.github else f"{path}: {reason}"
+        )
 
 
 def _summary(diags: list[Diagnostic]) -> str:
@@ -140,24 +178,24 @@ def compile_(
 
     Nothing is written unless every spec compiles; each out/<name>/ is replaced atomically.
     """
-    from airspec.emit import render_tree, stale_files, write_tree
+    from airspec.emit import EmitError, orphans, project_root, render_tree, stale_out, write_tree
     from airspec.pipeline import compile_specs
 
-    batch = compile_specs(specs)
+    root = project_root(out)
+    batch = compile_specs(specs, root)
     diags = batch.diagnostics
     trees: dict[str, dict[str, bytes]] = {}
     for result in batch.compiled:
         r = result.resolved
         assert r is not None
         trees[r.name] = render_tree(r.name, result.artifacts, r.source)
-    _print_diagnostics(diags, fmt)
     if has_errors(diags):
+        _print_diagnostics(diags, fmt)
         _say(f"airspec: {_summary(diags)}; nothing written")
         raise typer.Exit(exit_code(error=True))
     if check:
-        stale = [s for name, files in trees.items() for s in stale_files(out, name, files)]
-        for s in stale:
-            print(f"{out.as_posix()}/{s.path}: {s.reason}")
+        stale = [(f"{out.as_posix()}/{s.path}", s.reason) for s in stale_out(out, root, trees)]
+        _print_diagnostics(diags, fmt, stale=stale)
         if stale:
             _say(
                 f"airspec: {len(stale)} file(s) in {out} are stale; run 'airspec compile' and commit"
@@ -165,11 +203,20 @@ def compile_(
             raise typer.Exit(exit_code(pending=True))
         _say(f"airspec: {out} is up to date ({len(trees)} spec(s))")
         return
+    _print_diagnostics(diags, fmt)
     for name, files in trees.items():
-        changed = write_tree(out, name, files)
+        try:
+            changed = write_tree(out, name, files)
+        except EmitError as exc:
+            _say(
+                f"airspec: {exc}; {(out / name).as_posix()}/ and the trees after it were not written"
+            )
+            raise typer.Exit(exit_code(error=True)) from None
         _say(
             f"{'wrote' if changed else 'unchanged'} {(out / name).as_posix()}/ ({len(files)} files)"
         )
+    for orphan in orphans(out, root, trees):
+        _say(f"airspec: {out.as_posix()}/{orphan.path} is {orphan.reason}; remove it")
 
 
 class ReportFormat(StrEnum):

@@ -119,8 +119,13 @@ DUPLICATE_KEY = declare(
 UNSUPPORTED_YAML = declare(
     "AS006",
     "unsupported-yaml",
-    """The spec uses a YAML feature a spec does not allow: a custom tag (`!Ref`),
-    a non-scalar mapping key, or a merge key that does not name a mapping.""",
+    """The spec uses a YAML feature a spec does not allow: any explicit tag (a custom one
+    like `!Ref`, a language one like `!!python/str`, or even a standard one like `!!str`),
+    a non-scalar mapping key, or a merge key that does not name a mapping.
+
+    Tags are refused because readers disagree on them: a standard tag is harmless to
+    airspec but a language tag makes some YAML loaders build objects, and a spec should
+    mean the same to every tool that reads it. Quote a value to keep it a string.""",
 )
 YAML_TOO_LARGE = declare(
     "AS007",

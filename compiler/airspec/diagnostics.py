@@ -66,6 +66,18 @@ def format_github(d: Diagnostic) -> str:
     return f"::{level} {props}::{_gh_escape(message)}"
 
 
-def format_json(diagnostics: Iterable[Diagnostic]) -> str:
+def format_stale_github(path: str, reason: str) -> str:
+    """A stale out/ file as an Actions error annotation on that file."""
+    message = f"{path} is stale ({reason}); run 'airspec compile' and commit out/"
+    return f"::error file={_gh_escape(path, prop=True)},title=airspec stale::{_gh_escape(message)}"
+
+
+def format_json(
+    diagnostics: Iterable[Diagnostic], *, stale: Iterable[tuple[str, str]] | None = None
+) -> str:
+    """One JSON document: the diagnostics, and with `compile --check` the stale files."""
     rows = [asdict(d) | {"severity": str(d.severity)} for d in sorted(diagnostics)]
-    return json.dumps({"diagnostics": rows}, indent=2, sort_keys=True)
+    doc: dict[str, object] = {"diagnostics": rows}
+    if stale is not None:
+        doc["stale"] = [{"path": p, "reason": r} for p, r in stale]
+    return json.dumps(doc, indent=2, sort_keys=True)

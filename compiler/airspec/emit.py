@@ -112,16 +112,84 @@ def existing_files(root: Path) -> dict[str, bytes]:
     }
 
 
+class EmitError(Exception):
+    """out/ cannot be written (not a folder, no permission, disk full); nothing half-written."""
+
+
+def project_root(out_dir: Path) -> Path:
+    """The folder spec paths in headers are relative to: the git work tree that holds the out
+    folder, else the out folder's parent (so the header does not depend on the cwd)."""
+    start = out_dir.absolute()
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return start.parent
+
+
 @dataclass(frozen=True)
 class Stale:
     path: str  # relative to the out dir
-    reason: str  # "differs" | "missing" | "not generated"
+    reason: str  # "differs" | "missing" | "not generated" | a leftover or orphan, explained
+
+
+def _leftovers(out_dir: Path, name: str) -> list[Path]:
+    """Hidden folders an interrupted write_tree left beside out/<name>/."""
+    if not out_dir.is_dir():
+        return []
+    return sorted(
+        p
+        for pattern in (f".{name}.new-*", f".{name}.old-*")
+        for p in out_dir.glob(pattern)
+        if p.is_dir()
+    )
+
+
+def recover(out_dir: Path, name: str) -> None:
+    """Undo what a killed write_tree left: put the previous tree back when the new one never
+    arrived, then remove the hidden folders."""
+    target = out_dir / name
+    for left in _leftovers(out_dir, name):
+        saved = left / name
+        if not target.exists() and left.name.startswith(f".{name}.old-") and saved.is_dir():
+            os.replace(saved, target)
+        shutil.rmtree(left)
+
+
+def _manifest_source(tree: Path) -> str | None:
+    try:
+        data = json.loads((tree / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    source = data.get("source") if isinstance(data, dict) else None
+    return source if isinstance(source, str) else None
+
+
+def orphans(out_dir: Path, root: Path, trees: Mapping[str, dict[str, bytes]]) -> list[Stale]:
+    """Trees in out/ that no spec produces any more: compiled from one of the specs of
+    `trees` (name -> files) under another name, or from a spec file that is gone."""
+    if not out_dir.is_dir():
+        return []
+    sources = {json.loads(files[MANIFEST])["source"] for files in trees.values()}
+    found = []
+    for tree in sorted(p for p in out_dir.iterdir() if p.is_dir() and p.name not in trees):
+        source = _manifest_source(tree)
+        if source is None:
+            continue
+        if source in sources:
+            found.append(Stale(f"{tree.name}/", f"orphaned: {source} now names another tree"))
+        elif not (root / source).exists():
+            found.append(Stale(f"{tree.name}/", f"orphaned: its spec {source} is gone"))
+    return found
 
 
 def stale_files(out_dir: Path, name: str, files: dict[str, bytes]) -> list[Stale]:
-    """What differs between `files` and out/<name>/ as it is on disk."""
+    """What differs between `files` and out/<name>/ as it is on disk, and what an
+    interrupted write left beside it."""
     have = existing_files(out_dir / name)
-    out = []
+    out = [
+        Stale(left.name + "/", "left over from an interrupted write; 'airspec compile' removes it")
+        for left in _leftovers(out_dir, name)
+    ]
     for path in sorted(set(files) | set(have)):
         shown = f"{name}/{path}"
         if path not in have:
@@ -133,13 +201,31 @@ def stale_files(out_dir: Path, name: str, files: dict[str, bytes]) -> list[Stale
     return out
 
 
+def stale_out(out_dir: Path, root: Path, trees: Mapping[str, dict[str, bytes]]) -> list[Stale]:
+    """Everything `compile --check` reports: stale files and leftovers of each tree, and
+    trees no spec produces any more."""
+    found = [s for name, files in trees.items() for s in stale_files(out_dir, name, files)]
+    return found + orphans(out_dir, root, trees)
+
+
 def write_tree(out_dir: Path, name: str, files: dict[str, bytes]) -> bool:
     """Replace out/<name>/ with `files` atomically; returns whether anything changed.
 
     The tree is written beside the target, then swapped in with renames, so a crash or a
     full disk leaves either the old tree or the new one, never a mix.
     """
+    try:
+        return _write_tree(out_dir, name, files)
+    except OSError as exc:
+        where = exc.filename or out_dir
+        raise EmitError(f"cannot write {Path(where).as_posix()}: {exc.strerror or exc}") from None
+
+
+def _write_tree(out_dir: Path, name: str, files: dict[str, bytes]) -> bool:
     target = out_dir / name
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(20, "not a folder", str(out_dir))
+    recover(out_dir, name)
     if existing_files(target) == files:
         return False
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ reported (not only the first), and no YAML oddity escapes as a traceback.
 from __future__ import annotations
 
 import math
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ class _BudgetComposer(Composer):
     """
 
     def compose_document(self) -> Any:
+        self.explicit_tags: list[tuple[str, Any]] = []
         self._expanded = 0
         self._sizes: dict[int, int] = {}
         self._depth = 0
@@ -72,6 +74,10 @@ class _BudgetComposer(Composer):
                         event.start_mark,
                     )
             return super().compose_node(parent, index)
+        event = self.parser.peek_event()
+        tag = getattr(event, "tag", None)
+        if tag is not None:  # written in the text; resolved tags are not on the event
+            self.explicit_tags.append((str(getattr(tag, "value", tag)), event.start_mark))
         self._depth += 1
         if self._depth > MAX_DEPTH:
             raise _ExpansionError(
@@ -137,16 +143,6 @@ class _Builder:
 
     def build(self, node: Node, path: PathKey) -> Any:
         self.source.values.setdefault(path, _pos(node))
-        tag = _tag(node)
-        if tag and not tag.startswith(_TAG) and tag != "!":
-            self.problems.append(
-                make(
-                    codes.UNSUPPORTED_YAML,
-                    self.where(node),
-                    f"YAML tag {tag!r} is not supported in a spec",
-                    "remove the tag; a spec holds plain mappings, lists and scalars",
-                )
-            )
         if isinstance(node, MappingNode):
             return self.mapping(node, path)
         if isinstance(node, SequenceNode):
@@ -291,6 +287,18 @@ def load_text(
             ]
         )
     builder = _Builder(display)
+    for tag, mark in yaml.composer.explicit_tags:
+        shown = tag.replace(_TAG, "!!") if tag.startswith(_TAG) else tag
+        builder.problems.append(
+            make(
+                codes.UNSUPPORTED_YAML,
+                (display, mark.line + 1, mark.column + 1),
+                f"YAML tag {shown!r} is not allowed in a spec",
+                "remove the tag (quote the value if it must stay a string); a spec holds "
+                "plain mappings, lists and scalars, and a tag could make a reader build "
+                "something else",
+            )
+        )
     data = builder.build(node, ())
     if not isinstance(data, list if root is list else dict):  # the ignore file is a list
         kind = "a list" if isinstance(data, list) else "a single value"
@@ -306,21 +314,35 @@ def load_text(
     return data, builder.source, builder.problems
 
 
+MAX_SPEC_BYTES = 1 << 20  # a real spec is a few kilobytes
+
+
 def read_spec_text(path: Path, display: str) -> str:
-    """Read a spec file as UTF-8 text, as a diagnostic on any failure."""
+    """Read a spec file as UTF-8 text, as a diagnostic on any failure.
+
+    Only a regular file of at most MAX_SPEC_BYTES is read: a FIFO or a device (`/dev/zero`)
+    would block or never end."""
     try:
-        raw = path.read_bytes()
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(info.st_mode):
+            problem, hint = "is not a regular file", "name a *.airspec.yaml file"
+        elif info.st_size > MAX_SPEC_BYTES:
+            problem = f"is {info.st_size:,} bytes; a spec is at most {MAX_SPEC_BYTES:,}"
+            hint = "is this the right file?"
+        else:
+            raw = path.read_bytes()
+            try:
+                return raw.decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                problem, hint = f"not UTF-8 text (byte {exc.start})", "save the spec as UTF-8"
     except FileNotFoundError:
         problem, hint = "file not found", "check the path"
     except IsADirectoryError:
         problem, hint = "is a directory, not a spec file", "name a *.airspec.yaml file"
     except OSError as exc:
         problem, hint = f"cannot read the file: {exc.strerror}", "check permissions"
-    else:
-        try:
-            return raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            problem, hint = f"not UTF-8 text (byte {exc.start})", "save the spec as UTF-8"
     raise DiagnosticsError([make(codes.UNREADABLE, (display, 1, 1), problem, hint)])
 
 

@@ -81,13 +81,16 @@ def compile_spec(path: Path, display: str, source: str) -> Compiled:
     return Compiled(path, checked.diagnostics, resolved, lower(resolved), name_at)
 
 
-def source_name(spec: Path) -> str:
-    """The spec as headers name it: relative to the working directory (the project root),
-    else its file name, so that no machine-specific path reaches an artifact."""
-    try:
-        return spec.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return spec.name
+def source_name(spec: Path, root: Path) -> str:
+    """The spec as headers name it: relative to the project root (the repository holding
+    out/), else to the working directory, else its file name, so that neither the cwd nor a
+    machine-specific path changes an artifact."""
+    for base in (root, Path.cwd()):
+        try:
+            return spec.resolve().relative_to(base.resolve()).as_posix()
+        except ValueError:
+            continue
+    return spec.name
 
 
 @dataclass(frozen=True)
@@ -99,13 +102,14 @@ class Batch:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
-def compile_specs(specs: Sequence[Path]) -> Batch:
-    """Compile each spec; two specs naming the same `metadata.name` (one out/<name>/ tree,
-    one set of live objects) is an error at the second one's name."""
+def compile_specs(specs: Sequence[Path], root: Path) -> Batch:
+    """Compile each spec, naming it in headers relative to `root` (emit.project_root of the
+    out folder); two specs naming the same `metadata.name` (one out/<name>/ tree, one set of
+    live objects) is an error at the second one's name."""
     batch = Batch()
     first: dict[str, Path] = {}
     for spec in specs:
-        result = compile_spec(spec, str(spec), source_name(spec))
+        result = compile_spec(spec, str(spec), source_name(spec, root))
         batch.diagnostics.extend(result.diagnostics)
         if result.resolved is None:
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from airspec.credentials import credential_in
 from airspec.model import Spec
 
 AMAZON = "apache-airflow-providers-amazon"
@@ -67,9 +69,63 @@ def parse_requirement(text: str) -> Requirement | None:
         return None
 
 
+MAX_CONSTRAINTS_BYTES = 1 << 20  # Airflow's own constraints file is about 30 KB
+
+
+class ConstraintsError(Exception):
+    """The constraints file must not become an artifact; `reason` says why (never its text)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def repository_root(folder: Path) -> Path:
+    """The git work tree holding `folder`, else `folder` itself."""
+    start = folder.resolve()
+    for each in (start, *start.parents):
+        if (each / ".git").exists():
+            return each
+    return start
+
+
 def read_constraints(spec_dir: Path, relative: str) -> str:
-    """The constraints file's text; raises OSError or UnicodeDecodeError."""
-    return (spec_dir / relative).read_bytes().decode("utf-8")
+    """The constraints file's text, which is copied into a committed ConfigMap; raises
+    ConstraintsError unless it is a regular file inside the spec's repository, at most
+    MAX_CONSTRAINTS_BYTES of UTF-8, holding only requirement lines (`name==version`, `name @ url`) and comments,
+    and no credential (an index URL with a token would otherwise land in out/)."""
+    root = repository_root(spec_dir)
+    path = (spec_dir / relative).resolve()
+    if not path.is_relative_to(root):
+        raise ConstraintsError(
+            "is outside the spec's repository; the file is copied into out/, so only a file "
+            "committed beside the spec may be used"
+        )
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ConstraintsError("is not a regular file")
+        if info.st_size > MAX_CONSTRAINTS_BYTES:
+            raise ConstraintsError(f"is over {MAX_CONSTRAINTS_BYTES:,} bytes")
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConstraintsError("is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConstraintsError(exc.strerror or str(exc)) from None
+    for number, line in enumerate(text.splitlines(), 1):
+        what = credential_in(line)
+        if what is not None:
+            raise ConstraintsError(f"line {number} looks like {what}; it would be committed")
+        body = line.split("#", 1)[0].strip() if not line.lstrip().startswith("#") else ""
+        if not body:
+            continue
+        req = parse_requirement(body)
+        if req is None or body.startswith("-"):
+            raise ConstraintsError(
+                f"line {number} is not a requirement line such as 'name==version' (options "
+                "such as --extra-index-url are not copied into the cluster)"
+            )
+    return text
 
 
 def pinned_versions(constraints: str) -> dict[str, Version]:

@@ -17,7 +17,7 @@ from airspec.apply.ignore import IgnoreEntry, find_ignore_file, load_ignores
 from airspec.apply.plan import SERVICES, plan
 from airspec.apply.runner import SpecChecks, run
 from airspec.diagnostics import DiagnosticsError, has_errors
-from airspec.emit import render_tree, stale_files
+from airspec.emit import project_root, render_tree, stale_out
 from airspec.live.readers import Clients, ReadError
 from airspec.pipeline import compile_specs
 
@@ -60,17 +60,17 @@ def dry_run(
             f"unknown target {', '.join(sorted(chosen - set(SERVICES)))}; "
             f"choose from {', '.join(SERVICES)}"
         )
-    batch = compile_specs(specs)
+    root = project_root(out)
+    batch = compile_specs(specs, root)
     if has_errors(batch.diagnostics):
         raise DiagnosticsError(batch.diagnostics)
     work: list[SpecChecks] = []
     expected: list[Expected] = []
-    stale: list[str] = []
+    trees: dict[str, dict[str, bytes]] = {}
     for result in batch.compiled:
         r = result.resolved
         assert r is not None
-        files = render_tree(r.name, result.artifacts, r.source)
-        stale += [f"{out.as_posix()}/{s.path}" for s in stale_files(out, r.name, files)]
+        trees[r.name] = render_tree(r.name, result.artifacts, r.source)
         aws, gcp = r.spec.cloud.aws, r.spec.cloud.gcp
         checks = [c for c in plan(r, result.artifacts) if c.service in chosen]
         clients = Clients(region=aws.region if aws else None, kube_context=kube_context)
@@ -83,6 +83,7 @@ def dry_run(
                 gcp.project if gcp else None,
             )
         )
+    stale = [f"{out.as_posix()}/{s.path}" for s in stale_out(out, root, trees)]
     ignores = _ignores(ignore_file or find_ignore_file(sorted({s.parent for s in specs})))
     try:
         problems = identity_problems(expected, work[0].clients if work else Clients())

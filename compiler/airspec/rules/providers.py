@@ -17,6 +17,7 @@ from airspec.codes import (
 from airspec.diagnostics import Diagnostic
 from airspec.platforms import REMOTE
 from airspec.providers import (
+    ConstraintsError,
     parse_requirement,
     pinned_versions,
     provider_needs,
@@ -70,17 +71,21 @@ def _constraints(ctx: RuleContext) -> tuple[str | None, str | None]:
         return None, None
     try:
         return read_constraints(ctx.spec_dir, providers.constraints), None
-    except UnicodeDecodeError:
-        return None, "not UTF-8"
-    except OSError as exc:
-        return None, exc.strerror or str(exc)
+    except ConstraintsError as exc:
+        return None, exc.reason
 
 
 @rule(CONSTRAINTS_FILE, "constraints-file")
 def constraints_readable(ctx: RuleContext) -> Iterator[Diagnostic]:
-    """`deployment.providers.constraints` does not name a readable UTF-8 file.
+    """`deployment.providers.constraints` does not name a file airspec may copy into out/.
 
-    The path is relative to the spec file; its content becomes the constraints ConfigMap.
+    The path is relative to the spec file; its content becomes the constraints ConfigMap
+    `k8s/provider-constraints.yaml`, which is committed and reviewed. So the file must be:
+    inside the spec's git repository (symlinks resolved; without git, the spec's folder), a
+    regular file of at most 1 MiB of UTF-8 (not `/dev/zero`), made only of comments and
+    requirement lines (`name==version`, `name @ file:///…`; no `--extra-index-url` or other
+    options),
+    and free of credentials (a token in an index URL is refused, never echoed).
     """
     _, reason = _constraints(ctx)
     if reason is not None:
@@ -88,8 +93,9 @@ def constraints_readable(ctx: RuleContext) -> Iterator[Diagnostic]:
         yield make(
             CONSTRAINTS_FILE,
             ctx.at("deployment", "providers", "constraints"),
-            f"cannot read constraints file '{ctx.spec.deployment.providers.constraints}': {reason}",
-            "the path is relative to the spec file's folder",
+            f"constraints file '{ctx.spec.deployment.providers.constraints}': {reason}",
+            "name a pip constraints file committed beside the spec (the path is relative to "
+            "the spec file's folder)",
         )
 
 

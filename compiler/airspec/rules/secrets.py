@@ -7,21 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from airspec.codes import SECRET_VALUE, make, rule
+from airspec.credentials import credential_in
 from airspec.diagnostics import Diagnostic
 from airspec.loader import PathKey
 from airspec.rules.context import RuleContext
 
-# Shapes of credentials that have no business in a spec (kept narrow: no entropy guessing).
-_CREDENTIAL_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("an AWS access key id", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("a GitHub token", re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,})")),
-    ("a GitLab token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
-    ("a Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
-    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
-    ("a JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.")),
-    ("a private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
-    ("credentials inside a URL", re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")),
-)
 # Fields that must hold the *name* of a Secret: anything else there is likely the value.
 _SECRET_NAME_FIELD = re.compile(r"secret$", re.IGNORECASE)
 _SECRET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -44,10 +34,9 @@ def secret_paths(data: Any) -> dict[PathKey, str]:
     for path, value in _walk(data):
         if not isinstance(value, str):
             continue
-        for what, shape in _CREDENTIAL_SHAPES:
-            if shape.search(value):
-                found[path] = what
-                break
+        what = credential_in(value)
+        if what is not None:
+            found[path] = what
         else:
             last = path[-1] if path else ""
             named = isinstance(last, str) and _SECRET_NAME_FIELD.search(last)

@@ -1,0 +1,301 @@
+"""Hostile and unusual input: every case a diagnostic or a clear message, never a traceback,
+never a file outside the repository in an artifact, never a half-written out/."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import MINIMAL, ROOT, codes_at, diagnose, invoke, write_spec
+
+# --- YAML -----------------------------------------------------------------------------
+
+
+def test_every_explicit_tag_is_refused_at_its_position(tmp_path: Path) -> None:
+    text = MINIMAL.replace("name: demo\n", "name: !!python/str demo\n").replace(
+        "region: us-east-1", "region: !!str us-east-1"
+    )
+    text = text.replace("namespace: agents", "namespace: ! agents")
+    found = {(d.code, d.line, d.col, d.message) for d in diagnose(tmp_path, text)}
+    assert found == {
+        ("AS006", 4, 9, "YAML tag '!!python/str' is not allowed in a spec"),
+        ("AS006", 7, 14, "YAML tag '!' is not allowed in a spec"),
+        ("AS006", 19, 13, "YAML tag '!!str' is not allowed in a spec"),
+    }
+
+
+def test_custom_tag_on_a_collection_is_refused(tmp_path: Path) -> None:
+    text = MINIMAL.replace("buckets:\n  - name", "buckets: !Ref\n  - name")
+    assert ("AS006", 27, 10) in codes_at(diagnose(tmp_path, text))
+
+
+def test_self_referencing_alias_in_the_ignore_file_is_a_diagnostic(
+    tmp_path: Path, runner: CliRunner
+) -> None:
+    spec = write_spec(tmp_path, MINIMAL)
+    ignore = tmp_path / ".airspecignore"
+    ignore.write_text("- &a [*a]\n")
+    result = invoke(runner, "apply", "--dry-run", str(spec), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert f"{ignore}:1:7: AS007 alias *a refers to a node that contains it" in result.stdout
+    assert "nothing read" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "huge"])
+def test_a_spec_that_is_not_a_small_regular_file_is_refused_without_reading_it(
+    tmp_path: Path, kind: str
+) -> None:
+    from airspec.frontend import check_spec
+
+    if kind == "fifo":
+        path = tmp_path / "x.airspec.yaml"
+        os.mkfifo(path)  # reading it would block forever
+        message = "is not a regular file"
+    elif kind == "device":
+        path, message = Path("/dev/zero"), "is not a regular file"
+    else:
+        path = tmp_path / "x.airspec.yaml"
+        path.write_text("# " + "x" * (1 << 20) + "\n")
+        message = "is 1,048,579 bytes; a spec is at most 1,048,576"
+    (d,) = check_spec(path).diagnostics
+    assert (d.code, d.line, d.col, d.message) == ("AS001", 1, 1, message)
+
+
+# --- usage errors exit 1, not the "stale" 2 ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["validate"],
+        ["compile", "--format", "xml", "x.airspec.yaml"],
+        ["apply", "--dry-run", "--concurrency", "0", "x.airspec.yaml"],
+        ["nonsense"],
+    ],
+)
+def test_usage_errors_exit_1(args: list[str], runner: CliRunner) -> None:
+    result = runner.invoke(__import__("airspec.cli").cli.app, args, catch_exceptions=False)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+
+
+def test_help_and_version_exit_0(runner: CliRunner) -> None:
+    assert invoke(runner, "--help").exit_code == 0
+    assert invoke(runner, "compile", "--help").exit_code == 0
+    assert invoke(runner, "--version").exit_code == 0
+
+
+def test_installed_entry_point_exits_1_on_a_usage_error() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "airspec", "validate"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert done.returncode == 1
+    assert "Missing argument" in done.stderr and "Traceback" not in done.stderr
+
+
+# --- out/: not a folder, leftovers, orphans, --check output formats ---------------------
+
+
+def test_out_naming_a_file_is_an_error_not_a_traceback(tmp_path: Path, runner: CliRunner) -> None:
+    spec = write_spec(tmp_path, MINIMAL)
+    afile = tmp_path / "afile"
+    afile.write_text("keep me\n")
+    for out in (afile, afile / "sub"):
+        result = invoke(runner, "compile", str(spec), "--out", str(out))
+        assert result.exit_code == 1
+        assert f"airspec: cannot write {out.as_posix()}:" in result.stderr
+        assert f"{out.as_posix()}/demo/ and the trees after it were not written" in result.stderr
+    assert afile.read_text() == "keep me\n"
+
+
+def test_check_json_is_one_document_with_the_stale_files(tmp_path: Path, runner: CliRunner) -> None:
+    spec = write_spec(tmp_path, MINIMAL)
+    out = tmp_path / "out"
+    result = invoke(runner, "compile", str(spec), "--out", str(out), "--check", "-f", "json")
+    assert result.exit_code == 2
+    doc = json.loads(result.stdout)  # the whole of stdout: one JSON document
+    assert doc["diagnostics"] == []
+    assert {"path": f"{out.as_posix()}/demo/helm/values.yaml", "reason": "missing"} in doc["stale"]
+    assert invoke(runner, "compile", str(spec), "--out", str(out)).exit_code == 0
+    fresh = invoke(runner, "compile", str(spec), "--out", str(out), "--check", "-f", "json")
+    assert fresh.exit_code == 0 and json.loads(fresh.stdout) == {"diagnostics": [], "stale": []}
+
+
+def test_check_github_annotates_each_stale_file(tmp_path: Path, runner: CliRunner) -> None:
+    spec = write_spec(tmp_path, MINIMAL)
+    out = tmp_path / "out"
+    assert invoke(runner, "compile", str(spec), "--out", str(out)).exit_code == 0
+    (out / "demo" / "RUNBOOK.md").write_text("edited by hand\n")
+    result = invoke(runner, "compile", str(spec), "--out", str(out), "--check", "-f", "github")
+    assert result.exit_code == 2
+    path = f"{out.as_posix()}/demo/RUNBOOK.md"
+    escaped = path.replace(":", "%3A").replace(",", "%2C")
+    assert result.stdout.splitlines() == [
+        f"::error file={escaped},title=airspec stale::{path} is stale (differs); "
+        "run 'airspec compile' and commit out/"
+    ]
+
+
+def _killed_between_the_renames(out: Path, name: str) -> None:
+    """The state write_tree leaves when killed after moving the old tree aside and before
+    moving the new one in."""
+    old, new = out / f".{name}.old-k1ll3d", out / f".{name}.new-k1ll3d"
+    old.mkdir()
+    shutil.copytree(out / name, new)
+    (new / "RUNBOOK.md").unlink()  # the new tree was still being written
+    os.replace(out / name, old / name)
+
+
+def test_a_write_killed_between_renames_is_reported_then_recovered(
+    tmp_path: Path, runner: CliRunner
+) -> None:
+    spec = write_spec(tmp_path, MINIMAL)
+    out = tmp_path / "out"
+    assert invoke(runner, "compile", str(spec), "--out", str(out)).exit_code == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    _killed_between_the_renames(out, "demo")
+    check = invoke(runner, "compile", str(spec), "--out", str(out), "--check")
+    assert check.exit_code == 2
+    lines = check.stdout.splitlines()
+    assert (
+        f"{out.as_posix()}/.demo.new-k1ll3d/: left over from an interrupted write; 'airspec compile' removes it"
+        in lines
+    )
+    assert (
+        f"{out.as_posix()}/.demo.old-k1ll3d/: left over from an interrupted write; 'airspec compile' removes it"
+        in lines
+    )
+    result = invoke(runner, "compile", str(spec), "--out", str(out))
+    assert result.exit_code == 0
+    assert "unchanged" in result.stderr  # the previous tree was put back, and it is current
+    assert sorted(p.name for p in out.iterdir()) == ["demo"]
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert invoke(runner, "compile", str(spec), "--out", str(out), "--check").exit_code == 0
+
+
+def test_renaming_a_spec_leaves_an_orphan_that_check_reports(
+    tmp_path: Path, runner: CliRunner
+) -> None:
+    spec = write_spec(tmp_path, MINIMAL)
+    gone = write_spec(tmp_path, MINIMAL.replace("name: demo\n", "name: other\n"), "o.airspec.yaml")
+    out = tmp_path / "out"
+    assert invoke(runner, "compile", str(spec), str(gone), "--out", str(out)).exit_code == 0
+    gone.unlink()
+    spec.write_text(MINIMAL.replace("name: demo\n", "name: renamed\n"))
+    written = invoke(runner, "compile", str(spec), "--out", str(out))
+    assert written.exit_code == 0
+    assert (
+        f"airspec: {out.as_posix()}/demo/ is orphaned: demo.airspec.yaml now names another tree; "
+        "remove it" in written.stderr
+    )
+    check = invoke(runner, "compile", str(spec), "--out", str(out), "--check")
+    assert check.exit_code == 2
+    assert check.stdout.splitlines() == [
+        f"{out.as_posix()}/demo/: orphaned: demo.airspec.yaml now names another tree",
+        f"{out.as_posix()}/other/: orphaned: its spec o.airspec.yaml is gone",
+    ]
+    assert (out / "demo").is_dir()  # reported, never deleted
+
+
+def test_header_names_the_spec_relative_to_the_repository_whatever_the_cwd(
+    tmp_path: Path,
+) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "specs").mkdir()
+    write_spec(repo / "specs", MINIMAL)
+    trees = []
+    for cwd, spec, out in (
+        (repo, "specs/demo.airspec.yaml", "out"),
+        (repo / "specs", "demo.airspec.yaml", "../out"),
+        (tmp_path, "repo/specs/demo.airspec.yaml", "repo/out"),
+    ):
+        shutil.rmtree(repo / "out", ignore_errors=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "airspec", "compile", spec, "--out", out],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        trees.append(
+            {p.relative_to(repo): p.read_bytes() for p in (repo / "out").rglob("*") if p.is_file()}
+        )
+    assert trees[0] == trees[1] == trees[2]
+    assert trees[0][Path("out/demo/helm/values.yaml")].startswith(
+        b"# generated by airspec from specs/demo.airspec.yaml; do not edit\n"
+    )
+
+
+# --- the constraints file --------------------------------------------------------------
+
+
+def _with_constraints(tmp_path: Path, path: str) -> str:
+    (tmp_path / ".git").mkdir(exist_ok=True)  # the spec's repository is tmp_path
+    return MINIMAL.replace("    packages:\n", f"    constraints: {path}\n    packages:\n")
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "reason"),
+    [
+        ("/etc/passwd", None, "is outside the spec's repository"),
+        ("../../.aws/credentials", None, "is outside the spec's repository"),
+        ("/dev/zero", None, "is outside the spec's repository"),
+        ("link.txt", "symlink:/etc/hostname", "is outside the spec's repository"),
+        ("fifo.txt", "fifo", "is not a regular file"),
+        ("big.txt", "x==1\n" * 250_000, "is over 1,048,576 bytes"),
+        ("bin.txt", b"\xff\xfe", "is not UTF-8 text"),
+        (
+            "idx.txt",
+            "a==1\n--extra-index-url https://user:t0ken@pypi.example.com/simple\n",
+            "line 2 looks like credentials inside a URL; it would be committed",
+        ),
+        (
+            "opt.txt",
+            "# ok\na==1\n\n--extra-index-url https://pypi.example.com/simple\n",
+            "line 4 is not a requirement line such as 'name==version'",
+        ),
+        ("junk.txt", "a==1\nthis is not a requirement\n", "line 2 is not a requirement line"),
+    ],
+)
+def test_constraints_file_that_must_not_be_copied_into_out(
+    tmp_path: Path, path: str, content: str | bytes | None, reason: str
+) -> None:
+    target = tmp_path / path
+    if isinstance(content, bytes):
+        target.write_bytes(content)
+    elif content == "fifo":
+        os.mkfifo(target)
+    elif content is not None and content.startswith("symlink:"):
+        target.symlink_to(content.removeprefix("symlink:"))
+    elif content is not None:
+        target.write_text(content)
+    diags = [d for d in diagnose(tmp_path, _with_constraints(tmp_path, path)) if d.code == "AS208"]
+    assert len(diags) == 1 and (diags[0].line, diags[0].col) == (13, 18)
+    assert diags[0].message.startswith(f"constraints file '{path}': {reason}")
+    assert "t0ken" not in diags[0].message
+
+
+def test_constraints_file_in_the_repository_with_comments_and_urls_is_copied(
+    tmp_path: Path, runner: CliRunner
+) -> None:
+    (tmp_path / "pins").mkdir()
+    text = "# pins\napache-airflow-providers-amazon==9.9.0  # inline\nx @ file:///tmp/x.whl\n"
+    (tmp_path / "pins" / "c.txt").write_text(text)
+    (tmp_path / "specs").mkdir()
+    spec = write_spec(tmp_path / "specs", _with_constraints(tmp_path, "../pins/c.txt"))
+    out = tmp_path / "out"
+    result = invoke(runner, "compile", str(spec), "--out", str(out))
+    assert result.exit_code == 0, result.stdout
+    assert (
+        "apache-airflow-providers-amazon==9.9.0  # inline"
+        in (out / "demo" / "k8s" / "provider-constraints.yaml").read_text()
+    )
