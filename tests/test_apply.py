@@ -566,3 +566,49 @@ def test_deleted_role_is_missing_for_trust_and_attachments(world: World) -> None
     arn = f"arn:aws:iam::123456789012:role/{role}"
     missing = {f["target"] for f in report["findings"] if f["status"] == "missing"}
     assert missing == {f"iam/role/{arn}", f"iam/role/{arn}#attached-policies"}
+
+
+@pytest.mark.parametrize(
+    ("kubeconfig", "problem"),
+    [
+        ("clusters: [unclosed\n", "no usable kubeconfig: ParserError"),
+        (
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [
+                        {
+                            "name": "fake",
+                            "cluster": {
+                                "server": "https://127.0.0.1:9",
+                                "certificate-authority-data": "not base64!",
+                            },
+                        }
+                    ],
+                    "users": [{"name": "tester", "user": {"token": "test-token"}}],
+                    "contexts": [
+                        {"name": "fake", "context": {"cluster": "fake", "user": "tester"}}
+                    ],
+                    "current-context": "fake",
+                }
+            ),
+            "no usable kubeconfig: Error",  # binascii.Error
+        ),
+        ("- a list\n- not a config\n", "no usable kubeconfig:"),
+    ],
+)
+def test_broken_kubeconfig_makes_only_kubernetes_unreadable(
+    world: World, kubeconfig: str, problem: str
+) -> None:
+    """The Kubernetes and Helm targets are errors; AWS is still read and reported."""
+    broken = world.tmp / "broken-kubeconfig"
+    broken.write_text(kubeconfig)
+    world.env["KUBECONFIG"] = str(broken)
+    code, report = world.report()
+    assert code == 1
+    errors = [f for f in report["findings"] if f["status"] == "error"]
+    assert errors and {f["target"].split("/")[0] for f in errors} <= {"kubernetes", "helm"}
+    assert all(problem in f["message"] for f in errors), errors
+    assert report["counts"]["in_sync"] == report["counts"]["checked"] - len(errors) > 0
+    assert world.kube.calls == []

@@ -299,3 +299,154 @@ def test_constraints_file_in_the_repository_with_comments_and_urls_is_copied(
         "apache-airflow-providers-amazon==9.9.0  # inline"
         in (out / "demo" / "k8s" / "provider-constraints.yaml").read_text()
     )
+
+
+# --- names the cloud refuses, at their boundary ------------------------------------------
+
+
+def _name_limits(tmp_path: Path, text: str) -> list[tuple[int, int, str]]:
+    return [(d.line, d.col, d.message) for d in diagnose(tmp_path, text) if d.code == "AS221"]
+
+
+@pytest.mark.parametrize(
+    ("bucket", "problem"),
+    [
+        ("192.168.5.4", "is formatted as an IP address"),
+        ("a..bc", "has two adjacent periods"),
+        (
+            "a.-b",
+            "has a '-' next to a '.' (each dot-separated part must begin and end alphanumeric)",
+        ),
+        ("xn--bucket", "begins with the reserved prefix 'xn--'"),
+        ("sthree-logs", "begins with the reserved prefix 'sthree-'"),
+        ("logs-s3alias", "ends with the reserved suffix '-s3alias'"),
+        ("logs--ol-s3", "ends with the reserved suffix '--ol-s3'"),
+    ],
+)
+def test_s3_bucket_names_s3_refuses(tmp_path: Path, bucket: str, problem: str) -> None:
+    text = MINIMAL.replace("demo-bucket", bucket)
+    assert _name_limits(tmp_path, text) == [
+        (28, 11, f"bucket name '{bucket}' {problem}; S3 refuses it")
+    ]
+
+
+@pytest.mark.parametrize("bucket", ["192.168.5.four", "a.b-c.d", "xn-bucket", "s3alias-logs"])
+def test_s3_bucket_names_near_the_rules_pass(tmp_path: Path, bucket: str) -> None:
+    assert _name_limits(tmp_path, MINIMAL.replace("demo-bucket", bucket)) == []
+
+
+def test_helm_release_name_limit_is_53(tmp_path: Path) -> None:
+    ok = "a" * 53
+    assert _name_limits(tmp_path, MINIMAL.replace("name: demo\n", f"name: {ok}\n")) == []
+    long = "a" * 54
+    assert _name_limits(tmp_path, MINIMAL.replace("name: demo\n", f"name: {long}\n")) == [
+        (4, 9, f"the Helm release name '{long}' is 54 characters; Helm allows at most 53")
+    ]
+
+
+def test_software_namespace_and_service_accounts_fit_63(tmp_path: Path) -> None:
+    from conftest import SOFTWARE_MINIMAL
+
+    def with_release(name: str) -> str:
+        return SOFTWARE_MINIMAL.replace("releaseName: stellar-comet-1234", f"releaseName: {name}")
+
+    # the longest account is <release>-migrate-database-job (21 more characters)
+    assert _name_limits(tmp_path, with_release("r" * 42)) == []
+    found = _name_limits(tmp_path, with_release("r" * 43))
+    assert [m for _, _, m in found] == [
+        f"the service account '{'r' * 43}-migrate-database-job' derived from '{'r' * 43}' is 64 "
+        "characters; a service account name is at most 63"
+    ]
+    found = _name_limits(tmp_path, with_release("r" * 53))
+    assert (
+        7,
+        27,
+        f"the namespace 'astronomer-{'r' * 53}' is 64 characters; a namespace is at most 63",
+    ) in found
+
+
+def test_log_reader_role_name_is_never_truncated(tmp_path: Path) -> None:
+    def with_role(name: str) -> str:
+        return MINIMAL.replace("role: {name: DemoRole", f"role: {{name: {name}").replace(
+            "imagePullSecret: registry",
+            "imagePullSecret: registry\n    logReaderRoleArn: arn:aws:iam::123456789012:role/astro",
+        )
+
+    assert _name_limits(tmp_path, with_role("R" * 53)) == []  # R*53-log-reader: 64
+    (found,) = _name_limits(tmp_path, with_role("R" * 54))
+    assert found[2] == (
+        f"the log-reader role '{'R' * 54}-log-reader' derived from this role name is 65 "
+        "characters; an IAM role name is at most 64"
+    )
+    # at 64 characters the old truncation made the reader's name equal the role's
+    assert next(m for _, _, m in _name_limits(tmp_path, with_role("R" * 64))).startswith(
+        f"the log-reader role '{'R' * 64}-log-reader'"
+    )
+
+
+def test_gke_cluster_and_pool_names_limit_is_40(tmp_path: Path) -> None:
+    from conftest import GKE_MINIMAL
+
+    def named(cluster: str, pool: str) -> str:
+        return GKE_MINIMAL.replace(
+            "name: demo\n      location", f"name: {cluster}\n      location"
+        ).replace("{name: workers,", f"{{name: {pool},")
+
+    assert _name_limits(tmp_path, named("c" * 40, "p" * 40)) == []
+    assert [m for _, _, m in _name_limits(tmp_path, named("c" * 41, "p" * 41))] == [
+        "a GKE cluster name is at most 40 characters; this one has 41",
+        "a GKE node pool name is at most 40 characters; this one has 41",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ('{team: "data platform"}', "label value 'data platform' is not a label value"),
+        ('{team: "🚀"}', "label value '🚀' is not a label value"),
+        (
+            f"{{team: {'v' * 64}}}",
+            f"label value '{'v' * 64}' is 64 characters; a label value is at most 63",
+        ),
+        ('{"has space": x}', "label key 'has space' is not a label key"),
+        (
+            f"{{{'k' * 64}: x}}",
+            f"label key '{'k' * 64}' has a name of 64 characters; a label name is at most 63",
+        ),
+        (
+            '{"Bad_Prefix/x": y}',
+            "label key 'Bad_Prefix/x' has a prefix that is not a DNS subdomain",
+        ),
+    ],
+)
+def test_label_keys_and_values_kubernetes_refuses(
+    tmp_path: Path, labels: str, message: str
+) -> None:
+    text = MINIMAL.replace("  name: demo\n", f"  name: demo\n  labels: {labels}\n")
+    (found,) = _name_limits(tmp_path, text)
+    assert found[2].startswith(message)
+
+
+def test_label_boundaries_pass(tmp_path: Path) -> None:
+    labels = f'{{team: {"v" * 63}, "example.com/{"k" * 63}": "", a.b_c-d: x.y_z}}'
+    text = MINIMAL.replace("  name: demo\n", f"  name: demo\n  labels: {labels}\n")
+    assert _name_limits(tmp_path, text) == []
+
+
+def test_empty_cloud_access_is_an_error_not_the_default(tmp_path: Path) -> None:
+    text = MINIMAL.replace("  namespace: agents\n", "  namespace: agents\n  cloudAccess: []\n")
+    found = [(d.code, d.line, d.message) for d in diagnose(tmp_path, text)]
+    assert found == [
+        ("AS215", 8, "'cloudAccess' is empty: no component would get the cloud identity")
+    ]
+
+
+def test_a_field_of_the_other_cloud_is_refused(tmp_path: Path) -> None:
+    from conftest import GKE_MINIMAL
+
+    text = GKE_MINIMAL.replace(
+        "imagePullSecret: registry",
+        "imagePullSecret: registry\n    logReaderRoleArn: arn:aws:iam::123456789012:role/astro",
+    )
+    found = [(d.code, d.line, d.col) for d in diagnose(tmp_path, text)]
+    assert found == [("AS205", 12, 5)]

@@ -239,6 +239,7 @@ UNKNOWN_COMPONENT = "AS215"  # rules/platform.py
 SECRET_ID_PREFIX = "AS217"  # rules/gcp.py
 LOCATION_REGION = "AS218"  # rules/gcp.py
 SSM_PARAMETER_PATH = "AS219"  # rules/aws.py
+NAME_LIMIT = "AS221"  # rules/names.py
 
 
 # The .airspecignore file (apply --dry-run).

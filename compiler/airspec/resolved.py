@@ -107,8 +107,8 @@ class ResolvedSpec:
 
     @property
     def log_reader_role(self) -> str:
-        """The read-only role Astro's log reader assumes."""
-        return f"{self.aws.role.name}-log-reader"[:64]
+        """The read-only role Astro's log reader assumes (AS221 refuses a name over 64)."""
+        return f"{self.aws.role.name}-log-reader"
 
     @property
     def constraints_configmap(self) -> str:
@@ -130,7 +130,7 @@ def resolve(checked: Checked, source: str) -> ResolvedSpec:
     if spec is None or not checked.ok:
         raise ValueError("resolve needs a spec without errors")
     d = spec.deployment
-    access = set(d.cloud_access or DEFAULT_CLOUD_ACCESS[d.platform])
+    access = set(DEFAULT_CLOUD_ACCESS[d.platform] if d.cloud_access is None else d.cloud_access)
     if d.software is not None:
         namespace = d.namespace or f"astronomer-{d.software.release_name}"
         prefix = d.software.release_name

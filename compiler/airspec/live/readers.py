@@ -38,6 +38,7 @@ class Clients:
         self._lock = threading.Lock()
         self._aws: dict[tuple[str, str | None], Any] = {}
         self._kube: Any = None
+        self._kube_error: str | None = None
 
     # --- AWS --------------------------------------------------------------------------------
     def aws(self, service: str, region: str | None = None) -> Any:
@@ -63,13 +64,19 @@ class Clients:
             if self._kube is None:
                 from kubernetes import client, config
 
+                if self._kube_error is not None:  # reported once per target, not retried
+                    raise ReadError(self._kube_error)
                 try:
                     # KUBECONFIG read now: the client library reads it once, at import
                     api_client = config.new_client_from_config(  # type: ignore[no-untyped-call]
                         config_file=os.environ.get("KUBECONFIG"), context=self.kube_context
                     )
-                except (config.ConfigException, OSError, TypeError) as exc:
-                    raise ReadError(f"no usable kubeconfig: {exc}") from None
+                except Exception as exc:  # a kubeconfig is input: any failure
+                    # (broken YAML, bad base64 certificate data, a list where a map belongs)
+                    # makes the Kubernetes targets unreadable, not the whole report
+                    detail = str(exc).splitlines()[0] if str(exc) else ""
+                    self._kube_error = f"no usable kubeconfig: {type(exc).__name__} {detail}"
+                    raise ReadError(self._kube_error.strip()) from None
                 api_client.configuration.retries = RETRIES
                 self._kube = client.CoreV1Api(api_client)
             return self._kube

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from airspec.codes import REGISTRY, Rule
-from airspec.rules import aws, gcp, platform, providers, references, secrets
+from airspec.rules import aws, gcp, names, platform, providers, references, secrets
 
-_MODULES = (secrets, references, platform, aws, gcp, providers)
+_MODULES = (secrets, references, platform, aws, gcp, providers, names)
 
 
 def all_rules() -> dict[str, Rule]:

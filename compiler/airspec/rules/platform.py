@@ -16,7 +16,7 @@ from airspec.codes import (
 )
 from airspec.diagnostics import Diagnostic
 from airspec.kube import quantity_text
-from airspec.platforms import COMPONENTS, REMOTE, SOFTWARE
+from airspec.platforms import COMPONENTS, DEFAULT_CLOUD_ACCESS, REMOTE, SOFTWARE
 from airspec.rules.context import RuleContext
 
 REMOTE_ONLY = (
@@ -39,7 +39,8 @@ def blocks_match_platform(ctx: RuleContext) -> Iterator[Diagnostic]:
     `astro`, `workers`, `triggerer`, `dagProcessor`, `providers`, `image`,
     `resourceNamePrefix`, `helm` and top-level `bundles` configure the Remote Execution
     agents; `software` configures an Astronomer Software deployment. Setting a block the
-    platform ignores is an error, so nothing in the spec is silently dropped.
+    platform ignores is an error, so nothing in the spec is silently dropped. The same holds
+    for a field of the other cloud: `astro.logReaderRoleArn` (an IAM role) on `cloud.gcp`.
     """
     assert ctx.spec is not None
     platform = ctx.spec.deployment.platform
@@ -66,6 +67,16 @@ def blocks_match_platform(ctx: RuleContext) -> Iterator[Diagnostic]:
             ctx.at("deployment", "software", key=True),
             f"'deployment.software' applies to {SOFTWARE}, not {REMOTE}",
             "remove it, or set 'deployment.platform: astronomer-software'",
+        )
+    astro = ctx.spec.deployment.astro
+    if ctx.spec.cloud.gcp is not None and astro is not None and astro.log_reader_role_arn:
+        yield make(
+            BLOCK_NOT_FOR_PLATFORM,
+            ctx.at("deployment", "astro", "logReaderRoleArn", key=True),
+            "'deployment.astro.logReaderRoleArn' is an IAM role: it applies to cloud.aws, "
+            "not cloud.gcp",
+            "remove it; on GKE, grant Astro's log reader access to the logs bucket outside "
+            "this spec",
         )
 
 
@@ -132,14 +143,24 @@ def backends_match_cloud(ctx: RuleContext) -> Iterator[Diagnostic]:
 
 @rule(UNKNOWN_COMPONENT, "unknown-component")
 def cloud_access_components(ctx: RuleContext) -> Iterator[Diagnostic]:
-    """`deployment.cloudAccess` names a component the platform does not have.
+    """`deployment.cloudAccess` names a component the platform does not have, or is empty.
 
     Remote Execution: workers, triggerer, dagProcessor. Astronomer Software: worker,
-    scheduler, triggerer, webserver, cleanup, migrate-database-job.
+    scheduler, triggerer, webserver, cleanup, migrate-database-job. An empty list would
+    give nobody the identity the spec exists to wire (and an IAM role or GSA nobody can
+    use); leave the field out for the platform's default.
     """
     spec = ctx.spec
     assert spec is not None
     allowed = COMPONENTS[spec.deployment.platform]
+    if spec.deployment.cloud_access == []:
+        yield make(
+            UNKNOWN_COMPONENT,
+            ctx.at("deployment", "cloudAccess"),
+            "'cloudAccess' is empty: no component would get the cloud identity",
+            "remove the field for the default "
+            f"({', '.join(DEFAULT_CLOUD_ACCESS[spec.deployment.platform])}), or list components",
+        )
     for i, name in enumerate(spec.deployment.cloud_access or []):
         if name not in allowed:
             yield make(
