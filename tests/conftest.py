@@ -107,7 +107,7 @@ SOFTWARE_HEAD = textwrap.dedent(
       name: sw
     deployment:
       platform: astronomer-software
-      software: {releaseName: stellar-comet-1234}
+      software: {releaseName: stellar-comet-1234, platformChartVersion: "0.37.4"}
     """
 )
 SOFTWARE_MINIMAL = SOFTWARE_HEAD + AWS_TAIL

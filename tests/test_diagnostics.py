@@ -158,7 +158,8 @@ def test_xcom_on_s3_needs_the_s3fs_extra(tmp_path: Path) -> None:
 
 def test_software_block_on_remote_execution(tmp_path: Path) -> None:
     text = MINIMAL.replace(
-        "  namespace: agents\n", "  namespace: agents\n  software: {releaseName: x}\n"
+        "  namespace: agents\n",
+        '  namespace: agents\n  software: {releaseName: x, platformChartVersion: "1.0.0"}\n',
     )
     assert "AS205" in {d.code for d in diagnose(tmp_path, text)}
 

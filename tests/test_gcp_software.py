@@ -289,8 +289,8 @@ def test_software_gke_bindings_exact() -> None:
 
 def test_software_cloud_access_is_configurable(tmp_path: Path) -> None:
     text = SOFTWARE_MINIMAL.replace(
-        "  software: {releaseName: stellar-comet-1234}\n",
-        "  software: {releaseName: stellar-comet-1234}\n  cloudAccess: [worker, cleanup]\n",
+        '  software: {releaseName: stellar-comet-1234, platformChartVersion: "0.37.4"}\n',
+        '  software: {releaseName: stellar-comet-1234, platformChartVersion: "0.37.4"}\n  cloudAccess: [worker, cleanup]\n',
     )
     trust = _compile(tmp_path, text)["aws/trust-policy.json"]
     (st,) = trust["Statement"]
@@ -364,7 +364,9 @@ def test_aws_backend_on_gcp_is_a_mismatch(tmp_path: Path) -> None:
 
 
 def test_software_requires_its_block(tmp_path: Path) -> None:
-    text = SOFTWARE_MINIMAL.replace("  software: {releaseName: stellar-comet-1234}\n", "")
+    text = SOFTWARE_MINIMAL.replace(
+        '  software: {releaseName: stellar-comet-1234, platformChartVersion: "0.37.4"}\n', ""
+    )
     (d,) = diagnose(tmp_path, text)
     assert (d.code, d.line, d.col) == ("AS209", 5, 1)
 

@@ -450,3 +450,96 @@ def test_a_field_of_the_other_cloud_is_refused(tmp_path: Path) -> None:
     )
     found = [(d.code, d.line, d.col) for d in diagnose(tmp_path, text)]
     assert found == [("AS205", 12, 5)]
+
+
+# --- runbook steps that run as written -------------------------------------------------
+
+
+def _runbook_lines(tree: Path) -> list[str]:
+    return (tree / "RUNBOOK.md").read_text().splitlines()
+
+
+@pytest.mark.skipif(shutil.which("jq") is None or shutil.which("kubectl") is None, reason="jq")
+def test_git_connection_secret_survives_a_token_with_quotes_and_backslashes(
+    tmp_path: Path, runner: CliRunner
+) -> None:
+    """The runbook's own command, run by bash with the real jq and kubectl (client-side)."""
+    import base64
+
+    import yaml
+
+    out = tmp_path / "out"
+    spec = ROOT / "specs" / "remote-exec-eks.airspec.yaml"
+    assert invoke(runner, "compile", str(spec), "--out", str(out)).exit_code == 0
+    lines = _runbook_lines(out / "remote-exec-demo")
+    i = next(n for n, line in enumerate(lines) if "git-dags-connection" in line)
+    command = lines[i].removesuffix(" \\") + " --dry-run=client -o yaml"
+    token = "p\"a\\ss'w$rd `x`"
+    env = {"PATH": os.environ["PATH"], "GIT_DAGS_LOGIN": "bot", "GIT_DAGS_TOKEN": token}
+    done = subprocess.run(
+        ["bash", "-c", command], env=env, capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    secret = yaml.safe_load(done.stdout)
+    conn = json.loads(base64.b64decode(secret["data"]["connection"]))
+    assert conn == {
+        "conn_type": "git",
+        "login": "bot",
+        "password": token,
+        "host": "https://github.com/my-org/my-dags",
+    }
+
+
+def test_resolve_step_names_the_spec_from_the_runbooks_folder(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "specs").mkdir()
+    shutil.copy(ROOT / "tests" / "specs" / "govcloud-unresolved.airspec.yaml", repo / "specs")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "airspec",
+            "compile",
+            "govcloud-unresolved.airspec.yaml",
+            "-o",
+            "../out",
+        ],
+        cwd=repo / "specs",
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    tree = repo / "out" / "gov-agents"
+    lines = _runbook_lines(tree)
+    assert "airspec resolve ../../specs/govcloud-unresolved.airspec.yaml" in lines
+    assert "airspec compile ../../specs/govcloud-unresolved.airspec.yaml --out .." in lines
+    assert (tree / "../../specs/govcloud-unresolved.airspec.yaml").is_file()
+
+
+def test_software_platform_upgrade_is_pinned_to_the_spec_version(
+    tmp_path: Path, runner: CliRunner
+) -> None:
+    from conftest import SOFTWARE_MINIMAL
+
+    spec = write_spec(tmp_path, SOFTWARE_MINIMAL)
+    out = tmp_path / "out"
+    assert invoke(runner, "compile", str(spec), "--out", str(out)).exit_code == 0
+    lines = _runbook_lines(out / "sw")
+    (upgrade,) = [line for line in lines if line.startswith("helm upgrade astronomer")]
+    assert " --version 0.37.4 --reuse-values " in upgrade
+    unpinned = SOFTWARE_MINIMAL.replace(', platformChartVersion: "0.37.4"', "")
+    found = [(d.code, d.message) for d in diagnose(tmp_path, unpinned)]
+    assert found == [("AS103", "missing required field 'deployment.software.platformChartVersion'")]
+
+
+def test_gke_runbook_removes_the_default_pool_after_the_declared_ones(tmp_path: Path) -> None:
+    from airspec.pipeline import compile_spec
+    from conftest import GKE_MINIMAL
+
+    result = compile_spec(write_spec(tmp_path, GKE_MINIMAL), "x", "x")
+    runbook = next(a.content for a in result.artifacts if a.path == "RUNBOOK.md")
+    lines = runbook.splitlines()
+    create = next(i for i, line in enumerate(lines) if "node-pools create workers" in line)
+    delete = next(i for i, line in enumerate(lines) if "node-pools delete default-pool" in line)
+    assert create < delete and lines[delete].endswith("--quiet")

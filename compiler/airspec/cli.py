@@ -182,7 +182,7 @@ def compile_(
     from airspec.pipeline import compile_specs
 
     root = project_root(out)
-    batch = compile_specs(specs, root)
+    batch = compile_specs(specs, root, out)
     diags = batch.diagnostics
     trees: dict[str, dict[str, bytes]] = {}
     for result in batch.compiled:

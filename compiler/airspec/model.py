@@ -242,6 +242,17 @@ class Software(_Model):
         ]
         | None
     ) = Field(default=None, description="the workspace to create the Deployment in")
+    platform_chart_version: Annotated[
+        str,
+        _fmt(
+            codes.BAD_FORMAT,
+            r"^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$",
+            'the Astronomer platform chart version installed now, e.g. "0.37.4"',
+        ),
+    ] = Field(
+        description="the version of the astronomer/astronomer chart the platform runs; the "
+        "runbook's helm upgrade pins it so that merging Houston's config upgrades nothing"
+    )
     platform_release_name: DnsLabel = Field(
         default="astronomer", description="the Helm release of the Astronomer platform"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,12 +71,15 @@ def lower(resolved: ResolvedSpec) -> tuple[Artifact, ...]:
     return ctx.artifacts
 
 
-def compile_spec(path: Path, display: str, source: str) -> Compiled:
-    """Check, resolve and lower one spec. `source` is the spec path written into headers."""
+def compile_spec(
+    path: Path, display: str, source: str, spec_from_runbook: str | None = None
+) -> Compiled:
+    """Check, resolve and lower one spec. `source` is the spec path written into headers;
+    `spec_from_runbook` the path the runbook's commands use (relative to out/<name>/)."""
     checked = check_spec(path, display, for_compile=True)
     if not checked.ok:
         return Compiled(path, checked.diagnostics)
-    resolved = resolve(checked, source)
+    resolved = resolve(checked, source, spec_from_runbook)
     assert checked.doc is not None
     name_at = checked.doc.source.at(("metadata", "name"))
     return Compiled(path, checked.diagnostics, resolved, lower(resolved), name_at)
@@ -93,6 +97,14 @@ def source_name(spec: Path, root: Path) -> str:
     return spec.name
 
 
+def _from_runbook(spec: Path, root: Path, out: Path | None) -> str | None:
+    """The spec relative to out/<name>/ (whatever the name), when both are in the project;
+    else None (the runbook then names it as the header does)."""
+    if out is None or not spec.resolve().is_relative_to(root.resolve()):
+        return None
+    return "../" + Path(os.path.relpath(spec.resolve(), out.resolve())).as_posix()
+
+
 @dataclass(frozen=True)
 class Batch:
     """Many specs compiled together: those that compiled (each name once), and every
@@ -102,14 +114,16 @@ class Batch:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
-def compile_specs(specs: Sequence[Path], root: Path) -> Batch:
+def compile_specs(specs: Sequence[Path], root: Path, out: Path | None = None) -> Batch:
     """Compile each spec, naming it in headers relative to `root` (emit.project_root of the
     out folder); two specs naming the same `metadata.name` (one out/<name>/ tree, one set of
     live objects) is an error at the second one's name."""
     batch = Batch()
     first: dict[str, Path] = {}
     for spec in specs:
-        result = compile_spec(spec, str(spec), source_name(spec, root))
+        result = compile_spec(
+            spec, str(spec), source_name(spec, root), _from_runbook(spec, root, out)
+        )
         batch.diagnostics.extend(result.diagnostics)
         if result.resolved is None:
             continue

@@ -42,6 +42,8 @@ class ResolvedSpec:
     constraints: str | None
     oidc_issuer: str | None
     service_accounts: tuple[ServiceAccount, ...]
+    # the spec as the runbook's commands name it: relative to out/<name>/, where they run
+    spec_from_runbook: str = ""
 
     @property
     def is_software(self) -> bool:
@@ -124,8 +126,9 @@ class ResolvedSpec:
         return next(sa for sa in self.service_accounts if sa.component == component)
 
 
-def resolve(checked: Checked, source: str) -> ResolvedSpec:
-    """Decide every derived value of a checked spec. `checked.ok` must hold."""
+def resolve(checked: Checked, source: str, spec_from_runbook: str | None = None) -> ResolvedSpec:
+    """Decide every derived value of a checked spec. `checked.ok` must hold.
+    `spec_from_runbook`: the spec's path relative to out/<name>/ (default: `source`)."""
     spec = checked.spec
     if spec is None or not checked.ok:
         raise ValueError("resolve needs a spec without errors")
@@ -156,4 +159,5 @@ def resolve(checked: Checked, source: str) -> ResolvedSpec:
         constraints=constraints,
         oidc_issuer=issuer,
         service_accounts=accounts,
+        spec_from_runbook=spec_from_runbook or source,
     )

@@ -61,7 +61,7 @@ def dry_run(
             f"choose from {', '.join(SERVICES)}"
         )
     root = project_root(out)
-    batch = compile_specs(specs, root)
+    batch = compile_specs(specs, root, out)
     if has_errors(batch.diagnostics):
         raise DiagnosticsError(batch.diagnostics)
     work: list[SpecChecks] = []

@@ -60,15 +60,22 @@ def _env_check(r: ResolvedSpec) -> list[Step]:
     if r.is_software:
         return []
     needed = ["ASTRO_AGENT_TOKEN", "ASTRO_REGISTRY_PASSWORD"]
+    tools = []
     for b in r.spec.bundles:
         if b.git.credentials_secret:
             needed += [env_var(b.name, "LOGIN"), env_var(b.name, "TOKEN")]
+            tools = ["command -v jq >/dev/null || { echo 'install jq first' >&2; false; }"]
     return [
         (
             "Check the environment",
             "Secret values come from these environment variables; the commands below read "
-            "them and nothing in this folder holds one.",
-            [f': "${{{v}:?set {v} first}}"' for v in needed],
+            "them and nothing in this folder holds one."
+            + (
+                " `jq` builds the git connection's JSON, so any token text is escaped."
+                if tools
+                else ""
+            ),
+            [f': "${{{v}:?set {v} first}}"' for v in needed] + tools,
         )
     ]
 
@@ -101,7 +108,10 @@ def _aws_identity(r: ResolvedSpec, ctx: Context) -> list[Step]:
                 + ("" if r.cluster_exists else "The issuer exists only now that the cluster does. ")
                 + "`airspec resolve` records it in the lock file beside the spec; the new "
                 "compile writes `aws/trust-policy.json` and a runbook that goes on from here.",
-                [f"airspec resolve {_q(r.source)}", f"airspec compile {_q(r.source)}"],
+                [
+                    f"airspec resolve {_q(r.spec_from_runbook)}",
+                    f"airspec compile {_q(r.spec_from_runbook)} --out ..",
+                ],
             )
         ]
     provider = aws.oidc_provider_arn(a.account_id, r.oidc_issuer, r.partition)
@@ -190,6 +200,9 @@ def _gcp_cluster(r: ResolvedSpec) -> list[Step]:
             f"gcloud container node-pools update {_q(p.name)} {where} "
             "--workload-metadata=GKE_METADATA"
         )
+    # GKE cannot create a cluster without a pool; the one it makes is not in the spec, and
+    # drift would report it forever, so it goes once the declared pools exist
+    create.append(f"gcloud container node-pools delete default-pool {where} --quiet")
     credentials = f"gcloud container clusters get-credentials {_q(c.name)} {on}"
     if r.cluster_exists:
         pool = gcp.workload_pool(g.project)
@@ -214,6 +227,8 @@ def _gcp_cluster(r: ResolvedSpec) -> list[Step]:
     return [
         (
             "Create the GKE cluster with Workload Identity",
+            "GKE creates the cluster with a `default-pool` the spec does not declare; the last "
+            "command removes it once the declared pools exist. "
             "For an existing cluster run the update form instead: "
             + "; ".join(f"`{u}`" for u in update)
             + ".",
@@ -349,10 +364,11 @@ def _agents(r: ResolvedSpec, ctx: Context) -> list[Step]:
     ]
     for b in r.spec.bundles:
         if b.git.credentials_secret:
+            # jq encodes the values: a token holding '"' or '\\' stays valid JSON
             conn = (
-                '"$(printf \'{"conn_type": "git", "login": "%s", "password": "%s", '
-                f'"host": "%s"}}\' "${env_var(b.name, "LOGIN")}" "${env_var(b.name, "TOKEN")}" '
-                f'{_q(b.git.repo)})"'
+                f'"$(jq -cn --arg login "${env_var(b.name, "LOGIN")}" '
+                f'--arg password "${env_var(b.name, "TOKEN")}" --arg host {_q(b.git.repo)} '
+                '\'{conn_type: "git", login: $login, password: $password, host: $host}\')"'
             )
             secret_lines.append(
                 _secret(
@@ -392,11 +408,18 @@ def _software(r: ResolvedSpec, ctx: Context) -> list[Step]:
     return [
         (
             "Let Houston annotate Deployment service accounts",
-            f"Merges `{houston_config}` into the platform's values and keeps the rest.",
+            f"Merges `{houston_config}` into the platform's values and keeps the rest. "
+            f"`--version` pins the chart the platform runs ({sw.platform_chart_version}, from "
+            "the spec): without it helm would upgrade the whole platform to the newest chart. "
+            "The first command must show that version.",
             [
+                f"helm list --namespace {_q(sw.platform_namespace)} "
+                f"--filter '^{sw.platform_release_name}$' --output json | jq -r '.[0].chart'",
                 f"helm repo add astronomer {CHART_REPO} --force-update",
                 f"helm upgrade {_q(sw.platform_release_name)} {PLATFORM_CHART} "
-                f"--namespace {_q(sw.platform_namespace)} --reuse-values --values {houston_config}",
+                f"--namespace {_q(sw.platform_namespace)} "
+                f"--version {_q(sw.platform_chart_version)} "
+                f"--reuse-values --values {houston_config}",
             ],
         ),
         (
