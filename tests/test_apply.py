@@ -612,3 +612,30 @@ def test_broken_kubeconfig_makes_only_kubernetes_unreadable(
     assert all(problem in f["message"] for f in errors), errors
     assert report["counts"]["in_sync"] == report["counts"]["checked"] - len(errors) > 0
     assert world.kube.calls == []
+
+
+def test_a_glob_in_the_ignore_file_never_hides_broadening(world: World) -> None:
+    policy = json.loads(json.dumps(world.art["aws/iam-policy.json"]))
+    (logs,) = [s for s in policy["Statement"] if s["Sid"] == "ReadWriteTaskLogs"]
+    logs["Action"] = [*logs["Action"], "s3:DeleteObject"]
+    world.iam.create_policy_version(
+        PolicyArn="arn:aws:iam::123456789012:policy/AirflowS3Access",
+        PolicyDocument=json.dumps(policy),
+        SetAsDefault=True,
+    )
+    ignore = world.tmp / ".airspecignore"
+    for wide in (
+        '- {artifact: "*", reason: everything}\n',
+        '- {artifact: aws/iam-policy.json, path: "*", reason: the whole policy}\n',
+        '- {artifact: aws/iam-policy.json, path: "Statement.*", reason: any statement}\n',
+    ):
+        ignore.write_text(wide)
+        code, report = world.report()
+        assert code == 3 and report["counts"]["suppressed"] == 0, wide
+        assert [f["status"] for f in report["findings"]] == ["broadening"]
+    ignore.write_text(
+        "- artifact: aws/iam-policy.json\n  path: Statement.ReadWriteTaskLogs.Action\n"
+        "  reason: reviewed in SEC-123\n"
+    )
+    code, report = world.report()
+    assert code == 0 and report["counts"]["suppressed"] == 1 and report["findings"] == []

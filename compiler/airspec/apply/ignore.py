@@ -8,6 +8,9 @@
       expires: 2026-12-31             # optional: from this date on the finding is back
 
 A suppressed finding is counted in the report; an expired entry suppresses nothing.
+Broadening (live grants more than compiled) is suppressed only by an entry that names its
+artifact and path exactly, without a glob: `path: "*"` must not hide a new grant behind a
+report that says "in sync".
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from airspec import codes
-from airspec.apply.findings import Finding
+from airspec.apply.findings import Finding, Status
 from airspec.codes import make
 from airspec.diagnostics import DiagnosticsError
 from airspec.loader import load_text, read_spec_text
@@ -41,6 +44,8 @@ class IgnoreEntry(BaseModel):
             return False
         if self.spec is not None and self.spec != f.spec:
             return False
+        if f.status is Status.BROADENING:  # one named grant at a time, never by pattern
+            return (self.artifact, self.path) == (f.artifact, f.path)
         return fnmatchcase(f.artifact, self.artifact) and fnmatchcase(f.path, self.path)
 
 
