@@ -543,3 +543,76 @@ def test_gke_runbook_removes_the_default_pool_after_the_declared_ones(tmp_path: 
     create = next(i for i, line in enumerate(lines) if "node-pools create workers" in line)
     delete = next(i for i, line in enumerate(lines) if "node-pools delete default-pool" in line)
     assert create < delete and lines[delete].endswith("--quiet")
+
+
+# --- no input produces a traceback: the CLI under hypothesis --------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+INPUTS = sorted((ROOT / "specs").glob("*.airspec.yaml")) + sorted(
+    (ROOT / "tests" / "specs").glob("*.yaml")
+)
+HOSTILE_SNIPPETS = [
+    "a: &a [*a]\n",
+    "[" * 300 + "]" * 300 + "\n",
+    "x: !!python/object/apply:os.system ['true']\n",
+    "<<: *nothing\n",
+    "? [complex, key]\n: v\n",
+    "\t- tab\n",
+    "%YAML 1.1\n---\n",
+    "--- a\n--- b\n",
+    "\x00\x01",
+    "metadata: {name: " + "n" * 300 + "}\n",
+    "cloudAccess: []\n",
+    "constraints: /dev/zero\n",
+]
+
+
+@st.composite
+def hostile_texts(draw: st.DrawFn) -> bytes:
+    lines = draw(st.sampled_from(INPUTS)).read_bytes().splitlines(keepends=True)
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, max(len(lines) - 1, 0)))
+        action = draw(st.sampled_from(["delete", "duplicate", "insert", "truncate", "bytes"]))
+        if action == "delete" and lines:
+            del lines[i]
+        elif action == "duplicate" and lines:
+            lines.insert(i, lines[i])
+        elif action == "insert":
+            indent = draw(st.sampled_from(["", "  ", "    "]))
+            lines.insert(i, (indent + draw(st.sampled_from(HOSTILE_SNIPPETS))).encode())
+        elif action == "truncate" and lines:
+            cut = draw(st.integers(0, len(lines[i])))
+            lines[i] = lines[i][:cut]
+        else:
+            lines.insert(i, draw(st.binary(max_size=12)))
+    return b"".join(lines)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hostile_texts(), st.sampled_from(["validate", "compile", "check-json", "check-github"]))
+def test_no_input_gives_a_traceback_through_the_cli(text: bytes, command: str) -> None:
+    import tempfile
+
+    from airspec.cli import app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = Path(tmp) / "h.airspec.yaml"
+        spec.write_bytes(text)
+        shutil.copy(ROOT / "specs" / "constraints.txt", Path(tmp) / "constraints.txt")
+        out = str(Path(tmp) / "out")
+        args = {
+            "validate": ["validate", str(spec)],
+            "compile": ["compile", str(spec), "--out", out],
+            "check-json": ["compile", str(spec), "--out", out, "--check", "-f", "json"],
+            "check-github": ["compile", str(spec), "--out", out, "--check", "-f", "github"],
+        }[command]
+        result = CliRunner().invoke(app, args)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
+    assert result.exit_code in (0, 1, 2)
+    assert "Traceback" not in result.output
+    if command == "check-json":
+        json.loads(result.stdout)  # one JSON document, whatever happened
