@@ -616,3 +616,56 @@ def test_no_input_gives_a_traceback_through_the_cli(text: bytes, command: str) -
     assert "Traceback" not in result.output
     if command == "check-json":
         json.loads(result.stdout)  # one JSON document, whatever happened
+
+
+def test_software_deployment_gets_the_backends_airflow_config(tmp_path: Path) -> None:
+    """Software specs configure the Deployment's Airflow, not only IAM; the settings are the
+    ones the Remote Execution agents get for the same backends, and the runbook's commands
+    replace the block in the Astro project's Dockerfile instead of appending a second one."""
+    import shlex
+
+    from airspec.pipeline import compile_spec
+    from conftest import SOFTWARE_MINIMAL
+
+    sw = compile_spec(write_spec(tmp_path, SOFTWARE_MINIMAL, "sw.airspec.yaml"), "x", "x")
+    re_ = compile_spec(write_spec(tmp_path, MINIMAL), "x", "x")
+    art = {a.path: a.content for a in sw.artifacts}
+    env_text = art["software/Dockerfile.env"]
+    env = dict(
+        shlex.split(line.removeprefix("ENV "))[0].split("=", 1)
+        for line in env_text.splitlines()
+        if line.startswith("ENV ")
+    )
+    helm = next(a.content for a in re_.artifacts if a.path == "helm/values.yaml")
+    agents = {e["name"]: e["value"] for e in helm["commonEnv"] if "value" in e}
+    shared = set(env) & set(agents)
+    assert {
+        "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER",
+        "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH",
+        "AIRFLOW_CONN_AWS_DEFAULT",
+    } <= shared
+    assert {k: env[k] for k in shared} == {k: agents[k] for k in shared}
+    assert env["AIRFLOW__CORE__XCOM_BACKEND"] == helm["xcomBackend"]
+    assert json.loads(env["AIRFLOW_CONN_AWS_DEFAULT"])["conn_type"] == "aws"
+
+    runbook = art["RUNBOOK.md"].splitlines()
+    start = runbook.index(': "${ASTRO_PROJECT:?set ASTRO_PROJECT to the Astro project folder}"')
+    commands = runbook[start : start + 3]
+    tree = tmp_path / "out" / "sw"
+    (tree / "software").mkdir(parents=True)
+    (tree / "software" / "Dockerfile.env").write_text(env_text + "\n")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Dockerfile").write_text("FROM quay.io/astronomer/astro-runtime:13.0.0\n")
+    for _ in range(2):  # a rerun replaces the block
+        done = subprocess.run(
+            ["bash", "-ec", "\n".join(commands)],
+            cwd=tree,
+            env={"PATH": os.environ["PATH"], "ASTRO_PROJECT": str(project)},
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+    dockerfile = (project / "Dockerfile").read_text()
+    assert dockerfile.startswith("FROM quay.io/astronomer/astro-runtime:13.0.0\n")
+    assert dockerfile.count("# airspec:begin sw") == 1 and dockerfile.endswith(env_text + "\n")

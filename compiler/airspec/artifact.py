@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-Format = Literal["json", "yaml", "markdown", "shell"]
+Format = Literal["json", "yaml", "markdown", "shell", "text"]
 
 
 class ArtifactKind(StrEnum):
@@ -27,6 +27,7 @@ class ArtifactKind(StrEnum):
     K8S_CONFIGMAP = "k8s.configmap"
     SOFTWARE_HOUSTON_CONFIG = "software.houston-config"
     SOFTWARE_ASTRO_COMMANDS = "software.astro-commands"
+    SOFTWARE_DEPLOYMENT_ENV = "software.deployment-env"
     RUNBOOK = "runbook"
 
 

@@ -12,6 +12,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from airspec.airflow_config import (
+    BACKEND_CLASSES,
+    GIT_BUNDLE,
+    XCOM_BACKEND,
+    cloud_connection,
+    logging_env,
+    secrets_kwargs,
+    xcom_env,
+)
 from airspec.artifact import Artifact, ArtifactKind, Context, LiveTarget, Service
 from airspec.kube import CONSTRAINTS_FILE, quantity_text
 from airspec.model import Resources
@@ -20,14 +29,6 @@ from airspec.resolved import ResolvedSpec
 PATH = "helm/values.yaml"
 PACKAGES_DIR = "/shared/packages"
 CONSTRAINTS_DIR = "/etc/airspec/constraints"
-BACKEND_CLASSES = {
-    "local-filesystem": "airflow.secrets.local_filesystem.LocalFilesystemBackend",
-    "aws-secrets-manager": "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend",
-    "aws-ssm": "airflow.providers.amazon.aws.secrets.systems_manager.SystemsManagerParameterStoreBackend",
-    "gcp-secret-manager": "airflow.providers.google.cloud.secrets.secret_manager.CloudSecretManagerBackend",
-}
-XCOM_BACKEND = "airflow.providers.common.io.xcom.backend.XComObjectStorageBackend"
-GIT_BUNDLE = "airflow.providers.git.bundles.git.GitDagBundle"
 
 
 def git_conn_id(bundle_name: str) -> str:
@@ -67,77 +68,27 @@ def bundle_config(r: ResolvedSpec) -> list[dict[str, Any]]:
     return out
 
 
-def _cloud_env(r: ResolvedSpec) -> tuple[str, str, list[dict[str, Any]]]:
-    """(URL scheme, Airflow connection id, connection env) for the spec's cloud.
-
-    The connections carry no keys: IRSA (AWS) or Workload Identity (GKE) supplies credentials
-    through the annotated service account.
-    """
-    if r.spec.cloud.aws is not None:
-        region = r.aws.region
-        return (
-            "s3",
-            "aws_default",
-            [
-                _env("AWS_DEFAULT_REGION", region),
-                _env(
-                    "AIRFLOW_CONN_AWS_DEFAULT",
-                    _json({"conn_type": "aws", "extra": {"region_name": region}}),
-                ),
-            ],
-        )
-    project = r.gcp.project
-    return (
-        "gs",
-        "google_cloud_default",
-        [
-            _env("GOOGLE_CLOUD_PROJECT", project),
-            _env(
-                "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT",
-                _json({"conn_type": "google_cloud_platform", "extra": {"project": project}}),
-            ),
-        ],
-    )
-
-
 def common_env(r: ResolvedSpec) -> list[dict[str, Any]]:
     """Env vars for every agent container; values are strings, secrets only by reference."""
     b = r.spec.backends
-    scheme, conn_id, cloud_env = _cloud_env(r)
-    env = [_env("ASTRONOMER_ENVIRONMENT", "cloud"), *cloud_env]
-    if b.logs is not None:
-        env += [
-            _env("AIRFLOW__LOGGING__REMOTE_LOGGING", "True"),
+    scheme, _, cloud_env = cloud_connection(r)
+    env = [_env("ASTRONOMER_ENVIRONMENT", "cloud"), *(_env(k, v) for k, v in cloud_env)]
+    logging = [_env(k, v) for k, v in logging_env(r)]
+    if logging:  # the agent image's logging config goes right after REMOTE_LOGGING
+        logging.insert(
+            1,
             _env(
                 "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS",
                 "astronomer.runtime.logging.logging_config",
             ),
-            _env(
-                "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER",
-                f"{scheme}://{b.logs.bucket}/{b.logs.prefix}",
-            ),
-            _env("AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID", conn_id),
-        ]
+        )
         if scheme == "s3":
-            env.append(_env("ASTRO_LOGGING_AWS_WEB_IDENTITY_TOKEN_FILE", "/tmp/logging-token"))
-    if b.xcom is not None:
-        env += [
-            _env(
-                "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH",
-                f"{scheme}://{conn_id}@{b.xcom.bucket}/{b.xcom.prefix}",
-            ),
-            _env("AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD", str(b.xcom.threshold)),
-        ]
-    if b.secrets is not None and b.secrets.type != "local-filesystem":
-        kwargs: dict[str, Any] = {
-            "connections_prefix": b.secrets.connections_prefix,
-            "variables_prefix": b.secrets.variables_prefix,
-        }
-        if b.secrets.type.startswith("aws-"):
-            kwargs["region_name"] = r.aws.region
-        else:  # the backend would otherwise ask the metadata server for the project
-            kwargs["project_id"] = r.gcp.project
-        env.append(_env("AIRFLOW__SECRETS__BACKEND_KWARGS", _json(kwargs)))
+            logging.append(_env("ASTRO_LOGGING_AWS_WEB_IDENTITY_TOKEN_FILE", "/tmp/logging-token"))
+    env += logging
+    env += [_env(k, v) for k, v in xcom_env(r)]
+    kwargs = secrets_kwargs(r)
+    if b.secrets is not None and kwargs is not None:
+        env.append(_env("AIRFLOW__SECRETS__BACKEND_KWARGS", kwargs))
     for bundle in r.spec.bundles:
         if bundle.git.credentials_secret:
             env.append(

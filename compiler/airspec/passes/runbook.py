@@ -427,7 +427,33 @@ def _software(r: ResolvedSpec, ctx: Context) -> list[Step]:
             f"For a Deployment that exists already: `bash {astro_commands} update <deployment-id>`.",
             [f"bash {astro_commands} create"],
         ),
+        *_software_env(r, ctx),
         _verify(r, ctx, "Every service account that needs the identity carries the annotation."),
+    ]
+
+
+def _software_env(r: ResolvedSpec, ctx: Context) -> list[Step]:
+    env = ctx.find(ArtifactKind.SOFTWARE_DEPLOYMENT_ENV)
+    if env is None:
+        return []
+    dockerfile = '"$ASTRO_PROJECT/Dockerfile"'
+    block = f"/^# airspec:begin {r.name}$/,/^# airspec:end {r.name}$/d"
+    return [
+        (
+            "Configure the Deployment's Airflow backends",
+            f"`{env.path}` holds the settings for remote task logs, XCom and the secrets "
+            "backend as Dockerfile `ENV` lines (no secret values). They go into the Dockerfile "
+            "of the Astro project deployed to this Deployment, replacing the block an earlier "
+            "run added, so the image carries them to every component; the project's "
+            "requirements.txt needs the provider packages. `ASTRO_PROJECT` is that project's "
+            "folder.",
+            [
+                ': "${ASTRO_PROJECT:?set ASTRO_PROJECT to the Astro project folder}"',
+                f"sed -i.bak {_q(block)} {dockerfile}",
+                f"cat {env.path} >> {dockerfile}",
+                '(cd "$ASTRO_PROJECT" && astro deploy <deployment-id>)',
+            ],
+        )
     ]
 
 
