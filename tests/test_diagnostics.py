@@ -175,7 +175,7 @@ def test_duplicate_worker_names(tmp_path: Path) -> None:
         "  providers:\n",
         "  workers:\n    - {name: w}\n    - {name: w}\n  providers:\n",
     )
-    (d,) = diagnose(tmp_path, text)
+    (d,) = [d for d in diagnose(tmp_path, text) if d.code != "AS222"]  # 4 CPU on 3.92: AS222
     assert (d.code, d.line) == ("AS207", 14)
 
 

@@ -669,3 +669,81 @@ def test_software_deployment_gets_the_backends_airflow_config(tmp_path: Path) ->
     dockerfile = (project / "Dockerfile").read_text()
     assert dockerfile.startswith("FROM quay.io/astronomer/astro-runtime:13.0.0\n")
     assert dockerfile.count("# airspec:begin sw") == 1 and dockerfile.endswith(env_text + "\n")
+
+
+# --- pods that the declared node groups cannot run (AS222, a warning with numbers) ---------
+
+
+def _scheduling(tmp_path: Path, text: str) -> list[tuple[int, int, str]]:
+    found = [d for d in diagnose(tmp_path, text) if d.code == "AS222"]
+    assert all(not d.is_error for d in found)
+    return [(d.line, d.col, d.message) for d in found]
+
+
+def test_eks_allocatable_follows_the_ami_reservations() -> None:
+    from decimal import Decimal
+
+    from airspec.rules.scheduling import allocatable
+
+    a = allocatable("m5.xlarge")  # 4 vCPU, 16 GiB, 58 pods
+    assert a is not None
+    assert a.cpu == Decimal("3.92")  # 4000m - (60 + 10 + 5 + 5)m
+    assert a.memory == 16 * 2**30 - (11 * 58 + 255 + 100) * 2**20
+    assert allocatable("x9.huge") is None
+
+
+def test_the_old_multi_queue_example_is_warned_about(tmp_path: Path) -> None:
+    text = (ROOT / "specs" / "multi-queue-eks.airspec.yaml").read_text()
+    shutil.copy(ROOT / "specs" / "constraints.txt", tmp_path)
+    assert _scheduling(tmp_path, text) == []  # as fixed
+    old = text.replace(
+        "instanceType: m6i.xlarge, desiredCapacity: 2",
+        "instanceType: m6i.large, desiredCapacity: 2",
+    ).replace(
+        "desiredCapacity: 1, minSize: 1, maxSize: 3", "desiredCapacity: 0, minSize: 0, maxSize: 3"
+    )
+    assert [m for _, _, m in _scheduling(tmp_path, old)] == [
+        "worker 'heavy' can only run on node group(s) heavy, which start with 0 nodes; nothing "
+        "adds one unless a cluster autoscaler runs",
+        "the agent pods request 8 CPU and 24.0Gi; the node groups start with 3.86 CPU and 14.7Gi "
+        "allocatable (2 x m6i.large, 0 x r6i.2xlarge)",
+    ]
+
+
+def test_pods_against_node_groups_at_the_boundary(tmp_path: Path) -> None:
+    # MINIMAL: one m5.xlarge (3.92 CPU); worker, triggerer and DAG processor request 1 CPU each
+    assert _scheduling(tmp_path, MINIMAL) == []
+    fits = MINIMAL.replace(
+        "  namespace: agents\n",
+        "  namespace: agents\n  triggerer: {replicas: 1, resources: {cpu: 1920m}}\n",
+    )
+    assert _scheduling(tmp_path, fits) == []  # 1 + 1.92 + 1 = 3.92
+    over = fits.replace("cpu: 1920m", "cpu: 1921m")
+    assert [m for _, _, m in _scheduling(tmp_path, over)] == [
+        "the agent pods request 3.921 CPU and 6.0Gi; the node groups start with 3.92 CPU and "
+        "15.0Gi allocatable (1 x m5.xlarge)"
+    ]
+
+
+def test_one_pod_larger_than_any_node_and_a_selector_nothing_matches(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "  namespace: agents\n",
+        "  namespace: agents\n"
+        "  workers:\n"
+        "    - {name: big, resources: {cpu: 3930m}}\n"
+        "    - {name: gpu, nodeSelector: {accelerator: nvidia}}\n",
+    ).replace(
+        "desiredCapacity: 1, minSize: 0, maxSize: 2", "desiredCapacity: 3, minSize: 0, maxSize: 3"
+    )
+    assert [(line, m) for line, _, m in _scheduling(tmp_path, text)] == [
+        (
+            9,
+            "one pod of worker 'big' requests 3.93 CPU and 2.0Gi; a m5.xlarge node allocates at "
+            "most 3.92 CPU and 15.0Gi",
+        ),
+        (
+            10,
+            "worker 'gpu' selects {'accelerator': 'nvidia'}, which no node group's labels match; "
+            "its pods never run",
+        ),
+    ]

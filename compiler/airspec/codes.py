@@ -240,6 +240,7 @@ SECRET_ID_PREFIX = "AS217"  # rules/gcp.py
 LOCATION_REGION = "AS218"  # rules/gcp.py
 SSM_PARAMETER_PATH = "AS219"  # rules/aws.py
 NAME_LIMIT = "AS221"  # rules/names.py
+SCHEDULING = "AS222"  # rules/scheduling.py
 
 
 # The .airspecignore file (apply --dry-run).

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
 CONSTRAINTS_FILE = "constraints.txt"  # the key in the provider-constraints ConfigMap
 
 
@@ -16,3 +19,36 @@ def quantity_text(value: str | int | float) -> str:
             return str(value)
         return format(value, "g") if value != int(value) else str(int(value))
     return value
+
+
+_SUFFIX = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal(10**3),
+    "M": Decimal(10**6),
+    "G": Decimal(10**9),
+    "T": Decimal(10**12),
+    "P": Decimal(10**15),
+    "E": Decimal(10**18),
+    "Ki": Decimal(2**10),
+    "Mi": Decimal(2**20),
+    "Gi": Decimal(2**30),
+    "Ti": Decimal(2**40),
+    "Pi": Decimal(2**50),
+    "Ei": Decimal(2**60),
+}
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|[numkMGTPE]i?)?$")
+
+
+def quantity_value(value: str | int | float) -> Decimal | None:
+    """A quantity in base units (cores, bytes), or None when it is not one."""
+    text = quantity_text(value)
+    match = _QUANTITY.match(text)
+    if match is None or match.group(2) in ("ni", "ui", "mi", "ki"):
+        return None
+    number, suffix = match.group(1), match.group(2) or ""
+    if suffix[:1] in ("e", "E") and suffix not in _SUFFIX:
+        return Decimal(number + suffix)
+    return Decimal(number) * _SUFFIX[suffix]

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from airspec.codes import REGISTRY, Rule
-from airspec.rules import aws, gcp, names, platform, providers, references, secrets
+from airspec.rules import (
+    aws,
+    gcp,
+    names,
+    platform,
+    providers,
+    references,
+    scheduling,
+    secrets,
+)
 
-_MODULES = (secrets, references, platform, aws, gcp, providers, names)
+_MODULES = (secrets, references, platform, aws, gcp, providers, names, scheduling)
 
 
 def all_rules() -> dict[str, Rule]:
