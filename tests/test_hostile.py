@@ -11,8 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from airspec.cli import app
 from conftest import MINIMAL, ROOT, codes_at, diagnose, invoke, write_spec
 
 # --- YAML -----------------------------------------------------------------------------
@@ -82,7 +85,7 @@ def test_a_spec_that_is_not_a_small_regular_file_is_refused_without_reading_it(
     ],
 )
 def test_usage_errors_exit_1(args: list[str], runner: CliRunner) -> None:
-    result = runner.invoke(__import__("airspec.cli").cli.app, args, catch_exceptions=False)
+    result = runner.invoke(app, args, catch_exceptions=False)
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
 
@@ -547,9 +550,6 @@ def test_gke_runbook_removes_the_default_pool_after_the_declared_ones(tmp_path: 
 
 # --- no input produces a traceback: the CLI under hypothesis --------------------------------
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 INPUTS = sorted((ROOT / "specs").glob("*.airspec.yaml")) + sorted(
     (ROOT / "tests" / "specs").glob("*.yaml")
 )
@@ -594,8 +594,6 @@ def hostile_texts(draw: st.DrawFn) -> bytes:
 @given(hostile_texts(), st.sampled_from(["validate", "compile", "check-json", "check-github"]))
 def test_no_input_gives_a_traceback_through_the_cli(text: bytes, command: str) -> None:
     import tempfile
-
-    from airspec.cli import app
 
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "h.airspec.yaml"
