@@ -690,6 +690,18 @@ def test_eks_allocatable_follows_the_ami_reservations() -> None:
     assert allocatable("x9.huge") is None
 
 
+def test_quantities_are_read_in_base_units_with_the_as213_grammar() -> None:
+    from decimal import Decimal
+
+    from airspec.kube import quantity_value
+
+    assert quantity_value("500m") == Decimal("0.5")
+    assert quantity_value("512Ki") == 512 * 1024  # binary suffixes start upper-case
+    assert quantity_value("2Gi") == 2 * 2**30 and quantity_value("2G") == 2 * 10**9
+    assert quantity_value("1e3") == 1000 and quantity_value(1.5) == Decimal("1.5")
+    assert [quantity_value(v) for v in ("16ki", "2GB", "-1", "1mi")] == [None] * 4
+
+
 def test_the_old_multi_queue_example_is_warned_about(tmp_path: Path) -> None:
     text = (ROOT / "specs" / "multi-queue-eks.airspec.yaml").read_text()
     shutil.copy(ROOT / "specs" / "constraints.txt", tmp_path)

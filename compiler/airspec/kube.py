@@ -39,16 +39,17 @@ _SUFFIX = {
     "Pi": Decimal(2**50),
     "Ei": Decimal(2**60),
 }
-_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|[numkMGTPE]i?)?$")
+# Kubernetes' quantity grammar: a non-negative decimal, then an exponent, a decimal SI
+# suffix or a binary suffix (`2GB` and `16ki` are not quantities)
+QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$")
 
 
 def quantity_value(value: str | int | float) -> Decimal | None:
     """A quantity in base units (cores, bytes), or None when it is not one."""
-    text = quantity_text(value)
-    match = _QUANTITY.match(text)
-    if match is None or match.group(2) in ("ni", "ui", "mi", "ki"):
+    match = QUANTITY.match(quantity_text(value))
+    if match is None:
         return None
     number, suffix = match.group(1), match.group(2) or ""
-    if suffix[:1] in ("e", "E") and suffix not in _SUFFIX:
-        return Decimal(number + suffix)
-    return Decimal(number) * _SUFFIX[suffix]
+    if suffix in _SUFFIX:
+        return Decimal(number) * _SUFFIX[suffix]
+    return Decimal(number + suffix)  # an exponent: 1e3

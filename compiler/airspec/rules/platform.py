@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from airspec.codes import (
@@ -15,7 +14,7 @@ from airspec.codes import (
     rule,
 )
 from airspec.diagnostics import Diagnostic
-from airspec.kube import quantity_text
+from airspec.kube import quantity_text, quantity_value
 from airspec.platforms import COMPONENTS, DEFAULT_CLOUD_ACCESS, REMOTE, SOFTWARE
 from airspec.rules.context import RuleContext
 
@@ -29,7 +28,6 @@ REMOTE_ONLY = (
     "resourceNamePrefix",
     "helm",
 )
-_QUANTITY = re.compile(r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$")
 
 
 @rule(BLOCK_NOT_FOR_PLATFORM, "block-not-for-platform")
@@ -195,7 +193,7 @@ def resource_quantities(ctx: RuleContext) -> Iterator[Diagnostic]:
             ("ephemeral_storage", "ephemeralStorage"),
         ):
             text = quantity_text(getattr(res, attr))
-            if not _QUANTITY.match(text):
+            if quantity_value(text) is None:
                 yield make(
                     BAD_QUANTITY,
                     ctx.at(*path, key),
