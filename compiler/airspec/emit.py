@@ -18,6 +18,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
 
 from airspec.artifact import Artifact
+from airspec.repo import git_work_tree
 
 MANIFEST = "manifest.json"
 
@@ -119,11 +120,7 @@ class EmitError(Exception):
 def project_root(out_dir: Path) -> Path:
     """The folder spec paths in headers are relative to: the git work tree that holds the out
     folder, else the out folder's parent (so the header does not depend on the cwd)."""
-    start = out_dir.absolute()
-    for folder in (start, *start.parents):
-        if (folder / ".git").exists():
-            return folder
-    return start.parent
+    return git_work_tree(out_dir) or out_dir.resolve().parent
 
 
 @dataclass(frozen=True)

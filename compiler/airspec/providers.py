@@ -12,6 +12,7 @@ from packaging.version import InvalidVersion, Version
 
 from airspec.credentials import credential_in
 from airspec.model import Spec
+from airspec.repo import git_work_tree
 
 AMAZON = "apache-airflow-providers-amazon"
 COMMON_IO = "apache-airflow-providers-common-io"
@@ -80,21 +81,12 @@ class ConstraintsError(Exception):
         self.reason = reason
 
 
-def repository_root(folder: Path) -> Path:
-    """The git work tree holding `folder`, else `folder` itself."""
-    start = folder.resolve()
-    for each in (start, *start.parents):
-        if (each / ".git").exists():
-            return each
-    return start
-
-
 def read_constraints(spec_dir: Path, relative: str) -> str:
     """The constraints file's text, which is copied into a committed ConfigMap; raises
     ConstraintsError unless it is a regular file inside the spec's repository, at most
     MAX_CONSTRAINTS_BYTES of UTF-8, holding only requirement lines (`name==version`, `name @ url`) and comments,
     and no credential (an index URL with a token would otherwise land in out/)."""
-    root = repository_root(spec_dir)
+    root = git_work_tree(spec_dir) or spec_dir.resolve()
     path = (spec_dir / relative).resolve()
     if not path.is_relative_to(root):
         raise ConstraintsError(
@@ -116,7 +108,7 @@ def read_constraints(spec_dir: Path, relative: str) -> str:
         what = credential_in(line)
         if what is not None:
             raise ConstraintsError(f"line {number} looks like {what}; it would be committed")
-        body = line.split("#", 1)[0].strip() if not line.lstrip().startswith("#") else ""
+        body = line.split("#", 1)[0].strip()
         if not body:
             continue
         req = parse_requirement(body)
