@@ -216,7 +216,8 @@ def test_in_sync(world: World) -> None:
     assert code == 0 and "15 in sync" in text
 
 
-def test_aws_changes_out_of_band(world: World) -> None:
+def _grant_delete_on_logs(world: World) -> None:
+    """Out of band: the live policy's logs statement gains s3:DeleteObject (broadening)."""
     policy = json.loads(json.dumps(world.art["aws/iam-policy.json"]))
     (logs,) = [s for s in policy["Statement"] if s["Sid"] == "ReadWriteTaskLogs"]
     logs["Action"] = [*logs["Action"], "s3:DeleteObject"]
@@ -225,6 +226,10 @@ def test_aws_changes_out_of_band(world: World) -> None:
         PolicyDocument=json.dumps(policy),
         SetAsDefault=True,
     )
+
+
+def test_aws_changes_out_of_band(world: World) -> None:
+    _grant_delete_on_logs(world)
     trust = json.loads(json.dumps(world.art["aws/trust-policy.json"]))
     cond = trust["Statement"][0]["Condition"]
     sub_key = next(k for k in cond["StringEquals"] if k.endswith(":sub"))
@@ -615,14 +620,7 @@ def test_broken_kubeconfig_makes_only_kubernetes_unreadable(
 
 
 def test_a_glob_in_the_ignore_file_never_hides_broadening(world: World) -> None:
-    policy = json.loads(json.dumps(world.art["aws/iam-policy.json"]))
-    (logs,) = [s for s in policy["Statement"] if s["Sid"] == "ReadWriteTaskLogs"]
-    logs["Action"] = [*logs["Action"], "s3:DeleteObject"]
-    world.iam.create_policy_version(
-        PolicyArn="arn:aws:iam::123456789012:policy/AirflowS3Access",
-        PolicyDocument=json.dumps(policy),
-        SetAsDefault=True,
-    )
+    _grant_delete_on_logs(world)
     ignore = world.tmp / ".airspecignore"
     for wide in (
         '- {artifact: "*", reason: everything}\n',

@@ -9,13 +9,13 @@ annotation; every env value is a string; git credentials come from a Secret thro
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from airspec.airflow_config import (
     BACKEND_CLASSES,
     GIT_BUNDLE,
     XCOM_BACKEND,
+    as_json,
     cloud_connection,
     logging_env,
     secrets_kwargs,
@@ -33,10 +33,6 @@ CONSTRAINTS_DIR = "/etc/airspec/constraints"
 
 def git_conn_id(bundle_name: str) -> str:
     return "git_" + bundle_name.replace("-", "_")
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
 
 
 def _env(name: str, value: str) -> dict[str, Any]:
@@ -70,7 +66,6 @@ def bundle_config(r: ResolvedSpec) -> list[dict[str, Any]]:
 
 def common_env(r: ResolvedSpec) -> list[dict[str, Any]]:
     """Env vars for every agent container; values are strings, secrets only by reference."""
-    b = r.spec.backends
     scheme, _, cloud_env = cloud_connection(r)
     env = [_env("ASTRONOMER_ENVIRONMENT", "cloud"), *(_env(k, v) for k, v in cloud_env)]
     logging = [_env(k, v) for k, v in logging_env(r)]
@@ -87,7 +82,7 @@ def common_env(r: ResolvedSpec) -> list[dict[str, Any]]:
     env += logging
     env += [_env(k, v) for k, v in xcom_env(r)]
     kwargs = secrets_kwargs(r)
-    if b.secrets is not None and kwargs is not None:
+    if kwargs is not None:
         env.append(_env("AIRFLOW__SECRETS__BACKEND_KWARGS", kwargs))
     for bundle in r.spec.bundles:
         if bundle.git.credentials_secret:
@@ -165,7 +160,7 @@ def helm_values(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
     if r.spec.backends.xcom is not None:
         values["xcomBackend"] = XCOM_BACKEND
     if r.spec.bundles:
-        values["dagBundleConfigList"] = _json(bundle_config(r))
+        values["dagBundleConfigList"] = as_json(bundle_config(r))
     values["commonEnv"] = common_env(r)
     if r.spec.metadata.labels:
         values["labels"] = dict(sorted(r.spec.metadata.labels.items()))
