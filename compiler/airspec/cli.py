@@ -178,11 +178,10 @@ def compile_(
 
     Nothing is written unless every spec compiles; each out/<name>/ is replaced atomically.
     """
-    from airspec.emit import EmitError, orphans, project_root, render_tree, stale_out, write_tree
+    from airspec.emit import EmitError, orphans, render_tree, stale_out, write_tree
     from airspec.pipeline import compile_specs
 
-    root = project_root(out)
-    batch = compile_specs(specs, root, out)
+    batch = compile_specs(specs, out)
     diags = batch.diagnostics
     trees: dict[str, dict[str, bytes]] = {}
     for result in batch.compiled:
@@ -194,7 +193,9 @@ def compile_(
         _say(f"airspec: {_summary(diags)}; nothing written")
         raise typer.Exit(exit_code(error=True))
     if check:
-        stale = [(f"{out.as_posix()}/{s.path}", s.reason) for s in stale_out(out, root, trees)]
+        stale = [
+            (f"{out.as_posix()}/{s.path}", s.reason) for s in stale_out(out, batch.root, trees)
+        ]
         _print_diagnostics(diags, fmt, stale=stale)
         if stale:
             _say(
@@ -215,7 +216,7 @@ def compile_(
         _say(
             f"{'wrote' if changed else 'unchanged'} {(out / name).as_posix()}/ ({len(files)} files)"
         )
-    for orphan in orphans(out, root, trees):
+    for orphan in orphans(out, batch.root, trees):
         _say(f"airspec: {out.as_posix()}/{orphan.path} is {orphan.reason}; remove it")
 
 

@@ -18,7 +18,6 @@ from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
 
 from airspec.artifact import Artifact
-from airspec.repo import git_work_tree
 
 MANIFEST = "manifest.json"
 
@@ -115,12 +114,6 @@ def existing_files(root: Path) -> dict[str, bytes]:
 
 class EmitError(Exception):
     """out/ cannot be written (not a folder, no permission, disk full); nothing half-written."""
-
-
-def project_root(out_dir: Path) -> Path:
-    """The folder spec paths in headers are relative to: the git work tree that holds the out
-    folder, else the out folder's parent (so the header does not depend on the cwd)."""
-    return git_work_tree(out_dir) or out_dir.resolve().parent
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from airspec.passes.k8s_manifests import k8s_manifests
 from airspec.passes.runbook import runbook
 from airspec.passes.software_commands import astro_commands
 from airspec.passes.software_houston import houston_config
+from airspec.repo import project_root
 from airspec.resolved import ResolvedSpec, resolve
 
 Pass = Callable[[ResolvedSpec, Context], list[Artifact]]
@@ -97,10 +98,10 @@ def source_name(spec: Path, root: Path) -> str:
     return spec.name
 
 
-def _from_runbook(spec: Path, root: Path, out: Path | None) -> str | None:
+def _from_runbook(spec: Path, root: Path, out: Path) -> str | None:
     """The spec relative to out/<name>/ (whatever the name), when both are in the project;
     else None (the runbook then names it as the header does)."""
-    if out is None or not spec.resolve().is_relative_to(root.resolve()):
+    if not spec.resolve().is_relative_to(root.resolve()):
         return None
     return "../" + Path(os.path.relpath(spec.resolve(), out.resolve())).as_posix()
 
@@ -110,15 +111,17 @@ class Batch:
     """Many specs compiled together: those that compiled (each name once), and every
     diagnostic."""
 
+    root: Path  # the project the specs are named relative to (repo.project_root of out/)
     compiled: list[Compiled] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
-def compile_specs(specs: Sequence[Path], root: Path, out: Path | None = None) -> Batch:
-    """Compile each spec, naming it in headers relative to `root` (emit.project_root of the
-    out folder); two specs naming the same `metadata.name` (one out/<name>/ tree, one set of
-    live objects) is an error at the second one's name."""
-    batch = Batch()
+def compile_specs(specs: Sequence[Path], out: Path) -> Batch:
+    """Compile each spec for the out folder `out`, naming it in headers relative to the
+    project holding it; two specs naming the same `metadata.name` (one out/<name>/ tree, one
+    set of live objects) is an error at the second one's name."""
+    root = project_root(out)
+    batch = Batch(root)
     first: dict[str, Path] = {}
     for spec in specs:
         result = compile_spec(

@@ -12,3 +12,9 @@ def git_work_tree(path: Path) -> Path | None:
         if (folder / ".git").exists():
             return folder
     return None
+
+
+def project_root(out_dir: Path) -> Path:
+    """The folder spec paths in headers are relative to: the git work tree that holds the out
+    folder, else the out folder's parent (so the header does not depend on the cwd)."""
+    return git_work_tree(out_dir) or out_dir.resolve().parent

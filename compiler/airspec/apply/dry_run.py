@@ -17,7 +17,7 @@ from airspec.apply.ignore import IgnoreEntry, find_ignore_file, load_ignores
 from airspec.apply.plan import SERVICES, plan
 from airspec.apply.runner import SpecChecks, run
 from airspec.diagnostics import DiagnosticsError, has_errors
-from airspec.emit import project_root, render_tree, stale_out
+from airspec.emit import render_tree, stale_out
 from airspec.live.readers import Clients, ReadError
 from airspec.pipeline import compile_specs
 
@@ -60,8 +60,7 @@ def dry_run(
             f"unknown target {', '.join(sorted(chosen - set(SERVICES)))}; "
             f"choose from {', '.join(SERVICES)}"
         )
-    root = project_root(out)
-    batch = compile_specs(specs, root, out)
+    batch = compile_specs(specs, out)
     if has_errors(batch.diagnostics):
         raise DiagnosticsError(batch.diagnostics)
     work: list[SpecChecks] = []
@@ -83,7 +82,7 @@ def dry_run(
                 gcp.project if gcp else None,
             )
         )
-    stale = [f"{out.as_posix()}/{s.path}" for s in stale_out(out, root, trees)]
+    stale = [f"{out.as_posix()}/{s.path}" for s in stale_out(out, batch.root, trees)]
     ignores = _ignores(ignore_file or find_ignore_file(sorted({s.parent for s in specs})))
     try:
         problems = identity_problems(expected, work[0].clients if work else Clients())
