@@ -61,10 +61,161 @@ class _Recorder:
         return self.app(environ, start_response)
 
 
+_EKS_EXTENSION = re.compile(
+    r"^/clusters/(?P<cluster>[^/]+)/(?P<kind>pod-identity-associations|addons)(?:/(?P<id>[^/]+))?$"
+)
+
+
+class EksExtensions:
+    """WSGI layer in front of moto for the EKS calls moto 5.2.5 does not implement: EKS Pod
+    Identity associations (Create/List/Describe/Update/DeletePodIdentityAssociation) and
+    add-ons (Create/Describe/List/DeleteAddon), on the REST paths of the EKS API Reference
+    (botocore's `eks` service model). A cluster must exist in moto's EKS backend, as in EKS;
+    state is kept here and cleared by `/moto-api/reset`. Everything else goes to moto."""
+
+    ACCOUNT = "123456789012"  # moto's default account
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.associations: dict[str, dict[str, Any]] = {}  # associationId -> association
+        self.addons: dict[tuple[str, str], dict[str, Any]] = {}  # (cluster, name) -> addon
+
+    @staticmethod
+    def _region(environ: dict[str, Any]) -> str | None:
+        """The region of a SigV4-signed EKS request, or None for another service."""
+        scope = re.search(
+            r"Credential=[^/]+/\d+/([^/]+)/eks/", environ.get("HTTP_AUTHORIZATION", "")
+        )
+        return scope.group(1) if scope else None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path == "/moto-api/reset":
+            with self.lock:
+                self.associations.clear()
+                self.addons.clear()
+            return self.app(environ, start_response)
+        match, region = _EKS_EXTENSION.match(path), self._region(environ)
+        if match is None or region is None:
+            return self.app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        body = json.loads(raw) if raw else {}
+        query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        with self.lock:
+            status, payload = self._route(
+                environ["REQUEST_METHOD"], region, match.groupdict(), query, body
+            )
+        data = json.dumps(payload, default=str).encode()
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+        if status >= 400:
+            headers.append(("x-amzn-ErrorType", payload["__type"]))
+        start_response(f"{status} {'OK' if status < 400 else 'Error'}", headers)
+        return [data]
+
+    @staticmethod
+    def _error(status: int, kind: str, message: str) -> tuple[int, dict[str, Any]]:
+        return status, {"__type": kind, "message": message}
+
+    def _route(
+        self,
+        method: str,
+        region: str,
+        where: dict[str, str],
+        query: dict[str, str],
+        body: dict[str, Any],
+    ) -> tuple[int, dict[str, Any]]:
+        from moto.eks.models import eks_backends
+
+        cluster, ident = where["cluster"], where["id"]
+        if cluster not in eks_backends[self.ACCOUNT][region].clusters:
+            return self._error(
+                404, "ResourceNotFoundException", f"No cluster found for name: {cluster}."
+            )
+        if where["kind"] == "addons":
+            return self._addon(method, region, cluster, ident, body)
+        return self._association(method, region, cluster, ident, query, body)
+
+    def _addon(
+        self, method: str, region: str, cluster: str, name: str | None, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        if method == "POST" and name is None:
+            name = body["addonName"]
+            addon = {
+                "addonName": name,
+                "clusterName": cluster,
+                "status": "ACTIVE",
+                "addonArn": f"arn:aws:eks:{region}:{self.ACCOUNT}:addon/{cluster}/{name}",
+            }
+            self.addons[(cluster, name)] = addon
+            return 200, {"addon": addon}
+        if method == "GET" and name is None:
+            return 200, {"addons": sorted(n for c, n in self.addons if c == cluster)}
+        if method == "GET" and (cluster, name) in self.addons:
+            return 200, {"addon": self.addons[(cluster, name)]}
+        if method == "DELETE" and (cluster, name) in self.addons:
+            return 200, {"addon": self.addons.pop((cluster, name))}
+        return self._error(404, "ResourceNotFoundException", f"No addon: {name}")
+
+    def _association(
+        self,
+        method: str,
+        region: str,
+        cluster: str,
+        ident: str | None,
+        query: dict[str, str],
+        body: dict[str, Any],
+    ) -> tuple[int, dict[str, Any]]:
+        if method == "POST" and ident is None:
+            ns, sa = body["namespace"], body["serviceAccount"]
+            for a in self.associations.values():
+                if (a["clusterName"], a["namespace"], a["serviceAccount"]) == (cluster, ns, sa):
+                    return self._error(409, "ResourceInUseException", "Association already exists")
+            ident = f"a-{len(self.associations) + 1:017d}"
+            association = {
+                "clusterName": cluster,
+                "namespace": ns,
+                "serviceAccount": sa,
+                "roleArn": body["roleArn"],
+                "associationId": ident,
+                "associationArn": f"arn:aws:eks:{region}:{self.ACCOUNT}:podidentityassociation/{cluster}/{ident}",
+                "tags": body.get("tags", {}),
+                "disableSessionTags": body.get("disableSessionTags", False),
+            }
+            self.associations[ident] = association
+            return 200, {"association": association}
+        if ident is None:  # GET: list, filtered, in pages of maxResults
+            found = [
+                a
+                for a in sorted(self.associations.values(), key=lambda a: a["associationId"])
+                if a["clusterName"] == cluster
+                and query.get("namespace", a["namespace"]) == a["namespace"]
+                and query.get("serviceAccount", a["serviceAccount"]) == a["serviceAccount"]
+            ]
+            start = int(query.get("nextToken", "0"))
+            size = int(query.get("maxResults", "2"))  # small pages: callers must paginate
+            page = found[start : start + size]
+            keys = ("clusterName", "namespace", "serviceAccount", "associationArn", "associationId")
+            out: dict[str, Any] = {"associations": [{k: a[k] for k in keys} for a in page]}
+            if start + size < len(found):
+                out["nextToken"] = str(start + size)
+            return 200, out
+        association = self.associations.get(ident)
+        if association is None or association["clusterName"] != cluster:
+            return self._error(404, "ResourceNotFoundException", f"No association: {ident}")
+        if method == "POST":  # UpdatePodIdentityAssociation
+            association["roleArn"] = body.get("roleArn", association["roleArn"])
+        elif method == "DELETE":
+            del self.associations[ident]
+        return 200, {"association": association}
+
+
 class RecordingMotoServer(ThreadedMotoServer):
     def __init__(self) -> None:
         super().__init__(ip_address="127.0.0.1", port=free_port(), verbose=False)
-        self.recorder = _Recorder(DomainDispatcherApplication(create_backend_app))
+        self.eks_extensions = EksExtensions(DomainDispatcherApplication(create_backend_app))
+        self.recorder = _Recorder(self.eks_extensions)
 
     def _server_entry(self) -> None:
         self._server = make_server(self._ip_address, self._port, self.recorder, True)

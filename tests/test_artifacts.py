@@ -40,7 +40,11 @@ def test_eksctl_cluster_valid_against_eksctl_schema(path: Path) -> None:
     schema = json.loads((REFERENCE / "eksctl" / "schema.json").read_text())
     doc = yaml.load(path.read_text())
     jsonschema.validate(doc, schema)
-    assert doc["iam"]["withOIDC"] is True
+    if "addons" in doc:  # EKS Pod Identity: the agent add-on and associations, no OIDC
+        assert doc["addons"] == [{"name": "eks-pod-identity-agent"}]
+        assert doc["iam"]["podIdentityAssociations"] and "withOIDC" not in doc["iam"]
+    else:
+        assert doc["iam"]["withOIDC"] is True
     groups = doc.get("managedNodeGroups", []) + doc.get("nodeGroups", [])
     name = doc["metadata"]["name"]
     for g in groups:
@@ -55,6 +59,21 @@ def test_eksctl_schema_rejects_a_typo() -> None:
     schema = json.loads((REFERENCE / "eksctl" / "schema.json").read_text())
     doc = yaml.load(_files("eksctl/cluster.yaml")[0].read_text())
     doc["iam"]["withOIDCC"] = True
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, schema)
+
+
+def test_eksctl_schema_rejects_a_misspelt_association() -> None:
+    """The Pod Identity association keys are eksctl's (`serviceAccountName`, `roleARN`)."""
+    schema = json.loads((REFERENCE / "eksctl" / "schema.json").read_text())
+    (path,) = [
+        f for f in _files("eksctl/cluster.yaml") if "podIdentityAssociations" in f.read_text()
+    ]
+    doc = yaml.load(path.read_text())
+    jsonschema.validate(doc, schema)
+    doc["iam"]["podIdentityAssociations"][0]["roleArn"] = doc["iam"]["podIdentityAssociations"][
+        0
+    ].pop("roleARN")
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, schema)
 

@@ -17,6 +17,7 @@ class ArtifactKind(StrEnum):
     AWS_LOG_READER_TRUST_POLICY = "aws.log-reader-trust-policy"
     AWS_LOG_READER_POLICY = "aws.log-reader-policy"
     AWS_CLUSTER_PREREQUISITES = "aws.cluster-prerequisites"
+    AWS_POD_IDENTITY_ASSOCIATIONS = "aws.pod-identity-associations"
     EKSCTL_CLUSTER = "eksctl.cluster"
     GCP_CLUSTER = "gcp.cluster"
     GCP_CLUSTER_PREREQUISITES = "gcp.cluster-prerequisites"

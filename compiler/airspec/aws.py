@@ -5,6 +5,8 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 STS_AUDIENCE = "sts.amazonaws.com"  # the `aud` of IRSA tokens; the OIDC provider's client id
+POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"  # the service EKS Pod Identity assumes roles as
+POD_IDENTITY_ADDON = "eks-pod-identity-agent"  # the add-on that serves pods their credentials
 
 
 def partition_for(region: str) -> str:
@@ -38,6 +40,10 @@ def role_arn(account: str, name: str, partition: str) -> str:
 
 def policy_arn(account: str, name: str, partition: str) -> str:
     return arn("iam", f"policy/{name}", partition=partition, account=account)
+
+
+def eks_cluster_arn(account: str, region: str, name: str, partition: str) -> str:
+    return arn("eks", f"cluster/{name}", partition=partition, region=region, account=account)
 
 
 def issuer_host(issuer: str) -> str:

@@ -28,7 +28,9 @@ class Rule:
     name: str
     doc: str
     check: Check | None = None
-    phase: str = "spec"  # "raw": runs on every loaded tree; "spec": only once the model parsed
+    # "raw": runs on every loaded tree; "spec": once the model parsed; "compile": also reads
+    # files beside the spec; "artifacts": on the lowered artifacts (RuleContext.artifacts)
+    phase: str = "spec"
 
     @property
     def summary(self) -> str:
@@ -241,6 +243,8 @@ LOCATION_REGION = "AS218"  # rules/gcp.py
 SSM_PARAMETER_PATH = "AS219"  # rules/aws.py
 NAME_LIMIT = "AS221"  # rules/names.py
 SCHEDULING = "AS222"  # rules/scheduling.py
+IDENTITY_MODE = "AS223"  # rules/aws.py
+POLICY_SIZE = "AS224"  # rules/iam_size.py (phase "artifacts")
 
 
 # The .airspecignore file (apply --dry-run).

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from airspec import codes
+from airspec.artifact import Artifact
 from airspec.codes import make
 from airspec.diagnostics import Diagnostic, DiagnosticsError, has_errors
 from airspec.loader import Document, load_document
@@ -42,6 +43,12 @@ def _run(phase: str, ctx: RuleContext) -> list[Diagnostic]:
         if rule.check is not None and rule.phase == phase:
             found.extend(rule.check(ctx))
     return found
+
+
+def check_artifacts(checked: Checked, artifacts: tuple[Artifact, ...]) -> list[Diagnostic]:
+    """The rules that measure what a checked spec lowered to (phase "artifacts")."""
+    assert checked.doc is not None and checked.spec is not None
+    return _run("artifacts", RuleContext(checked.doc, checked.spec, checked.lock, artifacts))
 
 
 def _model_diagnostics(doc: Document, exc: ValidationError) -> list[Diagnostic]:

@@ -62,8 +62,21 @@ AwsRegion = Annotated[
         "an AWS region, e.g. us-east-1",
     ),
 ]
-IamName = Annotated[
-    str, _fmt(codes.BAD_FORMAT, r"^[A-Za-z0-9+=,.@_-]{1,64}$", "an IAM role or policy name")
+IamRoleName = Annotated[
+    str,
+    _fmt(
+        codes.BAD_FORMAT,
+        r"^[A-Za-z0-9+=,.@_-]{1,64}$",
+        "an IAM role name: 1-64 letters, digits and '+=,.@_-'",
+    ),
+]
+IamPolicyName = Annotated[
+    str,
+    _fmt(
+        codes.BAD_FORMAT,
+        r"^[A-Za-z0-9+=,.@_-]{1,128}$",
+        "an IAM policy name: 1-128 letters, digits and '+=,.@_-'",
+    ),
 ]
 RoleArn = Annotated[
     str,
@@ -73,12 +86,15 @@ RoleArn = Annotated[
         "an IAM role ARN",
     ),
 ]
-S3BucketName = Annotated[
+# The union of S3's and GCS's characters and lengths; AS221 (rules/names.py) applies the
+# rules of the spec's cloud (S3: 3-63, no '_'; GCS: '_' allowed, dotted names up to 222).
+BucketName = Annotated[
     str,
     _fmt(
         codes.BAD_FORMAT,
-        r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
-        "a bucket name: 3-63 lowercase letters, digits, '.', '-'",
+        r"^[a-z0-9][a-z0-9._-]{1,253}[a-z0-9]$",
+        "a bucket name: lowercase letters, digits, '.', '-' (GCS also '_'), beginning and "
+        "ending with a letter or digit",
     ),
 ]
 K8sVersion = Annotated[
@@ -333,9 +349,20 @@ class EksCluster(_Model):
     )
 
 
+TRUST_POLICY_DEFAULT_QUOTA = 2048  # IAM quotas: "Role trust policy length", default
+TRUST_POLICY_MAX_QUOTA = 8192  # the most the quota can be raised to
+
+
 class IamRole(_Model):
-    name: IamName
-    policy_name: IamName
+    name: IamRoleName
+    policy_name: IamPolicyName
+    trust_policy_quota: int = Field(
+        default=TRUST_POLICY_DEFAULT_QUOTA,
+        ge=TRUST_POLICY_DEFAULT_QUOTA,
+        le=TRUST_POLICY_MAX_QUOTA,
+        description="the account's 'Role trust policy length' quota in characters: 2048 "
+        "unless raised through Service Quotas (at most 8192)",
+    )
 
 
 class Aws(_Model):
@@ -343,6 +370,12 @@ class Aws(_Model):
     region: AwsRegion
     cluster: EksCluster
     role: IamRole
+    identity: Literal["irsa", "pod-identity"] = Field(
+        default="irsa",
+        description="how pods get the role: 'irsa' (the cluster's OIDC provider and a "
+        "service account annotation) or 'pod-identity' (EKS Pod Identity associations; "
+        "no OIDC provider, no annotation)",
+    )
 
 
 class NodePool(_Model):
@@ -377,7 +410,7 @@ class Cloud(_Model):
 
 
 class Bucket(_Model):
-    name: S3BucketName
+    name: BucketName
 
 
 class GitSource(_Model):
@@ -399,12 +432,12 @@ class Bundle(_Model):
 
 
 class LogsBackend(_Model):
-    bucket: S3BucketName
+    bucket: BucketName
     prefix: Prefix = "logs"
 
 
 class XComBackend(_Model):
-    bucket: S3BucketName
+    bucket: BucketName
     prefix: Prefix = "xcom"
     threshold: int = Field(default=0, ge=-1, description="bytes; -1 keeps every XCom in the DB")
 

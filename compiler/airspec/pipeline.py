@@ -10,10 +10,11 @@ from pathlib import Path
 from airspec import codes
 from airspec.artifact import Artifact, Context
 from airspec.codes import make
-from airspec.diagnostics import Diagnostic
-from airspec.frontend import check_spec
+from airspec.diagnostics import Diagnostic, has_errors
+from airspec.frontend import check_artifacts, check_spec
 from airspec.passes.aws_iam_policy import iam_policy
 from airspec.passes.aws_log_reader import log_reader
+from airspec.passes.aws_pod_identity import pod_identity_associations
 from airspec.passes.aws_trust_policy import trust_policy
 from airspec.passes.cluster_prerequisites import cluster_prerequisites
 from airspec.passes.eksctl_cluster import eksctl_cluster
@@ -34,6 +35,7 @@ PASSES: tuple[Pass, ...] = (
     iam_policy,
     trust_policy,
     log_reader,
+    pod_identity_associations,
     eksctl_cluster,
     gcp_cluster,
     cluster_prerequisites,
@@ -81,9 +83,14 @@ def compile_spec(
     if not checked.ok:
         return Compiled(path, checked.diagnostics)
     resolved = resolve(checked, source, spec_from_runbook)
+    artifacts = lower(resolved)
+    measured = check_artifacts(checked, artifacts)
+    diagnostics = tuple(sorted(set(checked.diagnostics) | set(measured)))
+    if has_errors(measured):
+        return Compiled(path, diagnostics)
     assert checked.doc is not None
     name_at = checked.doc.source.at(("metadata", "name"))
-    return Compiled(path, checked.diagnostics, resolved, lower(resolved), name_at)
+    return Compiled(path, diagnostics, resolved, artifacts, name_at)
 
 
 def source_name(spec: Path, root: Path) -> str:

@@ -67,6 +67,16 @@ class ResolvedSpec:
         return gcpnames.gsa_email(self.gcp.service_account, self.gcp.project)
 
     @property
+    def pod_identity(self) -> bool:
+        """EKS Pod Identity: associations, not OIDC trust and service account annotations."""
+        return self.spec.cloud.aws is not None and self.spec.cloud.aws.identity == "pod-identity"
+
+    @property
+    def annotates(self) -> bool:
+        """Whether service accounts carry the identity as an annotation (IRSA, GKE WI)."""
+        return not self.pod_identity
+
+    @property
     def cloud_identity(self) -> str:
         """What a service account is annotated with: the role ARN or the GSA email."""
         return self.role_arn if self.spec.cloud.aws is not None else self.gsa_email
@@ -97,6 +107,11 @@ class ResolvedSpec:
     @property
     def policy_arn(self) -> str:
         return awsnames.policy_arn(self.aws.account_id, self.aws.role.policy_name, self.partition)
+
+    @property
+    def cluster_arn(self) -> str:
+        a = self.aws
+        return awsnames.eks_cluster_arn(a.account_id, a.region, a.cluster.name, self.partition)
 
     @property
     def cluster_target(self) -> LiveTarget:
@@ -148,7 +163,7 @@ def resolve(checked: Checked, source: str, spec_from_runbook: str | None = None)
     if d.providers is not None and d.providers.constraints is not None:
         constraints = read_constraints(checked.path.parent, d.providers.constraints)
     issuer = None
-    if spec.cloud.aws is not None:
+    if spec.cloud.aws is not None and spec.cloud.aws.identity == "irsa":
         issuer, _ = effective_issuer(spec.cloud.aws.cluster.oidc_issuer, checked.lock)
     return ResolvedSpec(
         spec=spec,

@@ -239,6 +239,44 @@ def eks_issuer_of_api(cluster: dict[str, Any], *, issuer_pinned: bool) -> dict[s
     return eks_issuer(eks_cluster_of_api(cluster, issuer_pinned=issuer_pinned)["oidcIssuer"])
 
 
+def eks_addon(name: str) -> dict[str, Any]:
+    return {"addon": name}
+
+
+def eks_addon_of_api(got: dict[str, Any]) -> dict[str, Any]:
+    """From `eks:DescribeAddon`'s `addon`."""
+    return eks_addon(got.get("addonName", ""))
+
+
+def pod_identity_associations(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Service account (`namespace/name`) -> role ARN: EKS holds one association per service
+    account and cluster."""
+    return {
+        "associations": {
+            f"{a['namespace']}/{a['serviceAccountName']}": a["roleARN"]
+            for a in sorted(items, key=lambda a: (a["namespace"], a["serviceAccountName"]))
+        }
+    }
+
+
+def pod_identity_associations_of_api(
+    got: list[dict[str, Any]], *, accounts: frozenset[str], role: str
+) -> dict[str, Any]:
+    """From described associations: those of the spec's service accounts, and any other one
+    that hands out the role."""
+    return pod_identity_associations(
+        [
+            {
+                "namespace": a.get("namespace", ""),
+                "serviceAccountName": a.get("serviceAccount", ""),
+                "roleARN": a.get("roleArn", ""),
+            }
+            for a in got
+            if a.get("serviceAccount") in accounts or a.get("roleArn") == role
+        ]
+    )
+
+
 def eks_nodegroup(
     *,
     instance_types: list[str],

@@ -86,10 +86,12 @@ def _iam(a: Artifact, target: str, read: Reader) -> Check:
     )
 
 
-def _trusted_issuer(trust: Artifact) -> tuple[str, str]:
-    """(OIDC provider ARN, issuer URL) the trust policy trusts."""
+def _trusted_issuer(trust: Artifact) -> tuple[str, str] | None:
+    """(OIDC provider ARN, issuer URL) an IRSA trust policy trusts; None for Pod Identity."""
     (statement,) = trust.content["Statement"]
-    provider = statement["Principal"]["Federated"]
+    provider = statement["Principal"].get("Federated")
+    if provider is None:
+        return None
     return provider, "https://" + provider.split(":oidc-provider/", 1)[1]
 
 
@@ -111,8 +113,7 @@ def _trust_policy(i: Inputs, a: Artifact) -> list[Check]:
     # the runbook attaches the permission policy whenever the compile wrote one
     policy = i.artifacts.find(ArtifactKind.AWS_IAM_POLICY)
     attached = [policy.live.id] if policy is not None and policy.live is not None else []
-    provider, _ = _trusted_issuer(a)
-    return [
+    checks = [
         _iam(a, f"iam/role/{arn}", partial(live.iam_role_trust, arn=arn)),
         Check(
             a.path,
@@ -123,16 +124,22 @@ def _trust_policy(i: Inputs, a: Artifact) -> list[Check]:
             added_broadening,
             unordered=True,
         ),
-        Check(
-            a.path,
-            Service.IAM,
-            f"iam/oidc-provider/{provider}",
-            nf.oidc_provider([STS_AUDIENCE]),
-            _normalized(partial(live.oidc_provider, arn=provider), nf.oidc_provider_of_api),
-            added_broadening,
-            unordered=True,
-        ),
     ]
+    trusted = _trusted_issuer(a)
+    if trusted is not None:
+        provider = trusted[0]
+        checks.append(
+            Check(
+                a.path,
+                Service.IAM,
+                f"iam/oidc-provider/{provider}",
+                nf.oidc_provider([STS_AUDIENCE]),
+                _normalized(partial(live.oidc_provider, arn=provider), nf.oidc_provider_of_api),
+                added_broadening,
+                unordered=True,
+            )
+        )
+    return checks
 
 
 def _log_reader_policy(i: Inputs, a: Artifact) -> list[Check]:
@@ -145,7 +152,8 @@ def _log_reader_policy(i: Inputs, a: Artifact) -> list[Check]:
 def _pinned_issuer(i: Inputs) -> str | None:
     """The issuer the compile trusts: known once the trust policy could be written."""
     trust = i.artifacts.find(ArtifactKind.AWS_TRUST_POLICY)
-    return None if trust is None else _trusted_issuer(trust)[1]
+    trusted = None if trust is None else _trusted_issuer(trust)
+    return None if trusted is None else trusted[1]
 
 
 def _existing_eks(i: Inputs, a: Artifact) -> list[Check]:
@@ -193,6 +201,38 @@ def _eksctl_cluster(i: Inputs, a: Artifact) -> list[Check]:
             )
         )
     return out
+
+
+def _pod_identity(i: Inputs, a: Artifact) -> list[Check]:
+    """The agent add-on, and the associations of the namespace's service accounts: the
+    compiled ones, and any other one that names one of the spec's service accounts or the
+    role (an association the spec does not make is a broadening)."""
+    c, region, ns = a.content["cluster"], a.content["region"], i.resolved.namespace
+    role = i.resolved.role_arn
+    accounts = frozenset(sa.name for sa in i.resolved.service_accounts)
+    read_associations = partial(live.eks_pod_identity_associations, cluster=c, region=region, ns=ns)
+    form = partial(nf.pod_identity_associations_of_api, accounts=accounts, role=role)
+    addon = a.content["addon"]
+    return [
+        Check(
+            a.path,
+            Service.EKS,
+            f"eks/addon/{c}/{addon}",
+            nf.eks_addon(addon),
+            _normalized(
+                partial(live.eks_addon, cluster=c, name=addon, region=region), nf.eks_addon_of_api
+            ),
+        ),
+        Check(
+            a.path,
+            Service.EKS,
+            f"eks/pod-identity-associations/{c}/{ns}",
+            nf.pod_identity_associations(a.content["associations"]),
+            _normalized(read_associations, form),
+            added_broadening,
+            unordered=True,
+        ),
+    ]
 
 
 def _bucket_checks(r: ResolvedSpec) -> list[Check]:
@@ -290,7 +330,9 @@ def _service_account_checks(r: ResolvedSpec, artifact: str) -> list[Check]:
             artifact,
             Service.KUBERNETES,
             f"kubernetes/serviceaccount/{sa.namespace}/{sa.name}",
-            nf.identity_annotation(key, r.cloud_identity if sa.cloud_access else None),
+            nf.identity_annotation(
+                key, r.cloud_identity if sa.cloud_access and r.annotates else None
+            ),
             _normalized(
                 partial(live.k8s_service_account, ns=sa.namespace, name=sa.name),
                 partial(nf.identity_annotation_of_api, key=key),
@@ -353,6 +395,7 @@ PLANNERS: dict[ArtifactKind, Planner] = {
     ArtifactKind.AWS_LOG_READER_TRUST_POLICY: _log_reader_trust,
     ArtifactKind.AWS_LOG_READER_POLICY: _log_reader_policy,
     ArtifactKind.AWS_CLUSTER_PREREQUISITES: _existing_eks,
+    ArtifactKind.AWS_POD_IDENTITY_ASSOCIATIONS: _pod_identity,
     ArtifactKind.EKSCTL_CLUSTER: _eksctl_cluster,
     ArtifactKind.K8S_NAMESPACE: _k8s_object,
     ArtifactKind.K8S_CONFIGMAP: _k8s_object,

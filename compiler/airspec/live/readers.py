@@ -236,6 +236,50 @@ def eks_nodegroup(c: Clients, cluster: str, name: str, region: str) -> Any:
     return None if got is None else got["nodegroup"]
 
 
+def eks_addon(c: Clients, cluster: str, name: str, region: str) -> Any:
+    got = _aws_call(
+        f"eks describe-addon {cluster}/{name}",
+        c.aws("eks", region).describe_addon,
+        clusterName=cluster,
+        addonName=name,
+    )
+    return None if got is None else got["addon"]
+
+
+def eks_pod_identity_associations(c: Clients, cluster: str, region: str, ns: str) -> Any:
+    """Every Pod Identity association of namespace `ns`, described (the list's summaries do
+    not hold the role): one ListPodIdentityAssociations per page, one Describe each."""
+    eks = c.aws("eks", region)
+    what = f"eks list-pod-identity-associations {cluster} --namespace {ns}"
+    summaries: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        page = _aws_call(
+            what,
+            eks.list_pod_identity_associations,
+            clusterName=cluster,
+            namespace=ns,
+            **({"nextToken": token} if token else {}),
+        )
+        if page is None:
+            return None  # no such cluster
+        summaries += page.get("associations", [])
+        token = page.get("nextToken")
+        if not token:
+            break
+    out = []
+    for s in summaries:
+        got = _aws_call(
+            f"eks describe-pod-identity-association {cluster}/{s['associationId']}",
+            eks.describe_pod_identity_association,
+            clusterName=cluster,
+            associationId=s["associationId"],
+        )
+        if got is not None:  # deleted since the list
+            out.append(got["association"])
+    return out
+
+
 def s3_bucket(c: Clients, bucket: str) -> Any:
     s3 = c.aws("s3")
     if _aws_call(f"s3 head-bucket {bucket}", s3.head_bucket, Bucket=bucket) is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airspec.artifact import Artifact, ArtifactKind, Context
+from airspec.aws import POD_IDENTITY_ADDON
 from airspec.resolved import ResolvedSpec
 
 PATH = "eksctl/cluster.yaml"
@@ -33,7 +34,8 @@ def _node_group(group: Any, cluster: str) -> dict[str, Any]:
 
 
 def eksctl_cluster(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
-    """eksctl/cluster.yaml: the cluster with OIDC on, logging, and the node groups."""
+    """eksctl/cluster.yaml: the cluster with its identity wiring (IRSA: the OIDC provider;
+    Pod Identity: the agent add-on and the associations), logging, and the node groups."""
     if r.spec.cloud.aws is None or r.cluster_exists:
         return []
     c = r.aws.cluster
@@ -48,9 +50,15 @@ def eksctl_cluster(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
         "apiVersion": "eksctl.io/v1alpha5",
         "kind": "ClusterConfig",
         "metadata": metadata,
-        "iam": {"withOIDC": True},
-        "cloudWatch": {"clusterLogging": {"enableTypes": list(c.logging)}},
     }
+    associations = ctx.find(ArtifactKind.AWS_POD_IDENTITY_ASSOCIATIONS)
+    if not r.pod_identity:
+        config["iam"] = {"withOIDC": True}
+    else:  # no OIDC provider: EKS Pod Identity does not use one
+        config["addons"] = [{"name": POD_IDENTITY_ADDON}]
+        if associations is not None:
+            config["iam"] = {"podIdentityAssociations": associations.content["associations"]}
+    config["cloudWatch"] = {"clusterLogging": {"enableTypes": list(c.logging)}}
     managed = [_node_group(g, c.name) for g in c.node_groups if g.managed]
     unmanaged = [_node_group(g, c.name) for g in c.node_groups if not g.managed]
     if managed:

@@ -136,7 +136,7 @@ def _service_accounts(r: ResolvedSpec) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for sa in r.service_accounts:
         entry: dict[str, Any] = {"create": True, "name": sa.name}
-        if sa.cloud_access:
+        if sa.cloud_access and r.annotates:
             entry["annotations"] = {r.annotation_key: r.cloud_identity}
         out[sa.component] = entry
     return out

@@ -80,7 +80,9 @@ def _env_check(r: ResolvedSpec) -> list[Step]:
     ]
 
 
-def _aws_cluster(r: ResolvedSpec) -> list[Step]:
+def _aws_cluster(r: ResolvedSpec, ctx: Context) -> list[Step]:
+    if r.pod_identity:
+        return _pod_identity(r, ctx)
     if r.cluster_exists:  # checked with the OIDC provider in the identity steps
         return []
     return [
@@ -92,7 +94,51 @@ def _aws_cluster(r: ResolvedSpec) -> list[Step]:
     ]
 
 
+def _pod_identity(r: ResolvedSpec, ctx: Context) -> list[Step]:
+    """EKS Pod Identity: eksctl makes the add-on and the associations with a new cluster; an
+    existing cluster gets them from the AWS CLI."""
+    found = ctx.find(ArtifactKind.AWS_POD_IDENTITY_ASSOCIATIONS)
+    a = r.aws
+    on = f"--cluster-name {_q(a.cluster.name)} --region {_q(a.region)}"
+    if not r.cluster_exists:
+        return [
+            (
+                "Create the EKS cluster",
+                "With the EKS Pod Identity agent add-on, the Pod Identity associations of "
+                f"`{_path(ctx, ArtifactKind.AWS_POD_IDENTITY_ASSOCIATIONS)}` (the role above "
+                "must exist first), control plane logging and the node groups.",
+                [f"eksctl create cluster -f {_q('eksctl/cluster.yaml')}"],
+            )
+        ]
+    if found is None:
+        return []
+    addon = found.content["addon"]
+    lines = [
+        f"aws eks describe-addon {on} --addon-name {addon} --query addon.status --output text "
+        f"\\\n  || aws eks create-addon {on} --addon-name {addon}"
+    ]
+    for assoc in found.content["associations"]:
+        lines.append(
+            f"aws eks create-pod-identity-association {on} --namespace {_q(assoc['namespace'])} "
+            f"--service-account {_q(assoc['serviceAccountName'])} --role-arn {_q(assoc['roleARN'])}"
+        )
+    return [
+        (
+            "Install the Pod Identity agent and associate the service accounts",
+            f"airspec does not create or change the cluster `{a.cluster.name}`. EKS Pod "
+            "Identity needs the `eks-pod-identity-agent` add-on (the first command installs it "
+            "when it is missing) and one association per service account "
+            f"(`{found.path}`). An association that exists already is refused; change its "
+            "role with `aws eks update-pod-identity-association --association-id ID "
+            "--role-arn ARN`.",
+            lines,
+        )
+    ]
+
+
 def _aws_identity(r: ResolvedSpec, ctx: Context) -> list[Step]:
+    if r.pod_identity:  # no OIDC provider: the role can exist before the cluster does
+        return _aws_role(r, ctx)
     a = r.aws
     existing = (
         f"airspec does not create or change the cluster `{a.cluster.name}`; IRSA needs its "
@@ -115,25 +161,29 @@ def _aws_identity(r: ResolvedSpec, ctx: Context) -> list[Step]:
             )
         ]
     provider = aws.oidc_provider_arn(a.account_id, r.oidc_issuer, r.partition)
-    steps: list[Step] = [
-        (
-            "Check the OIDC issuer and its IAM provider",
-            existing + f"The first command must print `{r.oidc_issuer}`; the second must list "
-            f"`{aws.STS_AUDIENCE}` as a client id."
-            + (
-                " If it finds no provider, register it: `eksctl utils "
-                f"associate-iam-oidc-provider --cluster {a.cluster.name} --region {a.region} "
-                "--approve`."
-                if r.cluster_exists
-                else ""
-            ),
-            [
-                f"aws eks describe-cluster --name {_q(a.cluster.name)} --region {_q(a.region)} "
-                "--query cluster.identity.oidc.issuer --output text",
-                f"aws iam get-open-id-connect-provider --open-id-connect-provider-arn {_q(provider)}",
-            ],
-        )
-    ]
+    check: Step = (
+        "Check the OIDC issuer and its IAM provider",
+        existing + f"The first command must print `{r.oidc_issuer}`; the second must list "
+        f"`{aws.STS_AUDIENCE}` as a client id."
+        + (
+            " If it finds no provider, register it: `eksctl utils "
+            f"associate-iam-oidc-provider --cluster {a.cluster.name} --region {a.region} "
+            "--approve`."
+            if r.cluster_exists
+            else ""
+        ),
+        [
+            f"aws eks describe-cluster --name {_q(a.cluster.name)} --region {_q(a.region)} "
+            "--query cluster.identity.oidc.issuer --output text",
+            f"aws iam get-open-id-connect-provider --open-id-connect-provider-arn {_q(provider)}",
+        ],
+    )
+    return [check, *_aws_role(r, ctx)]
+
+
+def _aws_role(r: ResolvedSpec, ctx: Context) -> list[Step]:
+    a = r.aws
+    steps: list[Step] = []
     has_policy = ctx.find(ArtifactKind.AWS_IAM_POLICY) is not None
     lines = []
     if has_policy:
@@ -336,6 +386,18 @@ def _verify(r: ResolvedSpec, ctx: Context, title_note: str) -> Step:
     first = r.identities[0].name if r.identities else r.service_accounts[0].name
     if r.is_software:
         lines = [f"bash {_path(ctx, ArtifactKind.SOFTWARE_ASTRO_COMMANDS)} verify"]
+    elif r.pod_identity:
+        a = r.aws
+        lines = [
+            f"kubectl get pods --namespace {_q(ns)}",
+            f"aws eks list-pod-identity-associations --cluster-name {_q(a.cluster.name)} "
+            f"--region {_q(a.region)} --namespace {_q(ns)} "
+            "--query 'associations[].serviceAccount' --output text",
+        ]
+        title_note = (
+            "Pods become Ready, and the service accounts that need the role have their Pod "
+            "Identity associations (the last command lists them)."
+        )
     else:
         lines = [f"kubectl get pods --namespace {_q(ns)}", _annotation_check(r, ns, first)]
     note = title_note
@@ -481,8 +543,11 @@ def runbook(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
     if not r.is_software and r.spec.deployment.astro is None:
         return []
     steps = _env_check(r)
-    if r.spec.cloud.aws is not None:
-        steps += _aws_cluster(r) + _aws_identity(r, ctx)
+    if r.spec.cloud.aws is not None and r.pod_identity:
+        steps += _aws_identity(r, ctx) + _aws_cluster(r, ctx)
+        ready = True
+    elif r.spec.cloud.aws is not None:
+        steps += _aws_cluster(r, ctx) + _aws_identity(r, ctx)
         ready = r.oidc_issuer is not None
     else:
         steps += _gcp_cluster(r) + _gcp_identity(r, ctx)

@@ -6,6 +6,7 @@ from airspec.codes import REGISTRY, Rule
 from airspec.rules import (
     aws,
     gcp,
+    iam_size,
     names,
     platform,
     providers,
@@ -14,7 +15,7 @@ from airspec.rules import (
     secrets,
 )
 
-_MODULES = (secrets, references, platform, aws, gcp, providers, names, scheduling)
+_MODULES = (secrets, references, platform, aws, gcp, providers, names, scheduling, iam_size)
 
 
 def all_rules() -> dict[str, Rule]:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from airspec.aws import issuer_region
 from airspec.codes import (
+    IDENTITY_MODE,
     ISSUER_REGION,
     ISSUER_UNRESOLVED,
     NODE_GROUP_SIZE,
@@ -16,12 +17,60 @@ from airspec.codes import (
 )
 from airspec.diagnostics import Diagnostic, Severity
 from airspec.lock import effective_issuer
+from airspec.platforms import SOFTWARE
 from airspec.rules.context import RuleContext
 
 
 def _issuer(ctx: RuleContext) -> tuple[str | None, str]:
     assert ctx.spec is not None and ctx.spec.cloud.aws is not None
     return effective_issuer(ctx.spec.cloud.aws.cluster.oidc_issuer, ctx.lock)
+
+
+def _irsa(ctx: RuleContext) -> bool:
+    """An AWS spec whose pods get the role through IRSA (the OIDC issuer matters)."""
+    assert ctx.spec is not None
+    return ctx.spec.cloud.aws is not None and ctx.spec.cloud.aws.identity == "irsa"
+
+
+@rule(IDENTITY_MODE, "identity-mode")
+def identity_mode(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """`cloud.aws.identity: pod-identity` where it cannot work, or with a field it ignores.
+
+    - Astronomer Software keeps IRSA (an error): Houston creates each Deployment's service
+      accounts and gives them the role by writing the annotation named by
+      `serviceAccountAnnotationKey` (`eks.amazonaws.com/role-arn`); nothing in the platform
+      creates EKS Pod Identity associations for them, and their names exist only once the
+      Deployment does. Remove `identity` (IRSA is the default).
+    - `cluster.oidcIssuer` with pod-identity (a warning): EKS Pod Identity uses no OIDC
+      provider, so the issuer is not used; remove it, or switch to `identity: irsa`.
+
+    Source: Amazon EKS User Guide, "Learn how EKS Pod Identity grants pods access to AWS
+    services" (the agent add-on and associations) and Astronomer Software, "Customize the
+    service account annotation for Deployments".
+    """
+    spec = ctx.spec
+    assert spec is not None
+    aws = spec.cloud.aws
+    if aws is None or aws.identity != "pod-identity":
+        return
+    if spec.deployment.software is not None or spec.deployment.platform == SOFTWARE:
+        yield make(
+            IDENTITY_MODE,
+            ctx.at("cloud", "aws", "identity"),
+            "Astronomer Software gives Deployments the role through IRSA: Houston annotates "
+            "the service accounts it creates, and nothing creates EKS Pod Identity "
+            "associations for them",
+            "remove 'identity: pod-identity' (IRSA is the default)",
+        )
+    if aws.cluster.oidc_issuer is not None:
+        yield make(
+            IDENTITY_MODE,
+            ctx.at("cloud", "aws", "cluster", "oidcIssuer"),
+            "oidcIssuer is not used with identity: pod-identity (EKS Pod Identity needs no "
+            "OIDC provider)",
+            "remove it, or use identity: irsa",
+            Severity.WARNING,
+        )
 
 
 @rule(ISSUER_REGION, "issuer-region-mismatch")
@@ -33,7 +82,7 @@ def issuer_matches_region(ctx: RuleContext) -> Iterator[Diagnostic]:
     """
     spec = ctx.spec
     assert spec is not None
-    if spec.cloud.aws is None:
+    if spec.cloud.aws is None or not _irsa(ctx):
         return
     issuer, source = _issuer(ctx)
     if issuer is None:
@@ -67,7 +116,7 @@ def issuer_known(ctx: RuleContext) -> Iterator[Diagnostic]:
     """
     spec = ctx.spec
     assert spec is not None
-    if spec.cloud.aws is None:
+    if spec.cloud.aws is None or not _irsa(ctx):
         return
     issuer, _ = _issuer(ctx)
     if issuer is None:

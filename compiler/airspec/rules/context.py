@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from airspec.artifact import Artifact
 from airspec.loader import Document, PathKey
 from airspec.model import Spec
 
@@ -17,6 +18,7 @@ class RuleContext:
     doc: Document
     spec: Spec | None = None
     lock: dict[str, Any] = field(default_factory=dict)
+    artifacts: tuple[Artifact, ...] = ()  # phase "artifacts" only: the lowered spec
 
     @property
     def raw(self) -> Any:

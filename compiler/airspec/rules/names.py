@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from airspec.aws import partition_for
 from airspec.codes import NAME_LIMIT, make, rule
 from airspec.diagnostics import Diagnostic
 from airspec.platforms import SA_SUFFIX, SOFTWARE
@@ -25,6 +26,23 @@ LABEL_PREFIX_MAX = 253
 _LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _IP_SHAPED = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")
+BUCKET_MIN, BUCKET_MAX = 3, 63  # S3, and GCS names without dots
+GCS_DOTTED_MAX = 222  # GCS names with dots; each dot-separated part still at most 63
+# Object keys (S3) and object names (GCS) are at most 1,024 bytes of UTF-8. Airflow builds
+# them under the prefix from ids of up to 250 characters each (ID_LEN: dag_id, run_id,
+# task_id), so the prefix gets what the longest key leaves:
+OBJECT_KEY_MAX = 1024
+AIRFLOW_ID_MAX = 250
+# S3TaskHandler / GCSTaskHandler: <prefix>/dag_id=<d>/run_id=<r>/task_id=<t>/map_index=<m>/attempt=<n>.log
+LOG_KEY_TAIL = (
+    len("/dag_id=/run_id=/task_id=/map_index=/attempt=.log") + 3 * AIRFLOW_ID_MAX + 10 + 4
+)  # a map index of up to 10 digits, up to 4 digits of attempts
+# XComObjectStorageBackend: <prefix>/<dag_id>/<run_id>/<task_id>/<uuid4>[.<compression>]
+XCOM_KEY_TAIL = len("////") + 3 * AIRFLOW_ID_MAX + 36 + len(".bz2")
+SECRETS_MANAGER_NAME_MAX = 512  # Secrets Manager CreateSecret, Name
+SECRET_MANAGER_ID_MAX = 255  # Secret Manager secret ids
+SSM_NAME_MAX = 1011  # SSM PutParameter: a name, with the ARN before it, is at most 1011
+_SECRETS_MANAGER_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]+$")
 _S3_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _S3_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 
@@ -56,7 +74,11 @@ def label_problem(text: str, *, key: bool) -> str | None:
 
 
 def s3_bucket_problem(name: str) -> str | None:
-    """Why S3 refuses `name` beyond its character pattern (the schema checks that)."""
+    """Why S3 refuses `name` (the schema checks the characters both clouds share)."""
+    if not BUCKET_MIN <= len(name) <= BUCKET_MAX:
+        return f"is {len(name)} characters; an S3 bucket name is {BUCKET_MIN} to {BUCKET_MAX}"
+    if "_" in name:
+        return "holds '_', which only GCS allows"
     if _IP_SHAPED.match(name):
         return "is formatted as an IP address"
     if ".." in name:
@@ -73,7 +95,16 @@ def s3_bucket_problem(name: str) -> str | None:
 
 
 def gcs_bucket_problem(name: str) -> str | None:
-    """Why GCS refuses `name` beyond its character pattern."""
+    """Why GCS refuses `name` (the schema checks the characters both clouds share)."""
+    if "." not in name and len(name) > BUCKET_MAX:
+        return f"is {len(name)} characters; a GCS bucket name without dots is at most {BUCKET_MAX}"
+    if len(name) > GCS_DOTTED_MAX:
+        return f"is {len(name)} characters; a GCS bucket name is at most {GCS_DOTTED_MAX}"
+    if long := [part for part in name.split(".") if len(part) > BUCKET_MAX]:
+        return (
+            f"has a dot-separated part of {len(long[0])} characters; each part is at most "
+            f"{BUCKET_MAX}"
+        )
     if _IP_SHAPED.match(name):
         return "is formatted as an IP address"
     if name.startswith("goog"):
@@ -83,6 +114,68 @@ def gcs_bucket_problem(name: str) -> str | None:
     if ".." in name or ".-" in name or "-." in name:
         return "has an empty or malformed dot-separated part"
     return None
+
+
+def _object_prefixes(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Backend prefixes that leave Airflow's longest object key over 1,024 bytes."""
+    spec = ctx.spec
+    assert spec is not None
+    for key, backend, tail in (
+        ("logs", spec.backends.logs, LOG_KEY_TAIL),
+        ("xcom", spec.backends.xcom, XCOM_KEY_TAIL),
+    ):
+        if backend is None:
+            continue
+        size, most = len(backend.prefix.encode()), OBJECT_KEY_MAX - tail
+        if size > most:
+            yield make(
+                NAME_LIMIT,
+                ctx.at("backends", key, "prefix"),
+                f"the {key} prefix is {size} bytes; at most {most} leave room for the "
+                f"{tail} bytes Airflow appends (ids of up to {AIRFLOW_ID_MAX} characters) "
+                f"within an object key's {OBJECT_KEY_MAX}",
+                "shorten the prefix",
+            )
+
+
+def _secret_names(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """Secrets backend prefixes whose names the secrets service cannot hold."""
+    spec = ctx.spec
+    assert spec is not None
+    secrets = spec.backends.secrets
+    if secrets is None:
+        return
+    if secrets.type == "aws-secrets-manager":
+        most, sep = SECRETS_MANAGER_NAME_MAX, "/"
+        limit = f"a Secrets Manager secret name is at most {most} characters"
+    elif secrets.type == "gcp-secret-manager":
+        most, sep = SECRET_MANAGER_ID_MAX, "-"
+        limit = f"a Secret Manager secret id is at most {most} characters"
+    elif secrets.type == "aws-ssm" and spec.cloud.aws is not None:
+        a = spec.cloud.aws
+        arn = f"arn:{partition_for(a.region)}:ssm:{a.region}:{a.account_id}:parameter"
+        most, sep = SSM_NAME_MAX - len(arn), "/"
+        limit = f"an SSM parameter name is at most {SSM_NAME_MAX} characters with its ARN ({arn})"
+    else:
+        return
+    for key, prefix in secrets.prefixes().items():
+        where = ctx.at("backends", "secrets", key)
+        shown = prefix if len(prefix) <= 40 else prefix[:40] + "…"
+        if secrets.type == "aws-secrets-manager" and not _SECRETS_MANAGER_NAME.match(prefix):
+            yield make(
+                NAME_LIMIT,
+                where,
+                f"'{shown}' holds a character a Secrets Manager secret name cannot",
+                "use letters, digits and '/_+=.@-' only",
+            )
+        if len(prefix) + len(sep) >= most:
+            yield make(
+                NAME_LIMIT,
+                where,
+                f"the prefix '{shown}' is {len(prefix)} characters; {limit}, so "
+                f"'<prefix>{sep}<id>' leaves no room for the id",
+                f"use a prefix of at most {most - len(sep) - 1} characters",
+            )
 
 
 def _labels(ctx: RuleContext) -> Iterator[tuple[tuple[str | int, ...], dict[str, str]]]:
@@ -110,6 +203,10 @@ def names_within_limits(ctx: RuleContext) -> Iterator[Diagnostic]:
       (Kubernetes, "Object Names and IDs"). Software's namespace is
       `astronomer-<releaseName>`; service accounts are `<resourceNamePrefix>-<component>`
       (Remote Execution) or `<releaseName>-<component>` (Software).
+    - Worker names: the chart names a worker's Deployment `<resourceNamePrefix>-worker-<name>`
+      and its autoscaler `<resourceNamePrefix>-worker-<name>-hpa`; the chart puts these names
+      in labels, which hold at most 63 characters (astro-remote-execution-agent chart,
+      values.yaml `workers[].name`).
     - The log-reader role `<role.name>-log-reader`: at most 64 characters (IAM quotas).
       airspec never truncates a derived name: a cut name could equal the main role's.
     - GKE cluster and node pool names: at most 40 characters (GKE API, clusters.create
@@ -118,11 +215,30 @@ def names_within_limits(ctx: RuleContext) -> Iterator[Diagnostic]:
       values at most 63 characters of letters, digits, `-_.`, beginning and ending
       alphanumeric; keys an optional DNS-subdomain prefix and a name of at most 63
       (Kubernetes, "Labels and Selectors").
-    - S3 bucket names: not IP-shaped, no `..`, no `-` next to `.`, not beginning with
-      `xn--`, `sthree-`, `amzn-s3-demo-`, not ending with `-s3alias`, `--ol-s3`, `.mrap`,
-      `--x-s3`, `--table-s3` (Amazon S3 User Guide, "General purpose bucket naming rules").
-    - GCS bucket names: not IP-shaped, not beginning with `goog`, not containing `google`
-      (Cloud Storage, "Bucket names").
+    - S3 bucket names: 3 to 63 characters of lowercase letters, digits, `.` and `-` (no
+      `_`), not IP-shaped, no `..`, no `-` next to `.`, not beginning with `xn--`,
+      `sthree-`, `amzn-s3-demo-`, not ending with `-s3alias`, `--ol-s3`, `.mrap`, `--x-s3`,
+      `--table-s3` (Amazon S3 User Guide, "General purpose bucket naming rules").
+    - GCS bucket names: lowercase letters, digits, `-`, `_` and `.`; at most 63 characters
+      without dots, at most 222 with dots and 63 per dot-separated part; not IP-shaped, not
+      beginning with `goog`, not containing `google` (Cloud Storage, "Bucket names").
+    - Object key prefixes (`backends.logs.prefix`, `backends.xcom.prefix`): an S3 object key
+      and a GCS object name are at most 1,024 bytes of UTF-8 (Amazon S3 User Guide, "Naming
+      Amazon S3 objects"; Cloud Storage, "Object names"). Airflow appends up to 813 bytes to
+      the logs prefix (`/dag_id=…/run_id=…/task_id=…/map_index=…/attempt=….log`, ids of up to
+      250 characters, Airflow's ID_LEN) and up to 794 to the XCom prefix
+      (`/<dag_id>/<run_id>/<task_id>/<uuid4>.<compression>`), so a logs prefix is at most 211
+      bytes and an XCom prefix at most 230.
+    - Secrets backend prefixes: a Secrets Manager secret name is at most 512 characters of
+      letters, digits and `/_+=.@-` (Secrets Manager API Reference, CreateSecret, `Name`); a
+      Secret Manager secret id at most 255 (Secret Manager, "Create a secret"); an SSM
+      parameter name at most 1,011 characters counting the ARN before it (Systems Manager
+      API Reference, PutParameter, `Name`). Each prefix must leave room for `<sep><id>`.
+      SSM's leading `/`, characters and 15 levels are AS219; Secret Manager's characters
+      are AS217.
+    - IAM role and policy names (the schema, AS107): a role name is 1 to 64 characters, a
+      policy name 1 to 128, of letters, digits and `+=,.@_-` (IAM User Guide, "IAM and AWS
+      STS quotas", IAM name requirements). Document sizes are AS224.
     """
     spec = ctx.spec
     assert spec is not None
@@ -164,6 +280,19 @@ def names_within_limits(ctx: RuleContext) -> Iterator[Diagnostic]:
             f"characters; a service account name is at most {DNS_LABEL_MAX}",
             f"shorten it to at most {DNS_LABEL_MAX - len(longest) - 1} characters",
         )
+
+    if d.platform != SOFTWARE:
+        for i, worker in enumerate(d.workers):
+            # the chart: Deployment <prefix>-worker-<name>, its HPA <prefix>-worker-<name>-hpa
+            derived = f"{prefix}-worker-{worker.name}-hpa"
+            if len(derived) > DNS_LABEL_MAX:
+                yield refuse(
+                    ("deployment", "workers", i, "name"),
+                    f"the chart names this worker's autoscaler '{derived}', {len(derived)} "
+                    f"characters; a name used as a label value is at most {DNS_LABEL_MAX}",
+                    f"keep resourceNamePrefix and the worker name together at most "
+                    f"{DNS_LABEL_MAX - len('-worker--hpa')} characters",
+                )
 
     aws, gcp = spec.cloud.aws, spec.cloud.gcp
     reads_logs = d.astro is not None and d.astro.log_reader_role_arn and spec.backends.logs
@@ -214,3 +343,5 @@ def names_within_limits(ctx: RuleContext) -> Iterator[Diagnostic]:
                 f"bucket name '{bucket.name}' {problem}; {service} refuses it",
                 "use a bucket name of lowercase letters, digits and single '-' or '.' between them",
             )
+    yield from _object_prefixes(ctx)
+    yield from _secret_names(ctx)

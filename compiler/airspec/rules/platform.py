@@ -39,6 +39,12 @@ def blocks_match_platform(ctx: RuleContext) -> Iterator[Diagnostic]:
     agents; `software` configures an Astronomer Software deployment. Setting a block the
     platform ignores is an error, so nothing in the spec is silently dropped. The same holds
     for a field of the other cloud: `astro.logReaderRoleArn` (an IAM role) on `cloud.gcp`.
+
+    On Astronomer Software, `deployment.namespace` may only name the namespace the platform
+    creates, `astronomer-<releaseName>` (the default): `astro deployment create`, which the
+    compiled `software/astro-commands.sh` runs, chooses no namespace, so any other value
+    would point the identity checks and the runbook at a namespace the Deployment is not in.
+    Namespace pools (pre-created namespaces) are not supported.
     """
     assert ctx.spec is not None
     platform = ctx.spec.deployment.platform
@@ -52,6 +58,16 @@ def blocks_match_platform(ctx: RuleContext) -> Iterator[Diagnostic]:
                     f"'deployment.{key}' applies to {REMOTE}, not {SOFTWARE}",
                     "remove it: Astronomer Software runs Airflow itself",
                 )
+        software, namespace = ctx.spec.deployment.software, ctx.spec.deployment.namespace
+        if software is not None and namespace not in (None, f"astronomer-{software.release_name}"):
+            yield make(
+                BLOCK_NOT_FOR_PLATFORM,
+                ctx.at("deployment", "namespace"),
+                f"Astronomer Software creates the Deployment in 'astronomer-"
+                f"{software.release_name}', not '{namespace}': 'astro deployment create' "
+                "takes no namespace",
+                "remove 'deployment.namespace' (namespace pools are not supported)",
+            )
         if "bundles" in ctx.raw:
             yield make(
                 BLOCK_NOT_FOR_PLATFORM,
