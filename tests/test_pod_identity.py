@@ -103,6 +103,7 @@ def test_switching_modes_changes_only_the_identity_artifacts(tmp_path: Path) -> 
         "eksctl/cluster.yaml",
         "helm/values.yaml",  # the IRSA annotations go
         "RUNBOOK.md",
+        "GRAPH.md",  # who can assume the role
         "manifest.json",  # the hashes of the above
     }
     assert "aws/pod-identity-associations.json" not in a

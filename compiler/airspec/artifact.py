@@ -29,6 +29,7 @@ class ArtifactKind(StrEnum):
     SOFTWARE_HOUSTON_CONFIG = "software.houston-config"
     SOFTWARE_ASTRO_COMMANDS = "software.astro-commands"
     SOFTWARE_DEPLOYMENT_ENV = "software.deployment-env"
+    IDENTITY_GRAPH = "identity-graph"
     RUNBOOK = "runbook"
 
 

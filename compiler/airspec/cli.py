@@ -82,8 +82,9 @@ app = typer.Typer(
     cls=_Group,
     name="airspec",
     help="Compile an Airflow deployment's cloud wiring from one spec, and check it against live state.",
+    epilog="Example: airspec compile specs/ && airspec apply specs/ --dry-run",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -91,7 +92,13 @@ app = typer.Typer(
 
 SpecsArg = Annotated[
     list[Path],
-    typer.Argument(help="Spec files (specs/*.airspec.yaml).", show_default=False),
+    typer.Argument(
+        help="Spec files, or folders searched recursively for *.airspec.yaml.",
+        show_default=False,
+    ),
+]
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Also name each tree that did not change.")
 ]
 FormatOpt = Annotated[
     DiagFormat,
@@ -122,6 +129,17 @@ def _print_diagnostics(
         )
 
 
+def _specs(paths: list[Path]) -> list[Path]:
+    """The spec files named on the command line, folders expanded."""
+    from airspec.pipeline import NoSpecs, expand_specs
+
+    try:
+        return expand_specs(paths)
+    except NoSpecs as exc:
+        _say(f"airspec: {exc}")
+        raise typer.Exit(exit_code(error=True)) from None
+
+
 def _summary(diags: list[Diagnostic]) -> str:
     errors = sum(d.is_error for d in diags)
     warnings = len(diags) - errors
@@ -144,11 +162,12 @@ def _main(
     """airspec: one spec in git -> reviewable IAM, eksctl, Helm and Kubernetes artifacts."""
 
 
-@app.command()
+@app.command(epilog="Example: airspec validate specs/  (every *.airspec.yaml under specs/)")
 def validate(specs: SpecsArg, fmt: FormatOpt = DiagFormat.text) -> None:
     """Check specs and report every problem as file:line:col: CODE message."""
     from airspec.frontend import check_spec
 
+    specs = _specs(specs)
     diags: list[Diagnostic] = []
     for spec in specs:
         diags += check_spec(spec, str(spec)).diagnostics
@@ -159,7 +178,10 @@ def validate(specs: SpecsArg, fmt: FormatOpt = DiagFormat.text) -> None:
     _say(f"airspec: {len(specs)} spec(s) valid" + (f" ({_summary(diags)})" if diags else ""))
 
 
-@app.command("compile")
+@app.command(
+    "compile",
+    epilog="Example: airspec compile specs/ --check --format github  (in CI: fail on a stale out/)",
+)
 def compile_(
     specs: SpecsArg,
     out: Annotated[
@@ -173,6 +195,7 @@ def compile_(
         ),
     ] = False,
     fmt: FormatOpt = DiagFormat.text,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Validate specs and lower them into reviewable artifacts under out/<name>/.
 
@@ -181,6 +204,7 @@ def compile_(
     from airspec.emit import EmitError, orphans, render_tree, stale_out, write_tree
     from airspec.pipeline import compile_specs
 
+    specs = _specs(specs)
     batch = compile_specs(specs, out)
     diags = batch.diagnostics
     trees: dict[str, dict[str, bytes]] = {}
@@ -205,6 +229,7 @@ def compile_(
         _say(f"airspec: {out} is up to date ({len(trees)} spec(s))")
         return
     _print_diagnostics(diags, fmt)
+    written = 0
     for name, files in trees.items():
         try:
             changed = write_tree(out, name, files)
@@ -213,9 +238,16 @@ def compile_(
                 f"airspec: {exc}; {(out / name).as_posix()}/ and the trees after it were not written"
             )
             raise typer.Exit(exit_code(error=True)) from None
-        _say(
-            f"{'wrote' if changed else 'unchanged'} {(out / name).as_posix()}/ ({len(files)} files)"
-        )
+        written += changed
+        if changed or verbose:
+            _say(
+                f"{'wrote' if changed else 'unchanged'} {(out / name).as_posix()}/ "
+                f"({len(files)} files)"
+            )
+    _say(
+        f"airspec: {len(trees)} spec(s) compiled into {out.as_posix()}/: {written} written, "
+        f"{len(trees) - written} unchanged" + (f" ({_summary(diags)})" if diags else "")
+    )
     for orphan in orphans(out, batch.root, trees):
         _say(f"airspec: {out.as_posix()}/{orphan.path} is {orphan.reason}; remove it")
 
@@ -242,7 +274,9 @@ def _fail_on(value: str) -> set[str]:
     return chosen
 
 
-@app.command()
+@app.command(
+    epilog="Example: airspec apply specs/remote-exec-eks.airspec.yaml --dry-run --format markdown"
+)
 def apply(
     specs: SpecsArg,
     dry_run: Annotated[
@@ -312,7 +346,7 @@ def apply(
         raise typer.Exit(exit_code(error=True))
     try:
         report = check_live(
-            specs,
+            _specs(specs),
             out=out,
             targets=target,
             kube_context=context,
@@ -379,7 +413,9 @@ def _run_with_progress(
         )
 
 
-@app.command()
+@app.command(
+    epilog="Example: airspec resolve specs/remote-exec-eks.airspec.yaml  (after eksctl create cluster)"
+)
 def resolve(
     spec: Annotated[
         Path, typer.Argument(help="The spec whose live-only values to record.", show_default=False)
@@ -405,7 +441,71 @@ def resolve(
     _say(message)
 
 
-@app.command()
+@app.command(
+    epilog="Example: airspec init --platform astro-remote-execution --cloud aws specs/orders.airspec.yaml"
+)
+def init(
+    path: Annotated[
+        Path,
+        typer.Argument(help="Where to write the spec.", show_default=True),
+    ] = Path("specs/airflow.airspec.yaml"),
+    platform: Annotated[
+        str,
+        typer.Option(
+            "--platform",
+            "-p",
+            help="astro-remote-execution (agents in your cluster) or astronomer-software.",
+        ),
+    ] = "astro-remote-execution",
+    cloud: Annotated[str, typer.Option("--cloud", "-c", help="aws (EKS) or gcp (GKE).")] = "aws",
+    name: Annotated[
+        str | None, typer.Option("--name", help="metadata.name (default: from the file name).")
+    ] = None,
+) -> None:
+    """Write a commented starter spec that validates as written; never overwrites a file.
+
+    Also writes the JSON Schema the spec's modeline names (schemas/airspec.schema.json in the
+    project) when it is missing, so editors complete and check the fields.
+    """
+    import os
+    from pathlib import PurePosixPath
+
+    from airspec.frontend import check_spec
+    from airspec.model import spec_json_schema
+    from airspec.repo import project_root
+    from airspec.starter import CLOUDS, PLATFORMS, SCHEMA_FILE, default_name, starter_spec
+
+    if platform not in PLATFORMS or cloud not in CLOUDS:
+        _say(
+            f"airspec: --platform is one of {', '.join(PLATFORMS)}; --cloud one of {', '.join(CLOUDS)}"
+        )
+        raise typer.Exit(exit_code(error=True))
+    if path.exists() or path.is_symlink():
+        _say(f"airspec: {path} exists; not overwritten (choose another path, or remove it)")
+        raise typer.Exit(exit_code(error=True))
+    spec_name = name or default_name(PurePosixPath(path.name))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    schema = project_root(path.parent) / SCHEMA_FILE
+    schema_ref = Path(os.path.relpath(schema.resolve(), path.parent.resolve())).as_posix()
+    text = starter_spec(platform, cloud, spec_name, path.as_posix(), schema_ref)
+    try:
+        with path.open("x", encoding="utf-8") as f:  # "x": refuse a file made meanwhile
+            f.write(text)
+    except OSError as exc:
+        _say(f"airspec: cannot write {path}: {exc.strerror or exc}")
+        raise typer.Exit(exit_code(error=True)) from None
+    _say(f"wrote {path} ({platform} on {cloud}, metadata.name {spec_name})")
+    if not schema.exists():
+        schema.parent.mkdir(parents=True, exist_ok=True)
+        schema.write_text(json.dumps(spec_json_schema(), indent=2, sort_keys=True) + "\n")
+        _say(f"wrote {os.path.relpath(schema)} (the schema the modeline names)")
+    diags = list(check_spec(path, str(path)).diagnostics)
+    if diags:  # a starter that does not validate is a bug; say so rather than hide it
+        _print_diagnostics(diags, DiagFormat.text)
+    _say(f"next: edit the values marked 'yours', then airspec compile {path}")
+
+
+@app.command(epilog="Example: airspec schema > schemas/airspec.schema.json")
 def schema() -> None:
     """Print the JSON Schema of spec v1 (for editors: yaml-language-server)."""
     from airspec.model import spec_json_schema
@@ -413,7 +513,7 @@ def schema() -> None:
     print(json.dumps(spec_json_schema(), indent=2, sort_keys=True))
 
 
-@app.command("report-schema")
+@app.command("report-schema", epilog="Example: airspec report-schema > drift-report.schema.json")
 def report_schema() -> None:
     """Print the JSON Schema of the drift report (`apply --format json`, airspec.drift/v1)."""
     from airspec.apply.findings import report_json_schema
@@ -421,7 +521,7 @@ def report_schema() -> None:
     print(json.dumps(report_json_schema(), indent=2, sort_keys=True))
 
 
-@app.command()
+@app.command(epilog="Example: airspec explain AS221  (or: airspec explain, for every code)")
 def explain(
     code: Annotated[
         str | None, typer.Argument(help="A diagnostic code, e.g. AS203. Omit to list all.")

@@ -21,6 +21,7 @@ from airspec.passes.eksctl_cluster import eksctl_cluster
 from airspec.passes.gcp_cluster import gcp_cluster
 from airspec.passes.gcp_iam_bindings import gcp_iam_bindings
 from airspec.passes.helm_values import helm_values
+from airspec.passes.identity_graph import identity_graph
 from airspec.passes.k8s_manifests import k8s_manifests
 from airspec.passes.runbook import runbook
 from airspec.passes.software_commands import astro_commands
@@ -44,6 +45,7 @@ PASSES: tuple[Pass, ...] = (
     k8s_manifests,
     houston_config,
     astro_commands,
+    identity_graph,
     runbook,
 )
 
@@ -91,6 +93,36 @@ def compile_spec(
     assert checked.doc is not None
     name_at = checked.doc.source.at(("metadata", "name"))
     return Compiled(path, diagnostics, resolved, artifacts, name_at)
+
+
+SPEC_GLOB = "*.airspec.yaml"
+
+
+class NoSpecs(ValueError):
+    """A folder given as a spec holds no `*.airspec.yaml`."""
+
+
+def expand_specs(paths: Sequence[Path]) -> list[Path]:
+    """Spec files as given, with each folder replaced by the `*.airspec.yaml` files under
+    it (recursively, sorted; hidden folders skipped). A path given twice counts once."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob(SPEC_GLOB)
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            if not found:
+                raise NoSpecs(f"no {SPEC_GLOB} under {path}")
+            out += found
+        else:
+            out.append(path)
+    unique: dict[Path, Path] = {}
+    for p in out:
+        unique.setdefault(p.resolve(), p)
+    return list(unique.values())
 
 
 def source_name(spec: Path, root: Path) -> str:
