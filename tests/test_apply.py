@@ -637,3 +637,20 @@ def test_a_glob_in_the_ignore_file_never_hides_broadening(world: World) -> None:
     )
     code, report = world.report()
     assert code == 0 and report["counts"]["suppressed"] == 1 and report["findings"] == []
+
+
+def test_clients_are_built_once_per_run_whatever_the_number_of_specs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Specs of one dry run share one set of clients: one Kubernetes client, one boto3 client
+    per (service, region); a view per spec only changes the default region."""
+    from airspec.live.readers import Clients
+
+    with FakeKube() as kube:
+        monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig(tmp_path)))
+        shared = Clients(kube_context=None)
+        a, b = shared.for_region("us-east-1"), shared.for_region("eu-west-1")
+        assert a.kube() is b.kube() is shared.kube()
+        assert a.aws("iam") is shared.for_region("us-east-1").aws("iam")
+        assert a.aws("s3") is not b.aws("s3")  # another region, another client
+        assert b.aws("s3", "us-east-1") is a.aws("s3")

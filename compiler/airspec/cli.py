@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer import rich_utils
 from typer.core import TyperGroup
 
 if TYPE_CHECKING:
@@ -68,6 +67,8 @@ class _Group(TyperGroup):
         try:
             code = super().main(args, standalone_mode=False, **extra)
         except typer.TyperException as exc:  # click's usage errors (typer vendors click)
+            from typer import rich_utils  # only on this path: rich's import is slow
+
             rich_utils.rich_format_error(exc)  # type: ignore[arg-type]
             code = Exit.ERROR
         except typer.Abort:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -63,6 +66,7 @@ def provider_needs(spec: Spec) -> list[Need]:
     return needs
 
 
+@lru_cache(maxsize=8192)  # specs share constraints files: each line is parsed once per process
 def parse_requirement(text: str) -> Requirement | None:
     try:
         return Requirement(text)
@@ -104,23 +108,33 @@ def read_constraints(spec_dir: Path, relative: str) -> str:
         raise ConstraintsError("is not UTF-8 text") from None
     except OSError as exc:
         raise ConstraintsError(exc.strerror or str(exc)) from None
+    problem = _content_problem(text)
+    if problem is not None:
+        raise ConstraintsError(problem)
+    return text
+
+
+@lru_cache(maxsize=64)
+def _content_problem(text: str) -> str | None:
+    """Why a constraints file's text may not be copied into out/, or None."""
     for number, line in enumerate(text.splitlines(), 1):
         what = credential_in(line)
         if what is not None:
-            raise ConstraintsError(f"line {number} looks like {what}; it would be committed")
+            return f"line {number} looks like {what}; it would be committed"
         body = line.split("#", 1)[0].strip()
         if not body:
             continue
         req = parse_requirement(body)
         if req is None or body.startswith("-"):
-            raise ConstraintsError(
+            return (
                 f"line {number} is not a requirement line such as 'name==version' (options "
                 "such as --extra-index-url are not copied into the cluster)"
             )
-    return text
+    return None
 
 
-def pinned_versions(constraints: str) -> dict[str, Version]:
+@lru_cache(maxsize=64)
+def pinned_versions(constraints: str) -> Mapping[str, Version]:
     """`name==version` pins of a constraints file, by canonical name (URLs and options skipped)."""
     pins: dict[str, Version] = {}
     for line in constraints.splitlines():
@@ -136,4 +150,4 @@ def pinned_versions(constraints: str) -> dict[str, Version]:
                 pins[canonicalize_name(req.name)] = Version(specs[0].version)
             except InvalidVersion:
                 continue
-    return pins
+    return MappingProxyType(pins)

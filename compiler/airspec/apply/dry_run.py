@@ -16,6 +16,7 @@ from airspec.apply.guard import Expected, identity_problems
 from airspec.apply.ignore import IgnoreEntry, find_ignore_file, load_ignores
 from airspec.apply.plan import SERVICES, plan
 from airspec.apply.runner import SpecChecks, run
+from airspec.artifact import Service
 from airspec.diagnostics import DiagnosticsError, has_errors
 from airspec.emit import render_tree, stale_out
 from airspec.live.readers import Clients, ReadError
@@ -63,6 +64,7 @@ def dry_run(
     batch = compile_specs(specs, out)
     if has_errors(batch.diagnostics):
         raise DiagnosticsError(batch.diagnostics)
+    shared = Clients(kube_context=kube_context)
     work: list[SpecChecks] = []
     expected: list[Expected] = []
     trees: dict[str, dict[str, bytes]] = {}
@@ -72,7 +74,7 @@ def dry_run(
         trees[r.name] = render_tree(r.name, result.artifacts, r.source)
         aws, gcp = r.spec.cloud.aws, r.spec.cloud.gcp
         checks = [c for c in plan(r, result.artifacts) if c.service in chosen]
-        clients = Clients(region=aws.region if aws else None, kube_context=kube_context)
+        clients = shared.for_region(aws.region if aws else None)
         work.append(SpecChecks(r.name, checks, clients))
         expected.append(
             Expected(
@@ -82,15 +84,30 @@ def dry_run(
                 gcp.project if gcp else None,
             )
         )
+    _warm(work)  # clients are built while the staleness check and the identity guard run
     stale = [f"{out.as_posix()}/{s.path}" for s in stale_out(out, batch.root, trees)]
     ignores = _ignores(ignore_file or find_ignore_file(sorted({s.parent for s in specs})))
     try:
-        problems = identity_problems(expected, work[0].clients if work else Clients())
+        problems = identity_problems(expected, work[0].clients if work else shared)
     except ReadError as exc:
         problems = [f"cannot tell whose credentials these are: {exc}"]
     if problems:
         raise WrongIdentity(problems)
     return runner(work, concurrency=concurrency, ignores=ignores, stale=stale)
+
+
+_AWS_CLIENT = {Service.IAM: "iam", Service.EKS: "eks", Service.S3: "s3"}
+_KUBE = {Service.KUBERNETES, Service.HELM}
+
+
+def _warm(work: list[SpecChecks]) -> None:
+    """Build every client the reads will use, in the background, once per run."""
+    for w in work:
+        services = {c.service for c in w.checks}
+        aws = [(_AWS_CLIENT[s], w.clients.region) for s in sorted(services & set(_AWS_CLIENT))]
+        if aws:
+            aws.append(("sts", w.clients.region))  # the identity guard
+        w.clients.warm(aws=aws, kube=bool(services & _KUBE))
 
 
 def _ignores(path: Path | None) -> list[IgnoreEntry]:

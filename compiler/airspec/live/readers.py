@@ -19,6 +19,7 @@ import gzip
 import json
 import os
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 RETRIES = int(os.environ.get("AIRSPEC_READ_RETRIES", "4"))  # retries on throttling / 5xx
@@ -29,57 +30,110 @@ class ReadError(Exception):
     """A live read failed for a reason other than "it does not exist"."""
 
 
-class Clients:
-    """Lazily created, shared API clients (boto3 and kubernetes clients are thread-safe)."""
+class _Shared:
+    """The clients behind every `Clients` view of one run: one per (service, region), one
+    Kubernetes client; each built once, under its own lock, so a slow one (the `kubernetes`
+    package takes about a second to import) never holds up the others."""
 
-    def __init__(self, *, region: str | None = None, kube_context: str | None = None) -> None:
-        self.region = region
+    def __init__(self, kube_context: str | None) -> None:
         self.kube_context = kube_context
-        self._lock = threading.Lock()
-        self._aws: dict[tuple[str, str | None], Any] = {}
-        self._kube: Any = None
-        self._kube_error: str | None = None
+        self.guard = threading.Lock()
+        self.locks: dict[Any, threading.Lock] = {}
+        self.built: dict[Any, Any] = {}
+        self.kube_error: str | None = None
+
+    def get(self, key: Any, build: Any) -> Any:
+        with self.guard:
+            if key in self.built:
+                return self.built[key]
+            lock = self.locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self.built:
+                self.built[key] = build()
+            return self.built[key]
+
+
+class Clients:
+    """Lazily created, shared API clients (boto3 and kubernetes clients are thread-safe).
+
+    `for_region` gives a view with another default region over the same clients, so many
+    specs in one run build each client once.
+    """
+
+    def __init__(
+        self,
+        *,
+        region: str | None = None,
+        kube_context: str | None = None,
+        shared: _Shared | None = None,
+    ) -> None:
+        self.region = region
+        self._shared = shared or _Shared(kube_context)
+
+    @property
+    def kube_context(self) -> str | None:
+        return self._shared.kube_context
+
+    def for_region(self, region: str | None) -> Clients:
+        return Clients(region=region, shared=self._shared)
+
+    def warm(self, *, aws: Sequence[tuple[str, str | None]] = (), kube: bool = False) -> None:
+        """Build these clients in the background now, so the first reads do not wait for
+        imports and configuration; a failure is left for the read that needs the client."""
+
+        def build(fn: Any, *args: Any) -> None:
+            try:
+                fn(*args)
+            except Exception:  # reported by the read that uses the client
+                return
+
+        jobs: list[tuple[Any, tuple[Any, ...]]] = [(self.aws, job) for job in aws]
+        if kube:
+            jobs.append((self.kube, ()))
+        for fn, args in jobs:
+            threading.Thread(target=build, args=(fn, *args), daemon=True).start()
 
     # --- AWS --------------------------------------------------------------------------------
     def aws(self, service: str, region: str | None = None) -> Any:
         region = region or self.region
-        with self._lock:
-            key = (service, region)
-            if key not in self._aws:
-                import boto3
-                from botocore.config import Config
 
-                config = Config(
-                    retries={"max_attempts": RETRIES + 1, "mode": "adaptive"},
-                    connect_timeout=5,
-                    read_timeout=30,
-                )
-                session = boto3.session.Session()
-                self._aws[key] = session.client(service, region_name=region, config=config)
-            return self._aws[key]
+        def build() -> Any:
+            import boto3
+            from botocore.config import Config
+
+            config = Config(
+                retries={"max_attempts": RETRIES + 1, "mode": "adaptive"},
+                connect_timeout=5,
+                read_timeout=30,
+            )
+            return boto3.session.Session().client(service, region_name=region, config=config)
+
+        return self._shared.get(("aws", service, region), build)
 
     # --- Kubernetes -------------------------------------------------------------------------
     def kube(self) -> Any:
-        with self._lock:
-            if self._kube is None:
-                from kubernetes import client, config
+        shared = self._shared
 
-                if self._kube_error is not None:  # reported once per target, not retried
-                    raise ReadError(self._kube_error)
-                try:
-                    # KUBECONFIG read now: the client library reads it once, at import
-                    api_client = config.new_client_from_config(  # type: ignore[no-untyped-call]
-                        config_file=os.environ.get("KUBECONFIG"), context=self.kube_context
-                    )
-                except Exception as exc:  # a kubeconfig is input: any failure
-                    # (broken YAML, bad base64 certificate data, a list where a map belongs)
-                    # makes the Kubernetes targets unreadable, not the whole report
-                    detail = str(exc).splitlines()[0] if str(exc) else ""
-                    self._kube_error = f"no usable kubeconfig: {type(exc).__name__} {detail}"
-                    raise ReadError(self._kube_error.strip()) from None
-                api_client.configuration.retries = RETRIES
-                self._kube = client.CoreV1Api(api_client)
-            return self._kube
+        def build() -> Any:
+            from kubernetes import client, config
+
+            if shared.kube_error is not None:  # reported once per target, not retried
+                raise ReadError(shared.kube_error)
+            try:
+                # KUBECONFIG read now: the client library reads it once, at import
+                api_client = config.new_client_from_config(  # type: ignore[no-untyped-call]
+                    config_file=os.environ.get("KUBECONFIG"), context=shared.kube_context
+                )
+            except Exception as exc:  # a kubeconfig is input: any failure
+                # (broken YAML, bad base64 certificate data, a list where a map belongs)
+                # makes the Kubernetes targets unreadable, not the whole report
+                detail = str(exc).splitlines()[0] if str(exc) else ""
+                shared.kube_error = f"no usable kubeconfig: {type(exc).__name__} {detail}"
+                raise ReadError(shared.kube_error.strip()) from None
+            api_client.configuration.retries = RETRIES
+            return client.CoreV1Api(api_client)
+
+        return shared.get("kube", build)
 
     # --- GCP ---------------------------------------------------------------------------------
     def gcp(self, name: str, version: str) -> Any:

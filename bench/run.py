@@ -1,0 +1,298 @@
+"""airspec's benchmark: one table of ratios, each pair measured side by side in this run.
+
+Run by hand from the repository root: `.venv/bin/python bench/run.py [--runs N]` (N >= 5,
+default 7). Each row times two commands in subprocesses, interleaved (A, B, A, B, ...) so a busy
+machine slows both alike, and prints min and median of each and the ratio of the medians
+against the row's target. Results of a run are recorded in bench/RESULTS.md.
+
+Rows (the targets are issue "airspec in a team's workflow"):
+  1. cold `airspec compile <one example>` vs `python -c "import pydantic, ruamel.yaml,
+     jsonschema"` (target <= 1.5x); extra rows show what the compile must import.
+  2. `airspec compile <100 specs>` into a new folder vs a ruamel.yaml load + dump of the same
+     100 files (target <= 2x).
+  3. `airspec validate <500 generated variants>` vs a ruamel.yaml load + dump of them (no target).
+  4. `apply --dry-run`, the webinar spec's 15 live objects in moto + FakeKube with 100 ms
+     added per request: --concurrency 8 vs 1 (target >= 4x); the same at 0 ms gives the fixed
+     cost, and (serial - fixed) / (parallel - fixed) the speed-up of the reads themselves.
+  5. API requests per live object in a dry run of 1 spec vs 20 specs (target: equal; no N+1).
+
+Bytecode caching is on for the subprocesses (PYTHONDONTWRITEBYTECODE is removed from their
+environment, and each command runs once before timing): "cold" means a new process, as a user
+or CI runs it, not source compiled anew.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+PY = sys.executable
+AIRSPEC = str(Path(PY).parent / "airspec")
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+ROUNDTRIP = """
+import io, sys, pathlib
+from ruamel.yaml import YAML
+y = YAML()
+for p in sorted(pathlib.Path(sys.argv[1]).rglob("*.airspec.yaml")):
+    data = y.load(p.read_text()); out = io.StringIO(); y.dump(data, out)
+"""
+
+Cmd = list[str] | Callable[[], list[str]]
+
+
+def _argv(cmd: Cmd) -> list[str]:
+    return cmd() if callable(cmd) else cmd
+
+
+def side_by_side(
+    a: Cmd, b: Cmd, runs: int, env: dict[str, str] | None = None
+) -> tuple[list[float], list[float]]:
+    """Wall times of `a` and `b`, interleaved, after one untimed run of each."""
+    env = env or ENV
+    for cmd in (a, b):
+        subprocess.run(_argv(cmd), cwd=ROOT, env=env, capture_output=True)
+    ta: list[float] = []
+    tb: list[float] = []
+    for _ in range(runs):
+        for cmd, times in ((a, ta), (b, tb)):
+            argv = _argv(cmd)
+            start = time.perf_counter()
+            subprocess.run(argv, cwd=ROOT, env=env, capture_output=True)
+            times.append(time.perf_counter() - start)
+    return ta, tb
+
+
+def fmt(times: list[float]) -> str:
+    return f"{min(times) * 1000:7.0f} / {statistics.median(times) * 1000:7.0f} ms"
+
+
+ROWS: list[tuple[str, str, str, str, str]] = []  # (measure, A, B, ratio, target)
+
+
+def row(measure: str, a: list[float], b: list[float], target: str) -> None:
+    ratio = statistics.median(a) / statistics.median(b)
+    ROWS.append((measure, fmt(a), fmt(b), f"{ratio:.2f}x", target))
+
+
+def variants(folder: Path, count: int) -> Path:
+    """`count` copies of the example specs with distinct metadata.name (and role names)."""
+    folder.mkdir(parents=True)
+    (folder / "constraints.txt").write_text((ROOT / "specs" / "constraints.txt").read_text())
+    examples = sorted((ROOT / "specs").glob("*.airspec.yaml"))
+    for i in range(count):
+        text = examples[i % len(examples)].read_text()
+        text = re.sub(
+            r"(\nmetadata:\n  name: )([a-z0-9-]+)",
+            lambda m, i=i: f"{m[1]}{m[2][:40]}-{i}",
+            text,
+            count=1,
+        )
+        (folder / f"s{i:03d}.airspec.yaml").write_text(text)
+    return folder
+
+
+def bench_compile(runs: int, tmp: Path) -> None:
+    one = str(ROOT / "specs" / "remote-exec-eks.airspec.yaml")
+    a, b = side_by_side(
+        [AIRSPEC, "compile", one, "--out", str(tmp / "one")],
+        [PY, "-c", "import pydantic, ruamel.yaml, jsonschema"],
+        runs,
+    )
+    row("cold compile, 1 spec  vs  import pydantic+ruamel+jsonschema", a, b, "<= 1.5x")
+    # what the compile cannot avoid importing, for the same baseline (no targets)
+    for what, code in (
+        ("  import airspec.cli (typer, click, rich)", "import airspec.cli"),
+        ("  import airspec.pipeline (model, rules, passes)", "import airspec.pipeline"),
+        (
+            "  from pydantic import BaseModel + typer",
+            "from pydantic import BaseModel; import typer",
+        ),
+    ):
+        x, y = side_by_side(
+            [PY, "-c", code], [PY, "-c", "import pydantic, ruamel.yaml, jsonschema"], runs
+        )
+        row(what, x, y, "(explains row 1)")
+
+    hundred = variants(tmp / "hundred", 100)
+    counter = iter(range(10**6))
+    a, b = side_by_side(
+        lambda: [AIRSPEC, "compile", str(hundred), "--out", str(tmp / f"out{next(counter)}")],
+        [PY, "-c", ROUNDTRIP, str(hundred)],
+        runs,
+    )
+    row("compile 100 specs (new out/)  vs  ruamel load+dump of them", a, b, "<= 2x")
+
+    many = variants(tmp / "five-hundred", 500)
+    a, b = side_by_side(
+        [AIRSPEC, "validate", str(many)], [PY, "-c", ROUNDTRIP, str(many)], max(5, runs // 2)
+    )
+    row("validate 500 variants  vs  ruamel load+dump of them", a, b, "(none)")
+
+
+def bench_apply(runs: int, tmp: Path) -> None:
+    from live_servers import FakeKube, RecordingMotoServer
+    from test_apply import World
+
+    moto = RecordingMotoServer()
+    moto.start()
+    try:
+        with FakeKube() as kube:
+            (tmp / "world").mkdir()
+            world = World(tmp / "world", moto, kube)
+            route = kube.server.RequestHandlerClass._serve  # type: ignore[attr-defined]
+            delay = {"s": 0.0}
+
+            def slow(self, route=route):  # type: ignore[no-untyped-def]
+                time.sleep(delay["s"])
+                route(self)
+
+            kube.server.RequestHandlerClass.do_GET = slow  # type: ignore[attr-defined]
+            env = {**ENV, **world.env}
+            base = [
+                AIRSPEC,
+                "apply",
+                str(world.spec),
+                "--dry-run",
+                "--out",
+                str(world.out),
+                "-f",
+                "json",
+            ]
+            delay["s"] = moto.recorder.delay = 0.1
+            serial, parallel = side_by_side(
+                [*base, "--concurrency", "1"], [*base, "--concurrency", "8"], runs, env
+            )
+            row(
+                "dry run, 15 objects, +100 ms/request: conc 1  /  conc 8", serial, parallel, ">= 4x"
+            )
+            delay["s"] = moto.recorder.delay = 0.0
+            fixed, _ = side_by_side([*base, "--concurrency", "8"], [PY, "-c", "pass"], runs, env)
+            reads_serial = statistics.median(serial) - statistics.median(fixed)
+            reads_parallel = statistics.median(parallel) - statistics.median(fixed)
+            ROWS.append(
+                (
+                    "  the same, 0 ms/request (fixed cost: start-up, compile, clients)",
+                    fmt(fixed),
+                    "",
+                    "",
+                    "(explains row)",
+                )
+            )
+            ROWS.append(
+                (
+                    "  reads only: (serial - fixed) / (parallel - fixed)",
+                    f"{reads_serial * 1000:7.0f} ms",
+                    f"{reads_parallel * 1000:7.0f} ms",
+                    f"{reads_serial / max(reads_parallel, 1e-3):.2f}x",
+                    ">= 4x",
+                )
+            )
+    finally:
+        moto.stop()
+
+
+def bench_requests(tmp: Path) -> None:
+    """Requests per live object for 1 and for 20 specs (objects absent: the same reads)."""
+    from live_servers import FakeKube, RecordingMotoServer
+
+    moto = RecordingMotoServer()
+    moto.start()
+    per_object = {}
+    try:
+        with FakeKube() as kube:
+            kubeconfig = kube.kubeconfig(tmp)
+            env = {
+                **ENV,
+                "AWS_ENDPOINT_URL": moto.url,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "KUBECONFIG": str(kubeconfig),
+                "AIRSPEC_READ_RETRIES": "0",
+            }
+            for n in (1, 20):
+                folder = tmp / f"req{n}"
+                folder.mkdir()
+                (folder / "constraints.txt").write_text(
+                    (ROOT / "specs" / "constraints.txt").read_text()
+                )
+                text = (ROOT / "specs" / "remote-exec-eks.airspec.yaml").read_text()
+                for i in range(n):
+                    (folder / f"s{i}.airspec.yaml").write_text(
+                        text.replace("name: remote-exec-demo", f"name: demo-{i}").replace(
+                            "AirflowS3LoggerXComRole", f"Role{i}"
+                        )
+                    )
+                out = folder / "out"
+                subprocess.run(
+                    [AIRSPEC, "compile", str(folder), "--out", str(out)],
+                    env=env,
+                    capture_output=True,
+                )
+                moto.recorder.calls.clear()
+                kube.calls.clear()
+                got = subprocess.run(
+                    [AIRSPEC, "apply", str(folder), "--dry-run", "--out", str(out), "-f", "json"],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                )
+                checked = json.loads(got.stdout)["counts"]["checked"]
+                requests = len(moto.recorder.calls) + len(kube.calls)
+                per_object[n] = (requests, checked)
+    finally:
+        moto.stop()
+    (r1, c1), (r20, c20) = per_object[1], per_object[20]
+    ROWS.append(
+        (
+            "API requests per live object: 20 specs  vs  1 spec",
+            f"{r20}/{c20} = {r20 / c20:.2f}",
+            f"{r1}/{c1} = {r1 / c1:.2f}",
+            f"{(r20 / c20) / (r1 / c1):.2f}x",
+            "<= 1.0x",
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=7, help="repetitions per command (at least 5)")
+    parser.add_argument("--only", choices=["compile", "apply", "requests"], help="run one group")
+    args = parser.parse_args()
+    runs = max(5, args.runs)
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        if args.only in (None, "compile"):
+            bench_compile(runs, tmp)
+        if args.only in (None, "apply"):
+            bench_apply(runs, tmp)
+        if args.only in (None, "requests"):
+            bench_requests(tmp)
+    print(f"airspec bench: {runs} runs per command, min / median; ratio = median A / median B")
+    print(
+        f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    print()
+    print("| measure | A (min / median) | B (min / median) | ratio | target |")
+    print("|---|---|---|---|---|")
+    for measure, a, b, ratio, target in ROWS:
+        print(f"| {measure} | {a} | {b} | {ratio} | {target} |")
+
+
+if __name__ == "__main__":
+    main()
