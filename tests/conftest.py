@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -112,3 +114,14 @@ SOFTWARE_HEAD = textwrap.dedent(
 )
 SOFTWARE_MINIMAL = SOFTWARE_HEAD + AWS_TAIL
 SOFTWARE_GKE_MINIMAL = SOFTWARE_HEAD + "cloud:\n" + GKE_MINIMAL.split("cloud:\n", 1)[1]
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[Any]:
+    """A moto server over HTTP (with the EKS extensions), one per test module."""
+    from live_servers import RecordingMotoServer
+
+    server = RecordingMotoServer()
+    server.start()
+    yield server
+    server.stop()

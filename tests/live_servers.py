@@ -227,6 +227,19 @@ class RecordingMotoServer(ThreadedMotoServer):
         return f"http://127.0.0.1:{self._port}"
 
 
+def aws_client(url: str, service: str) -> Any:
+    """A boto3 client for the moto server at `url` (us-east-1, moto's test keys)."""
+    import boto3
+
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        endpoint_url=url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 def aws_call_mutates(call: Call) -> bool:
     method, path, action = call
     if path.startswith("/moto-api"):

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import jsonschema
 import pytest
 from typer.testing import CliRunner
@@ -26,30 +25,13 @@ from live_servers import (
     FakeKube,
     RecordingMotoServer,
     aws_call_mutates,
+    aws_client,
     gcp_call_mutates,
 )
 
 SPEC = ROOT / "specs" / "remote-exec-eks.airspec.yaml"
 GKE_SPEC = ROOT / "specs" / "remote-exec-gke.airspec.yaml"
 SECRET_VALUE = "ghp_" + "Q" * 36  # what someone pasted into the live release
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[RecordingMotoServer]:
-    server = RecordingMotoServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-def _aws(url: str, service: str) -> Any:
-    return boto3.client(
-        service,
-        region_name="us-east-1",
-        endpoint_url=url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 class World:
@@ -60,7 +42,7 @@ class World:
         import urllib.request
 
         urllib.request.urlopen(urllib.request.Request(f"{moto.url}/moto-api/reset", method="POST"))
-        self.iam, self.eks, self.s3 = (_aws(moto.url, s) for s in ("iam", "eks", "s3"))
+        self.iam, self.eks, self.s3 = (aws_client(moto.url, s) for s in ("iam", "eks", "s3"))
         cluster = self.eks.create_cluster(
             name="remote-execution-airflow-cluster",
             version="1.33",

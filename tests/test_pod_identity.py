@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from typer.testing import CliRunner
 
 from airspec.pipeline import compile_spec
 from conftest import ROOT, SOFTWARE_MINIMAL, diagnose, invoke
-from live_servers import RecordingMotoServer, aws_call_mutates
+from live_servers import RecordingMotoServer, aws_call_mutates, aws_client
 
 POD_SPEC = ROOT / "specs" / "pod-identity-eks.airspec.yaml"
 IRSA_SPEC = ROOT / "specs" / "remote-exec-eks.airspec.yaml"
@@ -155,16 +153,6 @@ def test_resolve_has_nothing_to_do(tmp_path: Path) -> None:
 # --- drift, against moto's server -------------------------------------------------------------
 
 
-def _aws(url: str, service: str) -> Any:
-    return boto3.client(
-        service,
-        region_name="us-east-1",
-        endpoint_url=url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
 class PodWorld:
     """The pod-identity example's AWS side created as its runbook would (role, policy, cluster
     with the add-on and associations, bucket)."""
@@ -174,7 +162,7 @@ class PodWorld:
 
         self.moto = moto
         urllib.request.urlopen(urllib.request.Request(f"{moto.url}/moto-api/reset", method="POST"))
-        self.iam, self.eks, s3 = (_aws(moto.url, s) for s in ("iam", "eks", "s3"))
+        self.iam, self.eks, s3 = (aws_client(moto.url, s) for s in ("iam", "eks", "s3"))
         shutil.copy(ROOT / "specs" / "constraints.txt", tmp / "constraints.txt")
         self.spec = tmp / POD_SPEC.name
         self.spec.write_text(POD_SPEC.read_text())
@@ -269,14 +257,6 @@ class PodWorld:
         mutating = [c for c in self.moto.recorder.calls if aws_call_mutates(c)]
         assert mutating == [], f"--dry-run made mutating calls: {mutating}"
         return result.exit_code, json.loads(result.stdout)
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[RecordingMotoServer]:
-    server = RecordingMotoServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -273,31 +273,38 @@ def oidc_provider(c: Clients, arn: str) -> Any:
     )
 
 
+def _eks_get(c: Clients, region: str, what: str, op: str, key: str, **kwargs: Any) -> Any:
+    """One EKS Describe call; the object under `key`, or None when it does not exist."""
+    got = _aws_call(f"eks {what}", getattr(c.aws("eks", region), op), **kwargs)
+    return None if got is None else got[key]
+
+
 def eks_cluster(c: Clients, name: str, region: str) -> Any:
-    got = _aws_call(
-        f"eks describe-cluster {name}", c.aws("eks", region).describe_cluster, name=name
-    )
-    return None if got is None else got["cluster"]
+    return _eks_get(c, region, f"describe-cluster {name}", "describe_cluster", "cluster", name=name)
 
 
 def eks_nodegroup(c: Clients, cluster: str, name: str, region: str) -> Any:
-    got = _aws_call(
-        f"eks describe-nodegroup {cluster}/{name}",
-        c.aws("eks", region).describe_nodegroup,
+    return _eks_get(
+        c,
+        region,
+        f"describe-nodegroup {cluster}/{name}",
+        "describe_nodegroup",
+        "nodegroup",
         clusterName=cluster,
         nodegroupName=name,
     )
-    return None if got is None else got["nodegroup"]
 
 
 def eks_addon(c: Clients, cluster: str, name: str, region: str) -> Any:
-    got = _aws_call(
-        f"eks describe-addon {cluster}/{name}",
-        c.aws("eks", region).describe_addon,
+    return _eks_get(
+        c,
+        region,
+        f"describe-addon {cluster}/{name}",
+        "describe_addon",
+        "addon",
         clusterName=cluster,
         addonName=name,
     )
-    return None if got is None else got["addon"]
 
 
 def eks_pod_identity_associations(c: Clients, cluster: str, region: str, ns: str) -> Any:
