@@ -469,37 +469,18 @@ def init(
     project) when it is missing, so editors complete and check the fields.
     """
     import os
-    from pathlib import PurePosixPath
 
     from airspec.frontend import check_spec
-    from airspec.model import spec_json_schema
-    from airspec.repo import project_root
-    from airspec.starter import CLOUDS, PLATFORMS, SCHEMA_FILE, default_name, starter_spec
+    from airspec.starter import StarterError, write_starter
 
-    if platform not in PLATFORMS or cloud not in CLOUDS:
-        _say(
-            f"airspec: --platform is one of {', '.join(PLATFORMS)}; --cloud one of {', '.join(CLOUDS)}"
-        )
-        raise typer.Exit(exit_code(error=True))
-    if path.exists() or path.is_symlink():
-        _say(f"airspec: {path} exists; not overwritten (choose another path, or remove it)")
-        raise typer.Exit(exit_code(error=True))
-    spec_name = name or default_name(PurePosixPath(path.name))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    schema = project_root(path.parent) / SCHEMA_FILE
-    schema_ref = Path(os.path.relpath(schema.resolve(), path.parent.resolve())).as_posix()
-    text = starter_spec(platform, cloud, spec_name, path.as_posix(), schema_ref)
     try:
-        with path.open("x", encoding="utf-8") as f:  # "x": refuse a file made meanwhile
-            f.write(text)
-    except OSError as exc:
-        _say(f"airspec: cannot write {path}: {exc.strerror or exc}")
+        written = write_starter(path, platform, cloud, name)
+    except StarterError as exc:
+        _say(f"airspec: {exc}")
         raise typer.Exit(exit_code(error=True)) from None
-    _say(f"wrote {path} ({platform} on {cloud}, metadata.name {spec_name})")
-    if not schema.exists():
-        schema.parent.mkdir(parents=True, exist_ok=True)
-        schema.write_text(json.dumps(spec_json_schema(), indent=2, sort_keys=True) + "\n")
-        _say(f"wrote {os.path.relpath(schema)} (the schema the modeline names)")
+    _say(f"wrote {path} ({platform} on {cloud}, metadata.name {written.name})")
+    if written.schema is not None:
+        _say(f"wrote {os.path.relpath(written.schema)} (the schema the modeline names)")
     diags = list(check_spec(path, str(path)).diagnostics)
     if diags:  # a starter that does not validate is a bug; say so rather than hide it
         _print_diagnostics(diags, DiagFormat.text)
@@ -509,9 +490,9 @@ def init(
 @app.command(epilog="Example: airspec schema > schemas/airspec.schema.json")
 def schema() -> None:
     """Print the JSON Schema of spec v1 (for editors: yaml-language-server)."""
-    from airspec.model import spec_json_schema
+    from airspec.model import spec_json_schema_text
 
-    print(json.dumps(spec_json_schema(), indent=2, sort_keys=True))
+    print(spec_json_schema_text(), end="")
 
 
 @app.command("report-schema", epilog="Example: airspec report-schema > drift-report.schema.json")

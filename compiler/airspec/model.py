@@ -510,3 +510,10 @@ def spec_json_schema() -> dict[str, Any]:
     schema["$id"] = "https://airspec.dev/schemas/airspec.schema.json"
     schema["title"] = "airspec AirflowDeployment (airspec/v1)"
     return schema
+
+
+def spec_json_schema_text() -> str:
+    """The JSON Schema as `airspec schema` prints it and schemas/airspec.schema.json holds it."""
+    import json
+
+    return json.dumps(spec_json_schema(), indent=2, sort_keys=True) + "\n"

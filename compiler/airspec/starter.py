@@ -7,10 +7,14 @@ moment it is written and every later edit is checked against a working spec.
 
 from __future__ import annotations
 
+import os
 import re
-from pathlib import PurePosixPath
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
+from airspec.model import spec_json_schema_text
 from airspec.platforms import REMOTE, SOFTWARE
+from airspec.repo import project_root
 
 PLATFORMS = (REMOTE, SOFTWARE)
 CLOUDS = ("aws", "gcp")
@@ -153,3 +157,40 @@ def starter_spec(platform: str, cloud: str, name: str, path: str, schema: str) -
         gsa = gsa if _GSA_ID.match(gsa) else "airflow-agents"
         text += _GCP.format(nodes=_GCP_NODES if remote else "", gsa=gsa, name=name, xcom=xcom)
     return text
+
+
+class StarterError(Exception):
+    """The starter spec was not written; the message says why."""
+
+
+@dataclass(frozen=True)
+class Written:
+    name: str  # metadata.name
+    schema: Path | None  # the schema file, when it was missing and written now
+
+
+def write_starter(path: Path, platform: str, cloud: str, name: str | None = None) -> Written:
+    """Write the starter spec at `path` (never over an existing file), and the JSON Schema its
+    modeline names (`schemas/airspec.schema.json` in the project) when that is missing."""
+    if platform not in PLATFORMS or cloud not in CLOUDS:
+        raise StarterError(
+            f"--platform is one of {', '.join(PLATFORMS)}; --cloud one of {', '.join(CLOUDS)}"
+        )
+    if path.exists() or path.is_symlink():
+        raise StarterError(f"{path} exists; not overwritten (choose another path, or remove it)")
+    spec_name = name or default_name(PurePosixPath(path.name))
+    folder = path.parent.resolve()
+    schema = project_root(folder) / SCHEMA_FILE
+    schema_ref = Path(os.path.relpath(schema.resolve(), folder)).as_posix()
+    text = starter_spec(platform, cloud, spec_name, path.as_posix(), schema_ref)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("x", encoding="utf-8") as f:  # "x": refuse a file made meanwhile
+            f.write(text)
+        if schema.exists():
+            return Written(spec_name, None)
+        schema.parent.mkdir(parents=True, exist_ok=True)
+        schema.write_text(spec_json_schema_text(), encoding="utf-8")
+    except OSError as exc:
+        raise StarterError(f"cannot write {exc.filename or path}: {exc.strerror or exc}") from None
+    return Written(spec_name, schema)
