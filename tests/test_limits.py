@@ -375,3 +375,31 @@ def test_software_namespace_is_the_one_the_platform_creates(
         if refused
         else []
     )
+
+
+# --- Kubernetes object names (schema, AS105) -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "most", "code"),
+    [
+        ("namespace: agents", "namespace: {}", 63, "AS105"),
+        # a *Secret field holding no Secret name is taken for the secret itself (AS203)
+        ("agentTokenSecret: agent-token", "agentTokenSecret: {}", 253, "AS203"),
+    ],
+)
+def test_namespace_and_secret_names_are_dns_names(
+    tmp_path: Path, old: str, new: str, most: int, code: str
+) -> None:
+    """A namespace is a DNS label (at most 63); a Secret name a DNS subdomain (at most 253)."""
+
+    def named(n: int) -> str:
+        return MINIMAL.replace(old, new.format("n" * n))
+
+    assert [d for d in diagnose(tmp_path, named(most)) if d.is_error] == []
+    errors = [d for d in diagnose(tmp_path, named(most + 1)) if d.is_error]
+    assert [d.code for d in errors] == [code], errors
+    if code == "AS105":
+        assert str(most) in errors[0].message
+    bad = [d for d in diagnose(tmp_path, MINIMAL.replace(old, new.format("Not_DNS"))) if d.is_error]
+    assert [d.code for d in bad] == [code]
