@@ -101,12 +101,16 @@ def _pod_identity(r: ResolvedSpec, ctx: Context) -> list[Step]:
     a = r.aws
     on = f"--cluster-name {_q(a.cluster.name)} --region {_q(a.region)}"
     if not r.cluster_exists:
+        associations = (
+            ""
+            if found is None
+            else f", the Pod Identity associations of `{found.path}` (the role above must exist first)"
+        )
         return [
             (
                 "Create the EKS cluster",
-                "With the EKS Pod Identity agent add-on, the Pod Identity associations of "
-                f"`{_path(ctx, ArtifactKind.AWS_POD_IDENTITY_ASSOCIATIONS)}` (the role above "
-                "must exist first), control plane logging and the node groups.",
+                f"With the EKS Pod Identity agent add-on{associations}, control plane logging "
+                "and the node groups.",
                 [f"eksctl create cluster -f {_q('eksctl/cluster.yaml')}"],
             )
         ]
