@@ -176,6 +176,13 @@ def test_a_write_killed_between_renames_is_reported_then_recovered(
         f"{out.as_posix()}/.demo.old-k1ll3d/: left over from an interrupted write; 'airspec compile' removes it"
         in lines
     )
+    # the summary counts files and folders apart
+    folders = sum(line.split(": ", 1)[0].endswith("/") for line in lines)
+    assert folders >= 2
+    assert check.stderr.strip() == (
+        f"airspec: {len(lines) - folders} file(s) and {folders} folder(s) in {out} are stale; "
+        "run 'airspec compile' and commit"
+    )
     result = invoke(runner, "compile", str(spec), "--out", str(out))
     assert result.exit_code == 0
     assert "unchanged" in result.stderr  # the previous tree was put back, and it is current

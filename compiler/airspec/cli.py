@@ -223,9 +223,17 @@ def compile_(
         ]
         _print_diagnostics(diags, fmt, stale=stale)
         if stale:
-            _say(
-                f"airspec: {len(stale)} file(s) in {out} are stale; run 'airspec compile' and commit"
+            folders = sum(path.endswith("/") for path, _ in stale)  # leftovers, orphans
+            files = len(stale) - folders
+            counted = " and ".join(
+                part
+                for part in (
+                    f"{files} file(s)" * bool(files),
+                    f"{folders} folder(s)" * bool(folders),
+                )
+                if part
             )
+            _say(f"airspec: {counted} in {out} are stale; run 'airspec compile' and commit")
             raise typer.Exit(exit_code(pending=True))
         _say(f"airspec: {out} is up to date ({len(trees)} spec(s))")
         return
