@@ -224,15 +224,10 @@ def compile_(
         _print_diagnostics(diags, fmt, stale=stale)
         if stale:
             folders = sum(path.endswith("/") for path, _ in stale)  # leftovers, orphans
-            files = len(stale) - folders
-            counted = " and ".join(
-                part
-                for part in (
-                    f"{files} file(s)" * bool(files),
-                    f"{folders} folder(s)" * bool(folders),
-                )
-                if part
-            )
+            plain = len(stale) - folders
+            parts = [f"{plain} file(s)"] if plain else []
+            parts += [f"{folders} folder(s)"] if folders else []
+            counted = " and ".join(parts)
             _say(f"airspec: {counted} in {out} are stale; run 'airspec compile' and commit")
             raise typer.Exit(exit_code(pending=True))
         _say(f"airspec: {out} is up to date ({len(trees)} spec(s))")
