@@ -89,8 +89,10 @@ def test_trust_policy_limit_is_2048_unless_the_quota_is_raised(tmp_path: Path) -
         "aws/trust-policy.json is 2,050 characters without whitespace; the role trust policy "
         "quota is 2,048"
     )
-    # nothing is written for a spec with an error
+    # validate reports it too (it checks what compile would), and nothing is written
     spec = write_spec(tmp_path, over)
+    validated = invoke(CliRunner(), "validate", str(spec))
+    assert validated.exit_code == 1 and "AS224" in validated.stdout
     result = invoke(CliRunner(), "compile", str(spec), "--out", str(tmp_path / "fresh"))
     assert result.exit_code == 1 and not (tmp_path / "fresh" / "demo").exists()
 
