@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,8 +24,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_cli import median_seconds  # noqa: E402
 from live_servers import FakeKube, RecordingMotoServer  # noqa: E402
+from run import side_by_side  # noqa: E402
 from test_apply import World  # noqa: E402
 
 
@@ -50,10 +51,13 @@ def main() -> None:
             moto.recorder.delay = args.delay
             env = {**os.environ, **world.env}
             base = [airspec, "apply", str(world.spec), "--dry-run", "--out", str(world.out)]
-            rows = []
-            for n in (1, 8):
-                cmd = [*base, "--concurrency", str(n), "--format", "json"]
-                rows.append((n, median_seconds(cmd, args.runs, env=env, check=False)))
+            serial, parallel = side_by_side(
+                [*base, "--concurrency", "1", "--format", "json"],
+                [*base, "--concurrency", "8", "--format", "json"],
+                args.runs,
+                env,
+            )
+            rows = [(n, statistics.median(times)) for n, times in ((1, serial), (8, parallel))]
             checked = json.loads(
                 subprocess.run(
                     [*base, "--format", "json"], env=env, capture_output=True, text=True

@@ -28,11 +28,13 @@ def _fmt(code: str, pattern: str, description: str, **kw: Any) -> Any:
     )
 
 
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+GSA_ID_PATTERN = r"^[a-z]([-a-z0-9]{4,28}[a-z0-9])$"
 DnsLabel = Annotated[
     str,
     _fmt(
         codes.NOT_DNS_SAFE,
-        r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        DNS_LABEL_PATTERN,
         "a DNS label (RFC 1123): lowercase letters, digits, '-'; at most 63 characters",
         max_length=63,
     ),
@@ -158,7 +160,7 @@ GsaId = Annotated[
     str,
     _fmt(
         codes.BAD_FORMAT,
-        r"^[a-z]([-a-z0-9]{4,28}[a-z0-9])$",
+        GSA_ID_PATTERN,
         "a Google service account id: 6-30 lowercase letters, digits, '-'",
     ),
 ]

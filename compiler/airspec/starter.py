@@ -12,15 +12,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from airspec.model import spec_json_schema_text
+from airspec.model import DNS_LABEL_PATTERN, GSA_ID_PATTERN, spec_json_schema_text
 from airspec.platforms import REMOTE, SOFTWARE
 from airspec.repo import project_root
 
 PLATFORMS = (REMOTE, SOFTWARE)
 CLOUDS = ("aws", "gcp")
 SCHEMA_FILE = "schemas/airspec.schema.json"
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_GSA_ID = re.compile(r"^[a-z]([-a-z0-9]{4,28}[a-z0-9])$")
+_DNS_LABEL = re.compile(DNS_LABEL_PATTERN)
+_GSA_ID = re.compile(GSA_ID_PATTERN)
 
 _HEAD = """\
 # yaml-language-server: $schema={schema}

@@ -101,13 +101,19 @@ _KUBE = {Service.KUBERNETES, Service.HELM}
 
 
 def _warm(work: list[SpecChecks]) -> None:
-    """Build every client the reads will use, in the background, once per run."""
+    """Build every client the reads will use, in the background, once per run (specs of
+    one region share their clients, so each is warmed once)."""
+    aws: set[tuple[str, str | None]] = set()
+    kube = False
     for w in work:
         services = {c.service for c in w.checks}
-        aws = [(_AWS_CLIENT[s], w.clients.region) for s in sorted(services & set(_AWS_CLIENT))]
-        if aws:
-            aws.append(("sts", w.clients.region))  # the identity guard
-        w.clients.warm(aws=aws, kube=bool(services & _KUBE))
+        region = w.clients.region
+        aws |= {(_AWS_CLIENT[s], region) for s in services & set(_AWS_CLIENT)}
+        if services & set(_AWS_CLIENT):
+            aws.add(("sts", region))  # the identity guard
+        kube = kube or bool(services & _KUBE)
+    if work:
+        work[0].clients.warm(aws=sorted(aws, key=str), kube=kube)
 
 
 def _ignores(path: Path | None) -> list[IgnoreEntry]:

@@ -70,10 +70,6 @@ class Clients:
         self.region = region
         self._shared = shared or _Shared(kube_context)
 
-    @property
-    def kube_context(self) -> str | None:
-        return self._shared.kube_context
-
     def for_region(self, region: str | None) -> Clients:
         return Clients(region=region, shared=self._shared)
 

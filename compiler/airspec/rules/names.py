@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from airspec.aws import arn as aws_arn
 from airspec.aws import partition_for
 from airspec.codes import NAME_LIMIT, make, rule
 from airspec.diagnostics import Diagnostic
 from airspec.platforms import SA_SUFFIX, SOFTWARE
 from airspec.rules.context import RuleContext
+from airspec.secret_stores import SEPARATORS
 
 HELM_RELEASE_MAX = 53  # helm: "release name ... must not be longer than 53"
 DNS_LABEL_MAX = 63  # RFC 1123 label: namespaces, service accounts
@@ -146,18 +148,25 @@ def _secret_names(ctx: RuleContext) -> Iterator[Diagnostic]:
     if secrets is None:
         return
     if secrets.type == "aws-secrets-manager":
-        most, sep = SECRETS_MANAGER_NAME_MAX, "/"
+        most = SECRETS_MANAGER_NAME_MAX
         limit = f"a Secrets Manager secret name is at most {most} characters"
     elif secrets.type == "gcp-secret-manager":
-        most, sep = SECRET_MANAGER_ID_MAX, "-"
+        most = SECRET_MANAGER_ID_MAX
         limit = f"a Secret Manager secret id is at most {most} characters"
     elif secrets.type == "aws-ssm" and spec.cloud.aws is not None:
         a = spec.cloud.aws
-        arn = f"arn:{partition_for(a.region)}:ssm:{a.region}:{a.account_id}:parameter"
-        most, sep = SSM_NAME_MAX - len(arn), "/"
+        arn = aws_arn(
+            "ssm",
+            "parameter",
+            partition=partition_for(a.region),
+            region=a.region,
+            account=a.account_id,
+        )
+        most = SSM_NAME_MAX - len(arn)
         limit = f"an SSM parameter name is at most {SSM_NAME_MAX} characters with its ARN ({arn})"
     else:
         return
+    sep = SEPARATORS[secrets.type]  # how the backend joins prefix and id
     for key, prefix in secrets.prefixes().items():
         where = ctx.at("backends", "secrets", key)
         shown = prefix if len(prefix) <= 40 else prefix[:40] + "…"
