@@ -11,6 +11,7 @@ Usage: `python driver.py ACTION`; prints one JSON object. Actions:
   the threshold, reads it back, purges it (one step per process).
 - `secrets CONN_ID VAR_KEY`: the class `AIRFLOW__SECRETS__BACKEND` names, built with
   `AIRFLOW__SECRETS__BACKEND_KWARGS`, looks up a connection and a variable.
+- `secret-names CONN_ID VAR_KEY`: the Secret Manager names that backend would read.
 """
 
 from __future__ import annotations
@@ -82,9 +83,32 @@ def secrets(conn_id: str, var_key: str) -> dict[str, Any]:
     }
 
 
+def secret_names(conn_id: str, var_key: str) -> dict[str, Any]:
+    """The Secret Manager resource names the backend would access, computed by Airflow's
+    backend (`build_path` with its prefixes and separator, as `_get_secret` does) and the
+    Google client (`secret_version_path`, as `_SecretManagerClient.get_secret` does); the
+    gRPC call itself is not made (no local Secret Manager)."""
+    from google.cloud.secretmanager_v1 import SecretManagerServiceClient
+
+    cls = load(os.environ["AIRFLOW__SECRETS__BACKEND"])
+    backend = cls(**json.loads(os.environ.get("AIRFLOW__SECRETS__BACKEND_KWARGS", "{}")))
+    path = SecretManagerServiceClient.secret_version_path
+
+    def name(prefix: str, key: str) -> str:
+        return path(backend.project_id, backend.build_path(prefix, key, backend.sep), "latest")
+
+    return {
+        "class": os.environ["AIRFLOW__SECRETS__BACKEND"],
+        "project": backend.project_id,
+        "connection": name(backend.connections_prefix, conn_id),
+        "variable": name(backend.variables_prefix, var_key),
+    }
+
+
 def main() -> None:
     action, *args = sys.argv[1:]
-    result = {"logs": logs, "xcom": xcom, "secrets": secrets}[action](*args)
+    actions = {"logs": logs, "xcom": xcom, "secrets": secrets, "secret-names": secret_names}
+    result = actions[action](*args)
     print("DRIVER-RESULT " + json.dumps(result, default=str))
 
 

@@ -10,9 +10,8 @@ Env vars changed for the test, and why (everything else is the compiled value):
 - AWS_ENDPOINT_URL: the moto server instead of AWS.
 - AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY: the test principal's keys; in the cluster the
   pod gets the role's credentials from IRSA or EKS Pod Identity, which moto cannot play.
-- AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS removed: it names Astro Runtime's logging module,
-  which the open-source Airflow installed here does not ship.
-- AIRFLOW_HOME, AIRFLOW__LOGGING__BASE_LOG_FOLDER: a temporary folder.
+- and, as on GCP (worker.run_driver): Astro Runtime's logging config class removed,
+  AIRFLOW_HOME and the local log folder in a temporary folder.
 """
 
 from __future__ import annotations
@@ -20,9 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,39 +28,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
-from ruamel.yaml import YAML
+from worker import CONN_ID, VAR_KEY, DriverFailed, run_driver, trees, worker_env
 
 pytestmark = pytest.mark.conformance
 
-ROOT = Path(__file__).resolve().parents[2]
-DRIVER = Path(__file__).with_name("driver.py")
-TREES = sorted(
-    p.parents[1]
-    for base in (ROOT / "out", ROOT / "tests" / "golden")
-    for p in base.glob("*/aws/iam-policy.json")
-)
-CONN_ID, VAR_KEY = "conformance_conn", "conformance_var"
+TREES = trees("aws/iam-policy.json")
 CONN_URI = "postgres://user:pw@db.example.com:5432/airflow"
 ADMIN = {"aws_access_key_id": "admin", "aws_secret_access_key": "admin"}
-
-
-def worker_env(tree: Path) -> dict[str, str]:
-    """The env vars a worker container gets from the compiled artifacts."""
-    values_file = tree / "helm" / "values.yaml"
-    if values_file.exists():
-        values = YAML(typ="safe").load(values_file.read_text())
-        env = {e["name"]: e["value"] for e in values.get("commonEnv", []) if "value" in e}
-        if "secretBackend" in values:  # the chart sets AIRFLOW__SECRETS__BACKEND from it
-            env["AIRFLOW__SECRETS__BACKEND"] = values["secretBackend"]
-        if "xcomBackend" in values:  # and AIRFLOW__CORE__XCOM_BACKEND from this
-            env["AIRFLOW__CORE__XCOM_BACKEND"] = values["xcomBackend"]
-        return env
-    env = {}
-    for line in (tree / "software" / "Dockerfile.env").read_text().splitlines():
-        if line.startswith("ENV "):
-            name, _, value = line[4:].partition("=")
-            env[name] = shlex.split(value)[0] if value else ""
-    return env
 
 
 def _secret_arn(self: Any) -> str:
@@ -268,28 +238,16 @@ class Account:
 
     def run(self, tmp: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
         """driver.py ACTION in the worker's env (changed only as the module docstring says)."""
-        run_env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_"))}
-        run_env.update(env if env is not None else self.env)
-        run_env.pop("AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS", None)
-        run_env.update(
-            AWS_ENDPOINT_URL=self.url,
-            AWS_ACCESS_KEY_ID=self.keys["aws_access_key_id"],
-            AWS_SECRET_ACCESS_KEY=self.keys["aws_secret_access_key"],
-            AIRFLOW_HOME=str(tmp / "airflow"),
-            AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(tmp / "logs"),
+        return run_driver(
+            tmp,
+            args,
+            env if env is not None else self.env,
+            {
+                "AWS_ENDPOINT_URL": self.url,
+                "AWS_ACCESS_KEY_ID": self.keys["aws_access_key_id"],
+                "AWS_SECRET_ACCESS_KEY": self.keys["aws_secret_access_key"],
+            },
         )
-        got = subprocess.run(
-            [sys.executable, str(DRIVER), *args],
-            cwd=tmp,  # a misconfigured object store path falls back to local files: keep them here
-            env=run_env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        line = next((x for x in got.stdout.splitlines() if x.startswith("DRIVER-RESULT ")), None)
-        if got.returncode != 0 or line is None:
-            raise DriverFailed(got.stderr[-3000:])
-        return json.loads(line.removeprefix("DRIVER-RESULT "))
 
     def denied(self, service: str, call: str, **kwargs: Any) -> bool:
         try:
@@ -297,10 +255,6 @@ class Account:
         except ClientError as exc:  # moto answers JSON-protocol denials in XML: status 403
             return exc.response["ResponseMetadata"]["HTTPStatusCode"] == 403
         return False
-
-
-class DriverFailed(Exception):
-    pass
 
 
 def _s3_url(url: str) -> tuple[str, str]:
