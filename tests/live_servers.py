@@ -45,6 +45,7 @@ class _Recorder:
         self.calls: list[Call] = []
         self.lock = threading.Lock()
         self.delay = 0.0  # seconds added to each request (bench/bench_apply.py: API latency)
+        self.fail: set[str] = set()  # AWS actions answered with HTTP 500 (a failing AWS)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -58,6 +59,13 @@ class _Recorder:
             self.calls.append((environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), action))
         if self.delay:
             time.sleep(self.delay)
+        if action in self.fail:
+            body = (
+                b"<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceFailure</Code>"
+                b"<Message>injected by the test</Message></Error></ErrorResponse>"
+            )
+            start_response("500 Internal Server Error", [("Content-Type", "text/xml")])
+            return [body]
         return self.app(environ, start_response)
 
 

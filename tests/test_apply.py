@@ -361,11 +361,18 @@ def test_credentials_for_another_account_stop_before_any_read(world: World) -> N
     assert world.kube.calls == []
 
 
-def test_apply_without_dry_run_changes_nothing(world: World, runner: CliRunner) -> None:
+def test_apply_in_sync_does_nothing(world: World, runner: CliRunner) -> None:
+    """Every target in sync (AWS, EKS, Kubernetes, Helm): apply reads and changes nothing."""
+    world.moto.recorder.calls.clear()
+    world.kube.calls.clear()
     result = runner.invoke(
-        __import__("airspec.cli", fromlist=["app"]).app, ["apply", str(world.spec)], env=world.env
+        __import__("airspec.cli", fromlist=["app"]).app,
+        ["apply", str(world.spec), "--out", str(world.out), "--yes"],
+        env=world.env,
     )
-    assert result.exit_code == 1 and "--dry-run" in result.stderr
+    assert result.exit_code == 0 and "nothing to do" in result.stderr
+    assert [c for c in world.moto.recorder.calls if aws_call_mutates(c)] == []
+    assert [c for c in world.kube.calls if c[0] != "GET"] == []
 
 
 def test_markdown_puts_broadening_first(world: World) -> None:

@@ -14,6 +14,7 @@ from typer.core import TyperGroup
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from airspec.apply.converge import Options
     from airspec.apply.findings import Report
     from airspec.apply.ignore import IgnoreEntry
     from airspec.apply.runner import SpecChecks
@@ -329,12 +330,35 @@ def apply(
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, max=64, help="Live reads at once.")
     ] = 8,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Apply without asking (required off a terminal).")
+    ] = False,
+    adopt: Annotated[
+        bool,
+        typer.Option(
+            "--adopt",
+            help="Take over existing objects airspec did not create: tag them, then update them.",
+        ),
+    ] = False,
+    with_tools: Annotated[
+        bool,
+        typer.Option(
+            "--with-tools",
+            help="Run the runbook's eksctl / helm / gcloud steps when the binary is on PATH.",
+        ),
+    ] = False,
 ) -> None:
-    """Compare the compiled artifacts with live AWS, Kubernetes and GCP state.
+    """Make live AWS, Kubernetes and GCP state match the compiled artifacts (--dry-run: only report drift).
 
     Reads only the objects the compiled artifacts name (IAM policies, roles, OIDC provider, EKS cluster and node groups, buckets, namespace, ConfigMaps, service accounts, the Helm release's values, GKE cluster, GCP IAM policies), with the standard credentials of each API.
 
-    Exit 0 in sync, 1 error, 2 out/ stale, 3 drift, 4 stale and drift.
+    Without --dry-run: the drift becomes a plan (create, update, adopt; refused, manual and
+    pending steps listed), shown and confirmed (--yes to skip), then run in dependency order,
+    stopping at the first failure. Objects airspec creates are tagged airspec.io/spec and
+    airspec.io/name; nothing else is modified without --adopt, nothing is deleted.
+
+    Exit 0 in sync, 1 error, 2 out/ stale (or, applying, tool steps pending), 3 drift left,
+    4 stale and drift.
     """
     from functools import partial
 
@@ -347,11 +371,19 @@ def apply(
 
     failing = _fail_on(fail_on)
     if not dry_run:
-        _say(
-            "airspec: apply changes nothing in this version; run 'airspec apply --dry-run' for "
-            "the drift report, and RUNBOOK.md for the commands that create or update"
+        from airspec.apply.converge import Options
+
+        _converge(
+            _specs(specs),
+            out=out,
+            targets=target,
+            kube_context=context,
+            ignore_file=ignore_file,
+            concurrency=concurrency,
+            report_format=report_format,
+            options=Options(adopt=adopt, with_tools=with_tools),
+            yes=yes,
         )
-        raise typer.Exit(exit_code(error=True))
     try:
         report = check_live(
             _specs(specs),
@@ -386,6 +418,101 @@ def apply(
     errors = any(f.status is Status.ERROR for f in report.findings)
     drift = any(f.status.value in failing for f in report.findings)
     raise typer.Exit(exit_code(error=errors, pending=bool(stale), drift=drift))
+
+
+def _converge(
+    specs: list[Path],
+    *,
+    out: Path,
+    targets: list[str] | None,
+    kube_context: str | None,
+    ignore_file: Path | None,
+    concurrency: int,
+    report_format: ReportFormat,
+    options: Options,
+    yes: bool,
+) -> None:
+    """`airspec apply` without --dry-run: read, plan, confirm, execute, report."""
+    import json as _json
+
+    from airspec.apply import converge
+    from airspec.apply.dry_run import UnknownTarget, WrongIdentity, prepare
+    from airspec.apply.runner import run
+    from airspec.diagnostics import DiagnosticsError
+
+    try:
+        prepared = prepare(
+            specs, out=out, targets=targets, kube_context=kube_context, ignore_file=ignore_file
+        )
+    except UnknownTarget as exc:
+        _say(f"airspec: {exc}")
+        raise typer.Exit(exit_code(error=True)) from None
+    except DiagnosticsError as exc:
+        _print_diagnostics(list(exc.diagnostics), DiagFormat.text)
+        _say(f"airspec: {_summary(list(exc.diagnostics))}; nothing read, nothing changed")
+        raise typer.Exit(exit_code(error=True)) from None
+    except WrongIdentity as exc:
+        for p in exc.problems:
+            _say(f"airspec: {p}")
+        _say("airspec: nothing was changed; use credentials for the spec's account or project")
+        raise typer.Exit(exit_code(error=True)) from None
+    if prepared.stale:
+        for path in prepared.stale:
+            _say(f"airspec: {path} is not current")
+        _say(
+            "airspec: apply converges to the reviewed out/ tree; run 'airspec compile' and "
+            "review the diff first. Nothing was changed."
+        )
+        raise typer.Exit(exit_code(pending=True))
+    report = _run_with_progress(
+        run, prepared.work, concurrency=concurrency, ignores=prepared.ignores, stale=[]
+    )
+    errors = [f for f in report.findings if f.status.value == "error"]
+    for f in errors:
+        _say(f"airspec: cannot read {f.target}: {f.message}")
+    actions = converge.plan_actions(report, prepared.work, prepared.compiled, out, options)
+    runnable = [a for a in actions if a.run is not None]
+
+    def show(outcome: converge.Outcome | None = None) -> None:
+        if report_format is ReportFormat.json:
+            print(_json.dumps(converge.plan_json(actions, outcome), indent=2, sort_keys=True))
+            return
+        lines = converge.outcome_lines(outcome) if outcome else converge.plan_lines(actions)
+        if report_format is ReportFormat.markdown:
+            print("```\n" + "\n".join(lines) + "\n```")
+        else:
+            for line in lines:
+                print(line)
+
+    if not actions:
+        _say(f"airspec: in sync ({report.counts.checked} live objects read); nothing to do")
+        raise typer.Exit(exit_code(error=bool(errors)))
+    _say(f"airspec: plan: {len(runnable)} to apply, {len(actions) - len(runnable)} left to you")
+    show()
+    if runnable and not yes:
+        if not sys.stdin.isatty():
+            _say("airspec: no terminal to confirm on; rerun with --yes to apply this plan")
+            raise typer.Exit(exit_code(error=True))
+        if not typer.confirm(f"Apply {len(runnable)} change(s)?", default=False, err=True):
+            _say("airspec: nothing was changed")
+            raise typer.Exit(exit_code(error=True))
+    outcome = converge.execute(actions, progress=lambda a: _say(f"airspec: {a.verb} {a.target}"))
+    if runnable:
+        show(outcome)
+    if outcome.failed is not None:
+        _say(
+            f"airspec: stopped at {outcome.failed.target}: {outcome.error}; "
+            f"{len(outcome.applied)} applied, {len(outcome.not_run)} not run. "
+            "Rerun 'airspec apply' to finish: it starts from the live state."
+        )
+        raise typer.Exit(exit_code(error=True))
+    pending = any(a.verb is converge.Verb.PENDING for a in outcome.left)
+    drift = any(a.verb is not converge.Verb.PENDING for a in outcome.left)
+    _say(
+        f"airspec: {len(outcome.applied)} applied"
+        + (f", {len(outcome.left)} left (listed above)" if outcome.left else "")
+    )
+    raise typer.Exit(exit_code(error=bool(errors), pending=pending, drift=drift))
 
 
 def _run_with_progress(

@@ -413,6 +413,11 @@ class Cloud(_Model):
 
 class Bucket(_Model):
     name: BucketName
+    owned: bool = Field(
+        default=False,
+        description="airspec creates this bucket when it is missing (`airspec apply`: Block "
+        "Public Access and default encryption on, tagged); it never deletes a bucket",
+    )
 
 
 class GitSource(_Model):

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from airspec.apply.findings import Report
@@ -20,7 +21,7 @@ from airspec.artifact import Service
 from airspec.diagnostics import DiagnosticsError, has_errors
 from airspec.emit import render_tree, stale_out
 from airspec.live.readers import Clients, ReadError
-from airspec.pipeline import compile_specs
+from airspec.pipeline import Compiled, compile_specs
 
 
 class UnknownTarget(ValueError):
@@ -39,21 +40,30 @@ class WrongIdentity(Exception):
 Runner = Callable[..., Report]
 
 
-def dry_run(
+@dataclass(frozen=True)
+class Prepared:
+    """Everything read before live state: the checks per spec, the compiled specs, which
+    out/ files are stale, the accepted drift."""
+
+    work: list[SpecChecks]
+    compiled: list[Compiled]
+    stale: list[str]
+    ignores: list[IgnoreEntry]
+
+
+def prepare(
     specs: Sequence[Path],
     *,
     out: Path = Path("out"),
     targets: Collection[str] | None = None,
     kube_context: str | None = None,
     ignore_file: Path | None = None,
-    concurrency: int = 8,
-    runner: Runner = run,
-) -> Report:
-    """Compare the compiled artifacts of `specs` with live state; change nothing.
+) -> Prepared:
+    """Compile `specs`, plan their checks, guard the credentials' identity.
 
     Raises DiagnosticsError when a spec or the ignore file has errors (nothing is read),
     WrongIdentity when the credentials are for another account or project, UnknownTarget for
-    an unknown target. `runner` runs the reads (the CLI passes one that shows progress).
+    an unknown target.
     """
     chosen = set(targets or SERVICES)
     if chosen - set(SERVICES):
@@ -93,7 +103,26 @@ def dry_run(
         problems = [f"cannot tell whose credentials these are: {exc}"]
     if problems:
         raise WrongIdentity(problems)
-    return runner(work, concurrency=concurrency, ignores=ignores, stale=stale)
+    return Prepared(work, list(batch.compiled), stale, ignores)
+
+
+def dry_run(
+    specs: Sequence[Path],
+    *,
+    out: Path = Path("out"),
+    targets: Collection[str] | None = None,
+    kube_context: str | None = None,
+    ignore_file: Path | None = None,
+    concurrency: int = 8,
+    runner: Runner = run,
+) -> Report:
+    """Compare the compiled artifacts of `specs` with live state; change nothing.
+
+    Raises as `prepare` does. `runner` runs the reads (the CLI passes one that shows
+    progress).
+    """
+    p = prepare(specs, out=out, targets=targets, kube_context=kube_context, ignore_file=ignore_file)
+    return runner(p.work, concurrency=concurrency, ignores=p.ignores, stale=p.stale)
 
 
 _AWS_CLIENT = {Service.IAM: "iam", Service.EKS: "eks", Service.S3: "s3"}

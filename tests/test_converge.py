@@ -1,0 +1,271 @@
+"""`airspec apply` (no --dry-run) against moto's server over HTTP, every request recorded.
+
+The account starts empty but for the EKS cluster (its OIDC issuer is the spec's). Apply
+creates the IAM objects and owned buckets, tagged; a second apply makes no mutating request;
+objects airspec did not create are refused without --adopt; a failing call stops the run
+with an exact account of what was and was not done, and a rerun converges.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from airspec.cli import app
+from conftest import ROOT
+from live_servers import RecordingMotoServer, aws_call_mutates, aws_client
+
+SPEC = ROOT / "specs" / "remote-exec-eks.airspec.yaml"
+ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+ROLE = "AirflowS3LoggerXComRole"
+POLICY_ARN = "arn:aws:iam::123456789012:policy/AirflowS3Access"
+AWS_ONLY = ("--target", "iam", "--target", "s3")
+
+
+class Account:
+    def __init__(self, tmp: Path, moto: RecordingMotoServer, spec_text: str | None = None):
+        self.moto = moto
+        urllib.request.urlopen(urllib.request.Request(f"{moto.url}/moto-api/reset", method="POST"))
+        moto.recorder.fail.clear()
+        self.iam, self.s3 = aws_client(moto.url, "iam"), aws_client(moto.url, "s3")
+        self.spec = tmp / "remote-exec-eks.airspec.yaml"
+        self.spec.write_text(spec_text or SPEC.read_text())
+        shutil.copy(ROOT / "specs" / "constraints.txt", tmp / "constraints.txt")
+        self.out = tmp / "out"
+        self.env = {
+            "AWS_ENDPOINT_URL": moto.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AIRSPEC_READ_RETRIES": "0",
+        }
+        assert self.run("compile", str(self.spec), "--out", str(self.out))[0] == 0
+        if spec_text is None:  # buckets exist already in most accounts: not owned by the spec
+            self.s3.create_bucket(Bucket="my-airflow-bucket")
+
+    def run(self, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
+        result = CliRunner().invoke(app, list(args), env=self.env, input=stdin)
+        return result.exit_code, result.stdout, result.stderr
+
+    def apply(self, *args: str) -> tuple[int, str, list[tuple[str, str, str]]]:
+        """apply (AWS targets); returns the exit code, all output, the mutating requests."""
+        self.moto.recorder.calls.clear()
+        code, out, err = self.run("apply", str(self.spec), "--out", str(self.out), *AWS_ONLY, *args)
+        mutating = [c for c in self.moto.recorder.calls if aws_call_mutates(c)]
+        return code, out + err, mutating
+
+    def dry_run(self) -> tuple[int, dict[str, Any]]:
+        code, out, _ = self.run(
+            "apply", str(self.spec), "--out", str(self.out), *AWS_ONLY, "--dry-run", "-f", "json"
+        )
+        return code, json.loads(out)
+
+
+@pytest.fixture
+def account(tmp_path: Path, moto: RecordingMotoServer) -> Iterator[Account]:
+    yield Account(tmp_path, moto)
+
+
+def actions(mutating: list[tuple[str, str, str]]) -> list[str]:
+    return [action or f"{method} {path}" for method, path, action in mutating]
+
+
+def test_empty_account_apply_then_in_sync(account: Account) -> None:
+    code, report = account.dry_run()
+    assert code == 3 and report["counts"]["missing"] >= 4
+    code, text, mutating = account.apply("--yes")
+    assert code == 0, text
+    assert actions(mutating) == [
+        "CreateOpenIDConnectProvider",
+        "CreatePolicy",
+        "CreateRole",
+        "CreateRole",
+        "AttachRolePolicy",
+        "PutRolePolicy",
+    ]
+    code, report = account.dry_run()
+    assert code == 0, report["findings"]
+    role = account.iam.get_role(RoleName=ROLE)["Role"]
+    assert {t["Key"]: t["Value"] for t in role["Tags"]} == {
+        "airspec.io/name": "remote-exec-demo",
+        "airspec.io/spec": "remote-exec-eks.airspec.yaml",
+    }
+    # the second apply reads, finds nothing to do, and makes no mutating request
+    code, text, mutating = account.apply("--yes")
+    assert code == 0 and "nothing to do" in text
+    assert mutating == []
+
+
+def _policy_document(account: Account) -> dict[str, Any]:
+    return json.loads((account.out / "remote-exec-demo" / "aws" / "iam-policy.json").read_text())
+
+
+def test_untagged_role_is_refused_without_adopt_and_adopted_with_it(account: Account) -> None:
+    account.iam.create_role(
+        RoleName=ROLE,
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "ec2.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )
+    code, text, mutating = account.apply("--yes")
+    assert code == 3, text
+    assert "refused" in text and "rerun with --adopt" in text
+    assert "UpdateAssumeRolePolicy" not in actions(mutating)
+    assert "TagRole" not in actions(mutating)
+    assert account.iam.get_role(RoleName=ROLE)["Role"].get("Tags", []) == []
+    code, text, mutating = account.apply("--yes", "--adopt")
+    assert code == 0, text
+    assert actions(mutating)[:2] == ["TagRole", "UpdateAssumeRolePolicy"]
+    tags = {t["Key"]: t["Value"] for t in account.iam.get_role(RoleName=ROLE)["Role"]["Tags"]}
+    assert tags["airspec.io/name"] == "remote-exec-demo"
+    assert account.dry_run()[0] == 0
+
+
+def test_five_policy_versions_the_oldest_non_default_goes_first(account: Account) -> None:
+    assert account.apply("--yes")[0] == 0
+    broader = _policy_document(account)
+    broader["Statement"].append({"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+    for i in range(4):  # v2..v5: five versions, v5 the (drifted) default
+        account.iam.create_policy_version(
+            PolicyArn=POLICY_ARN, PolicyDocument=json.dumps(broader), SetAsDefault=i == 3
+        )
+    code, report = account.dry_run()
+    assert code == 3 and {f["status"] for f in report["findings"]} == {"broadening"}
+    code, text, mutating = account.apply("--yes")
+    assert code == 0, text
+    assert actions(mutating) == ["DeletePolicyVersion", "CreatePolicyVersion"]
+    versions = account.iam.list_policy_versions(PolicyArn=POLICY_ARN)["Versions"]
+    assert sorted(v["VersionId"] for v in versions) == ["v2", "v3", "v4", "v5", "v6"]
+    assert next(v for v in versions if v["IsDefaultVersion"])["VersionId"] == "v6"
+    assert account.dry_run()[0] == 0
+
+
+def test_a_failing_call_stops_the_run_and_a_rerun_converges(account: Account) -> None:
+    account.moto.recorder.fail.add("CreateRole")  # every CreateRole answers HTTP 500
+    code, text, mutating = account.apply("--yes")
+    assert code == 1
+    assert "applied  remote-exec-demo: create OIDC provider" in text
+    assert "applied  remote-exec-demo: create policy AirflowS3Access" in text
+    assert "FAILED   remote-exec-demo: create role AirflowS3LoggerXComRole" in text
+    assert "ServiceFailure" in text
+    assert "not run  remote-exec-demo: attach exactly AirflowS3Access" in text
+    assert [a for a in actions(mutating) if a != "CreateRole"] == [
+        "CreateOpenIDConnectProvider",
+        "CreatePolicy",
+    ]
+    account.moto.recorder.fail.clear()
+    code, text, mutating = account.apply("--yes")
+    assert code == 0, text
+    assert actions(mutating) == ["CreateRole", "CreateRole", "AttachRolePolicy", "PutRolePolicy"]
+    assert account.dry_run()[0] == 0
+
+
+def test_drift_injected_is_broadening_and_apply_removes_it(account: Account) -> None:
+    assert account.apply("--yes")[0] == 0
+    broader = _policy_document(account)
+    first = broader["Statement"][0]
+    first["Action"] = [
+        *([first["Action"]] if isinstance(first["Action"], str) else first["Action"]),
+        "s3:DeleteBucket",
+    ]
+    account.iam.create_policy_version(
+        PolicyArn=POLICY_ARN, PolicyDocument=json.dumps(broader), SetAsDefault=True
+    )
+    code, report = account.dry_run()
+    assert code == 3
+    assert [f["status"] for f in report["findings"]] == ["broadening"]
+    code, _, mutating = account.apply("--yes")
+    assert code == 0 and actions(mutating) == ["CreatePolicyVersion"]
+    assert account.dry_run()[0] == 0
+
+
+def test_no_terminal_and_no_yes_changes_nothing(account: Account) -> None:
+    code, text, mutating = account.apply()
+    assert code == 1 and "rerun with --yes" in text
+    assert mutating == []
+
+
+def test_owned_bucket_is_created_private_and_encrypted(
+    tmp_path: Path, moto: RecordingMotoServer
+) -> None:
+    text = SPEC.read_text().replace(
+        "- name: my-airflow-bucket", "- name: my-airflow-bucket\n    owned: true"
+    )
+    assert "owned: true" in text
+    account = Account(tmp_path, moto, text)
+    code, out, mutating = account.apply("--yes")
+    assert code == 0, out
+    assert actions(mutating)[-4:] == [
+        "PUT /my-airflow-bucket",
+        "PUT /my-airflow-bucket",
+        "PUT /my-airflow-bucket",
+        "PUT /my-airflow-bucket",
+    ]
+    block = account.s3.get_public_access_block(Bucket="my-airflow-bucket")
+    assert all(block["PublicAccessBlockConfiguration"].values())
+    rules = account.s3.get_bucket_encryption(Bucket="my-airflow-bucket")
+    assert (
+        rules["ServerSideEncryptionConfiguration"]["Rules"][0][
+            "ApplyServerSideEncryptionByDefault"
+        ]["SSEAlgorithm"]
+        == "AES256"
+    )
+    assert account.dry_run()[0] == 0
+
+
+def test_a_missing_bucket_the_spec_does_not_own_is_left_alone(
+    tmp_path: Path, moto: RecordingMotoServer
+) -> None:
+    account = Account(tmp_path, moto, SPEC.read_text())  # no bucket created
+    code, out, mutating = account.apply("--yes")
+    assert code == 3
+    assert "bucket my-airflow-bucket does not exist; create it, or mark it `owned: true`" in out
+    assert not [c for c in mutating if "my-airflow-bucket" in c[1]]
+
+
+def test_tool_steps_are_pending_unless_with_tools_runs_them(
+    account: Account, tmp_path: Path
+) -> None:
+    """No EKS cluster: eksctl's runbook step is pending (exit 2, the exact command printed);
+    with --with-tools and an `eksctl` on PATH it runs, in out/<name>/."""
+    code, out, err = account.run(
+        "apply", str(account.spec), "--out", str(account.out), "--target", "eks", "--yes"
+    )
+    assert code == 2, out + err
+    assert "eksctl create cluster -f eksctl/cluster.yaml" in out
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "eksctl.log"
+    fake = bin_dir / "eksctl"
+    fake.write_text(f'#!/bin/sh\necho "$PWD $*" >> {log}\n')
+    fake.chmod(0o755)
+    account.env["PATH"] = f"{bin_dir}:/usr/bin:/bin"
+    code, out, err = account.run(
+        "apply",
+        str(account.spec),
+        "--out",
+        str(account.out),
+        "--target",
+        "eks",
+        "--yes",
+        "--with-tools",
+    )
+    assert code == 0, out + err
+    folder = account.out / "remote-exec-demo"
+    assert log.read_text() == f"{folder} create cluster -f eksctl/cluster.yaml\n"
