@@ -478,8 +478,8 @@ def _attachments(
     policy = s.find(ArtifactKind.AWS_IAM_POLICY)
     wanted = {policy.live.id} if policy is not None and policy.live is not None else set()
     iam = s.clients.aws("iam")
-    created = any(f.target == f"iam/role/{arn}" for f in fs)
-    verb: Verb | Action = Verb.UPDATE if missing or created else _role_owner(s, target, fs, o, name)
+    # a missing attachment list means the role is missing: created earlier in this run
+    verb = Verb.UPDATE if missing else _role_owner(s, target, fs, o, name)
     if isinstance(verb, Action):
         return verb
 
