@@ -352,13 +352,9 @@ def apply(
 
     Reads only the objects the compiled artifacts name (IAM policies, roles, OIDC provider, EKS cluster and node groups, buckets, namespace, ConfigMaps, service accounts, the Helm release's values, GKE cluster, GCP IAM policies), with the standard credentials of each API.
 
-    Without --dry-run: the drift becomes a plan (create, update, adopt; refused, manual and
-    pending steps listed), shown and confirmed (--yes to skip), then run in dependency order,
-    stopping at the first failure. Objects airspec creates are tagged airspec.io/spec and
-    airspec.io/name; nothing else is modified without --adopt, nothing is deleted.
+    Without --dry-run: the drift becomes a plan (create, update, adopt; refused, manual and pending steps listed), shown and confirmed (--yes to skip), then run in dependency order, stopping at the first failure. What apply creates is tagged airspec.io/spec and airspec.io/name; an object without this spec's tag is changed only with --adopt. No object is deleted (a superseded policy version and other policies attached to an owned role excepted). This version converges AWS IAM and owned buckets; Kubernetes, GCP and EKS Pod Identity steps are listed as manual.
 
-    Exit 0 in sync, 1 error, 2 out/ stale (or, applying, tool steps pending), 3 drift left,
-    4 stale and drift.
+    Exit 0 in sync, 1 error, 2 out/ stale (or, applying, tool steps pending), 3 drift left, 4 stale and drift.
     """
     from functools import partial
 
