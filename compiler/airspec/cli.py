@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -358,12 +360,10 @@ def apply(
     """
     from functools import partial
 
-    from airspec.apply.dry_run import UnknownTarget, WrongIdentity
     from airspec.apply.dry_run import dry_run as check_live
     from airspec.apply.findings import Status
     from airspec.apply.render import print_text, to_json, to_markdown
     from airspec.apply.runner import run
-    from airspec.diagnostics import DiagnosticsError
 
     failing = _fail_on(fail_on)
     if not dry_run:
@@ -380,7 +380,7 @@ def apply(
             options=Options(adopt=adopt, with_tools=with_tools),
             yes=yes,
         )
-    try:
+    with _before_live_state(applying=False):
         report = check_live(
             _specs(specs),
             out=out,
@@ -390,18 +390,6 @@ def apply(
             concurrency=concurrency,
             runner=partial(_run_with_progress, run),
         )
-    except UnknownTarget as exc:
-        _say(f"airspec: {exc}")
-        raise typer.Exit(exit_code(error=True)) from None
-    except DiagnosticsError as exc:
-        _print_diagnostics(list(exc.diagnostics), DiagFormat.text)
-        _say(f"airspec: {_summary(list(exc.diagnostics))}; nothing read")
-        raise typer.Exit(exit_code(error=True)) from None
-    except WrongIdentity as exc:
-        for p in exc.problems:
-            _say(f"airspec: {p}")
-        _say("airspec: nothing else was read; use credentials for the spec's account or project")
-        raise typer.Exit(exit_code(error=True)) from None
     stale = report.stale
     if report_format is ReportFormat.json:
         print(to_json(report))
@@ -414,6 +402,31 @@ def apply(
     errors = any(f.status is Status.ERROR for f in report.findings)
     drift = any(f.status.value in failing for f in report.findings)
     raise typer.Exit(exit_code(error=errors, pending=bool(stale), drift=drift))
+
+
+@contextmanager
+def _before_live_state(*, applying: bool) -> Iterator[None]:
+    """Exit 1, saying why, when the specs, the targets or the credentials stop a dry run or
+    an apply before any live object is read."""
+    from airspec.apply.dry_run import UnknownTarget, WrongIdentity
+    from airspec.diagnostics import DiagnosticsError
+
+    try:
+        yield
+    except UnknownTarget as exc:
+        _say(f"airspec: {exc}")
+        raise typer.Exit(exit_code(error=True)) from None
+    except DiagnosticsError as exc:
+        _print_diagnostics(list(exc.diagnostics), DiagFormat.text)
+        done = "nothing read, nothing changed" if applying else "nothing read"
+        _say(f"airspec: {_summary(list(exc.diagnostics))}; {done}")
+        raise typer.Exit(exit_code(error=True)) from None
+    except WrongIdentity as exc:
+        for p in exc.problems:
+            _say(f"airspec: {p}")
+        done = "nothing was changed" if applying else "nothing else was read"
+        _say(f"airspec: {done}; use credentials for the spec's account or project")
+        raise typer.Exit(exit_code(error=True)) from None
 
 
 def _converge(
@@ -432,26 +445,13 @@ def _converge(
     import json as _json
 
     from airspec.apply import converge
-    from airspec.apply.dry_run import UnknownTarget, WrongIdentity, prepare
+    from airspec.apply.dry_run import prepare
     from airspec.apply.runner import run
-    from airspec.diagnostics import DiagnosticsError
 
-    try:
+    with _before_live_state(applying=True):
         prepared = prepare(
             specs, out=out, targets=targets, kube_context=kube_context, ignore_file=ignore_file
         )
-    except UnknownTarget as exc:
-        _say(f"airspec: {exc}")
-        raise typer.Exit(exit_code(error=True)) from None
-    except DiagnosticsError as exc:
-        _print_diagnostics(list(exc.diagnostics), DiagFormat.text)
-        _say(f"airspec: {_summary(list(exc.diagnostics))}; nothing read, nothing changed")
-        raise typer.Exit(exit_code(error=True)) from None
-    except WrongIdentity as exc:
-        for p in exc.problems:
-            _say(f"airspec: {p}")
-        _say("airspec: nothing was changed; use credentials for the spec's account or project")
-        raise typer.Exit(exit_code(error=True)) from None
     if prepared.stale:
         for path in prepared.stale:
             _say(f"airspec: {path} is not current")

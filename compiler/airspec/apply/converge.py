@@ -466,8 +466,12 @@ def _role(
 
 
 def _role_owner(s: _Spec, target: str, fs: list[Finding], o: Options, name: str) -> Verb | Action:
+    """As `_ownership` for role `name`; CREATE when the role does not exist yet (an earlier
+    action of this run creates it)."""
     got = live._aws_call("GetRole", s.clients.aws("iam").get_role, RoleName=name)
-    return _ownership(s, target, fs, o, _tag_map((got or {}).get("Role", {}).get("Tags")))
+    if got is None:
+        return Verb.CREATE
+    return _ownership(s, target, fs, o, _tag_map(got["Role"].get("Tags")))
 
 
 def _attachments(
@@ -513,9 +517,7 @@ def _role_policy(
     role, name = a.live.id.split("/", 1)
     iam = s.clients.aws("iam")
     document = json.dumps(a.content, sort_keys=True)
-    verb: Verb | Action = _role_owner(s, target, fs, o, role)
-    if live._aws_call("GetRole", iam.get_role, RoleName=role) is None:
-        verb = Verb.CREATE  # the role is created by an earlier action of this run
+    verb = _role_owner(s, target, fs, o, role)
     if isinstance(verb, Action):
         return verb
 
@@ -640,9 +642,8 @@ def _tool(service: Service) -> Callable[..., Action]:
     def build(
         s: _Spec, target: str, a: Artifact | None, fs: list[Finding], missing: bool, o: Options
     ) -> Action:
-        tool_ = tool
         runbook = (s.out / s.r.name / "RUNBOOK.md").read_text(encoding="utf-8")
-        commands = runbook_commands(runbook, tool_)
+        commands = runbook_commands(runbook, tool)
         if service is Service.EKS and not missing:
             commands = []  # eksctl creates clusters; it does not reconcile one in place
         if not commands:
@@ -654,12 +655,12 @@ def _tool(service: Service) -> Callable[..., Action]:
             s.r.name,
             target,
             Verb.PENDING,
-            f"run {tool_} (RUNBOOK.md): {target}",
+            f"run {tool} (RUNBOOK.md): {target}",
             fs,
             commands=commands,
             cwd=folder,
         )
-        if o.with_tools and shutil.which(tool_):
+        if o.with_tools and shutil.which(tool):
             action.run = _run_commands(commands, folder)
         return action
 
