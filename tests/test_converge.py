@@ -269,3 +269,16 @@ def test_tool_steps_are_pending_unless_with_tools_runs_them(
     assert code == 0, out + err
     folder = account.out / "remote-exec-demo"
     assert log.read_text() == f"{folder} create cluster -f eksctl/cluster.yaml\n"
+
+
+def test_json_with_yes_is_one_document_holding_plan_and_result(account: Account) -> None:
+    code, out, _ = account.run(
+        "apply", str(account.spec), "--out", str(account.out), *AWS_ONLY, "--yes", "-f", "json"
+    )
+    assert code == 0
+    doc = json.loads(out)  # one JSON document on stdout
+    assert doc["version"] == "airspec.apply/v1"
+    assert [a["action"] for a in doc["plan"]][:2] == ["create", "create"]
+    assert doc["result"]["failed"] is None
+    assert doc["result"]["applied"] == [a["target"] for a in doc["plan"]]
+    assert "iam:CreatePolicy AirflowS3Access" in doc["plan"][1]["calls"]

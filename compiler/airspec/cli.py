@@ -484,7 +484,10 @@ def _converge(
         _say(f"airspec: in sync ({report.counts.checked} live objects read); nothing to do")
         raise typer.Exit(exit_code(error=bool(errors)))
     _say(f"airspec: plan: {len(runnable)} to apply, {len(actions) - len(runnable)} left to you")
-    show()
+    # with --yes, JSON output is one document: the plan with its result, after the run
+    one_document = report_format is ReportFormat.json and yes
+    if not one_document:
+        show()
     if runnable and not yes:
         if not sys.stdin.isatty():
             _say("airspec: no terminal to confirm on; rerun with --yes to apply this plan")
@@ -493,7 +496,7 @@ def _converge(
             _say("airspec: nothing was changed")
             raise typer.Exit(exit_code(error=True))
     outcome = converge.execute(actions, progress=lambda a: _say(f"airspec: {a.verb} {a.target}"))
-    if runnable:
+    if runnable or one_document:
         show(outcome)
     if outcome.failed is not None:
         _say(
