@@ -261,7 +261,7 @@ class _JsonServer:
     """A threaded HTTP server answering JSON from a route function, recording each request."""
 
     def __init__(
-        self, route: Callable[[str, str, dict[str, list[str]], bytes], tuple[int, Any]]
+        self, route: Callable[[str, str, dict[str, list[str]], bytes, str], tuple[int, Any]]
     ) -> None:
         self.calls: list[tuple[str, str, str]] = []  # (method, path, Authorization header)
         outer = self
@@ -272,7 +272,13 @@ class _JsonServer:
                 body = self.rfile.read(length) if length else b""
                 url = urlparse(self.path)
                 outer.calls.append((self.command, url.path, self.headers.get("Authorization", "")))
-                status, payload = route(self.command, unquote(url.path), parse_qs(url.query), body)
+                status, payload = route(
+                    self.command,
+                    unquote(url.path),
+                    parse_qs(url.query),
+                    body,
+                    self.headers.get("Content-Type", ""),
+                )
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -312,33 +318,116 @@ def _not_found(what: str) -> tuple[int, Any]:
     }
 
 
+Leaf = tuple[str, ...]
+_SERVER_META = ("uid", "resourceVersion", "creationTimestamp", "managedFields")
+_NOT_OWNED = {("apiVersion",), ("kind",), ("metadata", "name"), ("metadata", "namespace")}
+
+
+def _leaves(obj: Any, at: Leaf = ()) -> dict[Leaf, Any]:
+    """Path -> value of each scalar or list (lists are atomic, as `x-kubernetes-list-type:
+    atomic` fields are); the fields no manager owns and the server's own are left out."""
+    if isinstance(obj, dict) and obj:
+        out: dict[Leaf, Any] = {}
+        for k, v in obj.items():
+            if at == ("metadata",) and k in _SERVER_META:
+                continue
+            out.update(_leaves(v, (*at, k)))
+        return out
+    return {} if not at or at in _NOT_OWNED or at[:1] == ("status",) else {at: obj}
+
+
+def _set_at(obj: dict[str, Any], path: Leaf, value: Any) -> None:
+    for p in path[:-1]:
+        obj = obj.setdefault(p, {})
+    obj[path[-1]] = value
+
+
+def _drop_at(obj: dict[str, Any], path: Leaf) -> None:
+    """Remove a field, and the maps it leaves empty."""
+    parents = []
+    for p in path[:-1]:
+        if not isinstance(obj.get(p), dict):
+            return
+        parents.append((obj, p))
+        obj = obj[p]
+    obj.pop(path[-1], None)
+    for parent, key in reversed(parents):
+        if parent[key]:
+            break
+        del parent[key]
+
+
+def _fields_v1(paths: set[Leaf]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for path in sorted(paths):
+        node = tree
+        for p in path:
+            node = node.setdefault(f"f:{p}", {})
+    return tree
+
+
 class FakeKube(_JsonServer):
-    """GET /api/v1/namespaces/{ns}[/configmaps|serviceaccounts/{name}], secrets by label."""
+    """The core/v1 paths the readers and apply use: GET and PATCH of namespaces, ConfigMaps
+    and ServiceAccounts, Secrets listed by label.
+
+    PATCH follows the documented server-side apply model at the level apply relies on
+    (kubernetes.io/docs/reference/using-api/server-side-apply): each field has owners
+    (managers); an apply (`application/apply-patch+yaml`, `fieldManager`) sets the fields
+    it sends, takes them over with `force=true` or fails 409 Conflict when another manager
+    set a different value, and removes fields it alone set before and no longer sends; an
+    apply to a missing object creates it. A JSON merge patch (RFC 7386) sets and deletes
+    fields as an Update. Owners are served back as `metadata.managedFields[].fieldsV1`.
+    Lists are atomic; a field no manager owns (none on record) is never removed by apply.
+    """
 
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, Any]] = {}  # path -> object
+        self.owners: dict[str, dict[str, set[Leaf]]] = {}  # path -> manager -> fields
         self.secrets: dict[str, list[dict[str, Any]]] = {}  # namespace -> Secrets
         super().__init__(self._route)
 
-    def put(self, obj: dict[str, Any]) -> None:
-        """Store an object as the API server would return it (server fields added)."""
-        meta = obj["metadata"]
+    @staticmethod
+    def path_of(obj: dict[str, Any]) -> str:
+        meta, kind = obj["metadata"], obj["kind"]
+        if kind == "Namespace":
+            return f"/api/v1/namespaces/{meta['name']}"
+        plural = {"ConfigMap": "configmaps", "ServiceAccount": "serviceaccounts"}[kind]
+        return f"/api/v1/namespaces/{meta['namespace']}/{plural}/{meta['name']}"
+
+    def put(self, obj: dict[str, Any], manager: str = "kubectl") -> None:
+        """Store an object as if `manager` had applied it (server fields added)."""
         obj = json.loads(json.dumps(obj))
+        path = self.path_of(obj)
+        self.objects[path] = self._created(obj)
+        self.owners[path] = {manager: set(_leaves(obj))}
+
+    @staticmethod
+    def _created(obj: dict[str, Any]) -> dict[str, Any]:
         obj["metadata"].update(
             uid="4b9d2c1e-0000-4000-8000-000000000001",
             resourceVersion="12345",
             creationTimestamp="2026-11-01T00:00:00Z",
-            managedFields=[{"manager": "kubectl", "operation": "Apply"}],
         )
-        kind = obj["kind"]
-        if kind == "Namespace":
-            obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
+        if obj["kind"] == "Namespace":
+            name = obj["metadata"]["name"]
+            obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
             obj["spec"] = {"finalizers": ["kubernetes"]}
             obj["status"] = {"phase": "Active"}
-            self.objects[f"/api/v1/namespaces/{meta['name']}"] = obj
-        else:
-            plural = {"ConfigMap": "configmaps", "ServiceAccount": "serviceaccounts"}[kind]
-            self.objects[f"/api/v1/namespaces/{meta['namespace']}/{plural}/{meta['name']}"] = obj
+        return obj
+
+    def served(self, path: str) -> dict[str, Any]:
+        obj = json.loads(json.dumps(self.objects[path]))
+        obj["metadata"]["managedFields"] = [
+            {
+                "manager": manager,
+                "operation": "Apply" if manager != "merge-patch" else "Update",
+                "fieldsType": "FieldsV1",
+                "fieldsV1": _fields_v1(paths),
+            }
+            for manager, paths in sorted(self.owners.get(path, {}).items())
+            if paths
+        ]
+        return obj
 
     def put_helm_release(
         self, ns: str, release: str, revision: int, values: dict[str, Any]
@@ -375,8 +464,10 @@ class FakeKube(_JsonServer):
         )
 
     def _route(
-        self, method: str, path: str, query: dict[str, list[str]], body: bytes
+        self, method: str, path: str, query: dict[str, list[str]], body: bytes, content_type: str
     ) -> tuple[int, Any]:
+        if method == "PATCH":
+            return self._patch(path, query, json.loads(body), content_type)
         if method != "GET":
             return 405, {"kind": "Status", "code": 405, "reason": "MethodNotAllowed"}
         m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/secrets", path)
@@ -393,8 +484,65 @@ class FakeKube(_JsonServer):
             ]
             return 200, {"kind": "SecretList", "apiVersion": "v1", "metadata": {}, "items": items}
         if path in self.objects:
-            return 200, self.objects[path]
+            return 200, self.served(path)
         return _not_found(path)
+
+    def _patch(
+        self, path: str, query: dict[str, list[str]], body: dict[str, Any], content_type: str
+    ) -> tuple[int, Any]:
+        manager = (query.get("fieldManager") or [""])[0]
+        if content_type.startswith("application/apply-patch"):
+            if not manager:
+                return 422, {"kind": "Status", "code": 422, "message": "fieldManager is required"}
+            return self._apply(path, body, manager, (query.get("force") or [""])[0] == "true")
+        if path not in self.objects:
+            return _not_found(path)
+        obj, owners = self.objects[path], self.owners.setdefault(path, {})
+        for leaf, value in _merge_leaves(body).items():
+            if value is None:
+                _drop_at(obj, leaf)
+                for paths in owners.values():
+                    paths.discard(leaf)
+            else:
+                _set_at(obj, leaf, value)
+                for paths in owners.values():
+                    paths.discard(leaf)
+                owners.setdefault(manager or "merge-patch", set()).add(leaf)
+        return 200, self.served(path)
+
+    def _apply(self, path: str, body: dict[str, Any], manager: str, force: bool) -> tuple[int, Any]:
+        sent = _leaves(body)
+        obj = self.objects.get(path)
+        owners = self.owners.setdefault(path, {})
+        have = {} if obj is None else _leaves(obj)
+        conflicts = sorted(
+            leaf
+            for leaf, value in sent.items()
+            if leaf in have
+            and have[leaf] != value
+            and any(leaf in paths for m, paths in owners.items() if m != manager)
+        )
+        if conflicts and not force:
+            fields = ", ".join(".".join(c) for c in conflicts)
+            return 409, {
+                "kind": "Status",
+                "code": 409,
+                "reason": "Conflict",
+                "message": f"Apply failed with {len(conflicts)} conflict(s): {fields}",
+            }
+        if obj is None:
+            obj = self._created(json.loads(json.dumps(body)))
+            self.objects[path] = obj
+        for m, paths in owners.items():
+            if m != manager:
+                paths.difference_update(conflicts)
+        others = set().union(*(p for m, p in owners.items() if m != manager))
+        for leaf in owners.get(manager, set()) - set(sent) - others:
+            _drop_at(obj, leaf)
+        for leaf, value in sent.items():
+            _set_at(obj, leaf, value)
+        owners[manager] = set(sent)
+        return 200, self.served(path)
 
     def kubeconfig(self, directory: Path) -> Path:
         path = directory / "kubeconfig"
@@ -416,41 +564,121 @@ class FakeKube(_JsonServer):
 
 
 class FakeGcp(_JsonServer):
-    """getIamPolicy of service accounts, buckets and projects; GKE clusters.get."""
+    """IAM policies of service accounts, buckets and projects (get, and set with the etag
+    check each API documents); service accounts (get, create); GKE clusters.get.
+
+    setIamPolicy with an etag that is no longer current fails as the API does: HTTP 409
+    ABORTED from IAM and Resource Manager, 412 conditionNotMet from Cloud Storage; without an
+    etag it overwrites. `before_set`, when given, runs once at the next setIamPolicy before
+    it is decided: a concurrent writer between apply's read and its write.
+    """
 
     def __init__(self) -> None:
         self.policies: dict[str, dict[str, Any]] = {}  # IAM resource name -> policy
+        self.etags: dict[str, int] = {}  # resource -> revision (the etag is derived)
+        self.accounts: dict[str, dict[str, Any]] = {}  # GSA resource name -> ServiceAccount
         self.clusters: dict[
             str, dict[str, Any]
         ] = {}  # projects/p/locations/l/clusters/c -> Cluster
+        self.before_set: Callable[[str], None] | None = None
         super().__init__(self._route)
 
+    def etag(self, resource: str) -> str:
+        return base64.b64encode(f"rev-{self.etags.get(resource, 0)}".encode()).decode()
+
+    def write(self, resource: str, bindings: list[dict[str, Any]]) -> None:
+        """Another writer (or the test) sets bindings: the etag changes."""
+        self.policies[resource] = {"bindings": bindings}
+        self.etags[resource] = self.etags.get(resource, 0) + 1
+
     def _route(
-        self, method: str, path: str, query: dict[str, list[str]], body: bytes
+        self, method: str, path: str, query: dict[str, list[str]], body: bytes, _: str
     ) -> tuple[int, Any]:
-        m = re.fullmatch(r"/v1/(projects/[^/]+/serviceAccounts/[^/:]+):getIamPolicy", path)
-        if m and method == "POST":
-            return self._policy(m.group(1))
-        m = re.fullmatch(r"/v1/projects/([^/:]+):getIamPolicy", path)
-        if m and method == "POST":
-            return self._policy(f"projects/{m.group(1)}")
-        m = re.fullmatch(r"/storage/v1/b/([^/]+)/iam", path)
+        for pattern, verb, name in (
+            (r"/v1/(projects/[^/]+/serviceAccounts/[^/:]+):getIamPolicy", "POST", "{0}"),
+            (r"/v1/projects/([^/:]+):getIamPolicy", "POST", "projects/{0}"),
+            (r"/storage/v1/b/([^/]+)/iam", "GET", "projects/_/buckets/{0}"),
+        ):
+            m = re.fullmatch(pattern, path)
+            if m and method == verb:
+                return self._policy(name.format(m.group(1)))
+        for pattern, verb, name, status in (
+            (r"/v1/(projects/[^/]+/serviceAccounts/[^/:]+):setIamPolicy", "POST", "{0}", 409),
+            (r"/v1/projects/([^/:]+):setIamPolicy", "POST", "projects/{0}", 409),
+            (r"/storage/v1/b/([^/]+)/iam", "PUT", "projects/_/buckets/{0}", 412),
+        ):
+            m = re.fullmatch(pattern, path)
+            if m and method == verb:
+                sent = json.loads(body)
+                policy = sent.get("policy", sent)
+                return self._set(name.format(m.group(1)), policy, status)
+        m = re.fullmatch(r"/v1/projects/([^/]+)/serviceAccounts/([^/:]+)", path)
         if m and method == "GET":
-            return self._policy(f"projects/_/buckets/{m.group(1)}")
+            found = self.accounts.get(f"projects/{m.group(1)}/serviceAccounts/{m.group(2)}")
+            return (200, found) if found else self._missing(path)
+        m = re.fullmatch(r"/v1/projects/([^/]+)/serviceAccounts", path)
+        if m and method == "POST":
+            return self._create_account(m.group(1), json.loads(body))
         m = re.fullmatch(r"/v1/(projects/[^/]+/locations/[^/]+/clusters/[^/]+)", path)
         if m and method == "GET":
             found = self.clusters.get(m.group(1))
-            return (
-                (200, found) if found else (404, {"error": {"code": 404, "message": "not found"}})
-            )
+            return (200, found) if found else self._missing(path)
         return 400, {"error": {"code": 400, "message": f"no route {method} {path}"}}
+
+    @staticmethod
+    def _missing(what: str) -> tuple[int, Any]:
+        return 404, {"error": {"code": 404, "message": f"{what} not found", "status": "NOT_FOUND"}}
 
     def _policy(self, resource: str) -> tuple[int, Any]:
         if resource not in self.policies:
-            return 404, {"error": {"code": 404, "message": f"{resource} not found"}}
-        return 200, {"version": 3, "etag": "BwX=", **self.policies[resource]}
+            return self._missing(resource)
+        return 200, {"version": 3, "etag": self.etag(resource), **self.policies[resource]}
+
+    def _set(self, resource: str, policy: dict[str, Any], conflict: int) -> tuple[int, Any]:
+        hook, self.before_set = self.before_set, None
+        if hook is not None:
+            hook(resource)
+        if resource not in self.policies:
+            return self._missing(resource)
+        if policy.get("etag") and policy["etag"] != self.etag(resource):
+            status = "ABORTED" if conflict == 409 else "conditionNotMet"
+            message = "There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff."
+            return conflict, {"error": {"code": conflict, "message": message, "status": status}}
+        if any("condition" in b for b in policy.get("bindings", [])) and policy.get("version") != 3:
+            return 400, {"error": {"code": 400, "message": "conditions need policy version 3"}}
+        self.write(resource, policy.get("bindings", []))
+        return self._policy(resource)
+
+    def _create_account(self, project: str, body: dict[str, Any]) -> tuple[int, Any]:
+        email = f"{body['accountId']}@{project}.iam.gserviceaccount.com"
+        resource = f"projects/{project}/serviceAccounts/{email}"
+        if resource in self.accounts:
+            return 409, {"error": {"code": 409, "message": "exists", "status": "ALREADY_EXISTS"}}
+        account = {
+            "name": resource,
+            "email": email,
+            "projectId": project,
+            **body.get("serviceAccount", {}),
+        }
+        self.accounts[resource] = account
+        self.write(resource, [])
+        return 200, account
+
+
+def _merge_leaves(patch: Any, at: Leaf = ()) -> dict[Leaf, Any]:
+    """A JSON merge patch as path -> value (None: delete the field)."""
+    if isinstance(patch, dict) and patch:
+        out: dict[Leaf, Any] = {}
+        for k, v in patch.items():
+            out.update(_merge_leaves(v, (*at, k)))
+        return out
+    return {at: patch}
 
 
 def gcp_call_mutates(call: tuple[str, str, str]) -> bool:
     method, path, _ = call
     return not (method == "GET" or (method == "POST" and path.endswith(":getIamPolicy")))
+
+
+def kube_call_mutates(call: tuple[str, str, str]) -> bool:
+    return call[0] not in ("GET", "HEAD")

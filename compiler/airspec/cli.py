@@ -346,7 +346,14 @@ def apply(
         bool,
         typer.Option(
             "--with-tools",
-            help="Run the runbook's eksctl / helm / gcloud steps when the binary is on PATH.",
+            help="Run the runbook's eksctl / helm / gcloud / astro steps when the binary is on PATH.",
+        ),
+    ] = False,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Delete orphans: IAM objects tagged with this spec's name that it no longer names.",
         ),
     ] = False,
 ) -> None:
@@ -354,7 +361,9 @@ def apply(
 
     Reads only the objects the compiled artifacts name (IAM policies, roles, OIDC provider, EKS cluster and node groups, buckets, namespace, ConfigMaps, service accounts, the Helm release's values, GKE cluster, GCP IAM policies), with the standard credentials of each API.
 
-    Without --dry-run: the drift becomes a plan (create, update, adopt; refused, manual and pending steps listed), shown and confirmed (--yes to skip), then run in dependency order, stopping at the first failure. What apply creates is tagged airspec.io/spec and airspec.io/name; an object without this spec's tag is changed only with --adopt. No object is deleted (a superseded policy version and other policies attached to an owned role excepted). This version converges AWS IAM and owned buckets; Kubernetes, GCP and EKS Pod Identity steps are listed as manual.
+    Without --dry-run: the drift becomes a plan (create, update, adopt; refused, manual and pending steps listed), shown and confirmed (--yes to skip), then run in dependency order, stopping at the first failure. Converged: IAM (OIDC provider, policy, role, attachments, log-reader role), owned S3 buckets, EKS Pod Identity (add-on, associations), Kubernetes (k8s/ manifests by server-side apply as field manager airspec; service accounts' identity annotation), GCP (the service account; IAM policies by read-modify-write with the etag, changing only the members and roles airspec grants). Cluster and Helm steps are pending: printed, or run with --with-tools.
+
+    Ownership: what apply creates is tagged airspec.io/spec and airspec.io/name (Kubernetes: field manager airspec); an existing object without it is changed only with --adopt. Nothing airspec did not create is deleted. IAM objects tagged with this spec's name that the spec no longer names are listed as orphaned; --prune deletes them. Buckets are never deleted.
 
     Exit 0 in sync, 1 error, 2 out/ stale (or, applying, tool steps pending), 3 drift left, 4 stale and drift.
     """
@@ -377,7 +386,7 @@ def apply(
             ignore_file=ignore_file,
             concurrency=concurrency,
             report_format=report_format,
-            options=Options(adopt=adopt, with_tools=with_tools),
+            options=Options(adopt=adopt, with_tools=with_tools, prune=prune),
             yes=yes,
         )
     with _before_live_state(applying=False):

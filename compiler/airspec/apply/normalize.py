@@ -147,7 +147,8 @@ def k8s_object(obj: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _member(member: str) -> str:
+def member_key(member: str) -> str:
+    """An IAM member as IAM compares it: the identifier after the type is case-insensitive."""
     kind, _, ident = member.partition(":")
     return f"{kind}:{ident.lower()}" if ident else member.lower()
 
@@ -161,7 +162,7 @@ def gcp_bindings(bindings: list[dict[str, Any]], roles: set[str] | None = None) 
             continue
         expr = (b.get("condition") or {}).get("expression", "")
         members = out.setdefault(role, {}).setdefault(expr, [])
-        members.extend(_member(m) for m in b.get("members", []))
+        members.extend(member_key(m) for m in b.get("members", []))
     return {
         role: {expr: sorted(set(ms)) for expr, ms in conds.items()} for role, conds in out.items()
     }

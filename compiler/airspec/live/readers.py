@@ -176,7 +176,7 @@ _AWS_MISSING = {
 }
 
 
-def _aws_call(what: str, fn: Any, **kwargs: Any) -> Any:
+def aws_call(what: str, fn: Any, **kwargs: Any) -> Any:
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     try:
@@ -197,7 +197,7 @@ def _aws_call(what: str, fn: Any, **kwargs: Any) -> Any:
 
 def caller_account(c: Clients) -> tuple[str, str]:
     """(account id, ARN) of the AWS credentials in use: STS GetCallerIdentity."""
-    got = _aws_call("sts get-caller-identity", c.aws("sts").get_caller_identity)
+    got = aws_call("sts get-caller-identity", c.aws("sts").get_caller_identity)
     if got is None:
         raise ReadError("sts get-caller-identity: no identity returned")
     return str(got["Account"]), str(got.get("Arn", ""))
@@ -219,11 +219,11 @@ def gcp_credentials_project() -> str | None:
 
 def iam_policy_document(c: Clients, arn: str) -> Any:
     iam = c.aws("iam")
-    policy = _aws_call(f"iam get-policy {arn}", iam.get_policy, PolicyArn=arn)
+    policy = aws_call(f"iam get-policy {arn}", iam.get_policy, PolicyArn=arn)
     if policy is None:
         return None
     version = policy["Policy"]["DefaultVersionId"]
-    got = _aws_call(
+    got = aws_call(
         f"iam get-policy-version {arn}", iam.get_policy_version, PolicyArn=arn, VersionId=version
     )
     return None if got is None else got["PolicyVersion"]["Document"]
@@ -234,7 +234,7 @@ def _role_name(arn: str) -> str:
 
 
 def iam_role_trust(c: Clients, arn: str) -> Any:
-    role = _aws_call(f"iam get-role {arn}", c.aws("iam").get_role, RoleName=_role_name(arn))
+    role = aws_call(f"iam get-role {arn}", c.aws("iam").get_role, RoleName=_role_name(arn))
     return None if role is None else role["Role"]["AssumeRolePolicyDocument"]
 
 
@@ -248,11 +248,11 @@ def iam_role_attachments(c: Clients, arn: str) -> Any:
             for p in page["AttachedPolicies"]
         ]
 
-    return _aws_call(f"iam list-attached-role-policies {arn}", every_arn, RoleName=_role_name(arn))
+    return aws_call(f"iam list-attached-role-policies {arn}", every_arn, RoleName=_role_name(arn))
 
 
 def iam_role_policy(c: Clients, role: str, name: str) -> Any:
-    got = _aws_call(
+    got = aws_call(
         f"iam get-role-policy {role}/{name}",
         c.aws("iam").get_role_policy,
         RoleName=role,
@@ -262,7 +262,7 @@ def iam_role_policy(c: Clients, role: str, name: str) -> Any:
 
 
 def oidc_provider(c: Clients, arn: str) -> Any:
-    return _aws_call(
+    return aws_call(
         f"iam get-open-id-connect-provider {arn}",
         c.aws("iam").get_open_id_connect_provider,
         OpenIDConnectProviderArn=arn,
@@ -271,7 +271,7 @@ def oidc_provider(c: Clients, arn: str) -> Any:
 
 def _eks_get(c: Clients, region: str, what: str, op: str, key: str, **kwargs: Any) -> Any:
     """One EKS Describe call; the object under `key`, or None when it does not exist."""
-    got = _aws_call(f"eks {what}", getattr(c.aws("eks", region), op), **kwargs)
+    got = aws_call(f"eks {what}", getattr(c.aws("eks", region), op), **kwargs)
     return None if got is None else got[key]
 
 
@@ -311,7 +311,7 @@ def eks_pod_identity_associations(c: Clients, cluster: str, region: str, ns: str
     summaries: list[dict[str, Any]] = []
     token: str | None = None
     while True:
-        page = _aws_call(
+        page = aws_call(
             what,
             eks.list_pod_identity_associations,
             clusterName=cluster,
@@ -326,7 +326,7 @@ def eks_pod_identity_associations(c: Clients, cluster: str, region: str, ns: str
             break
     out = []
     for s in summaries:
-        got = _aws_call(
+        got = aws_call(
             f"eks describe-pod-identity-association {cluster}/{s['associationId']}",
             eks.describe_pod_identity_association,
             clusterName=cluster,
@@ -339,9 +339,9 @@ def eks_pod_identity_associations(c: Clients, cluster: str, region: str, ns: str
 
 def s3_bucket(c: Clients, bucket: str) -> Any:
     s3 = c.aws("s3")
-    if _aws_call(f"s3 head-bucket {bucket}", s3.head_bucket, Bucket=bucket) is None:
+    if aws_call(f"s3 head-bucket {bucket}", s3.head_bucket, Bucket=bucket) is None:
         return None
-    loc = _aws_call(f"s3 get-bucket-location {bucket}", s3.get_bucket_location, Bucket=bucket)
+    loc = aws_call(f"s3 get-bucket-location {bucket}", s3.get_bucket_location, Bucket=bucket)
     return {"LocationConstraint": (loc or {}).get("LocationConstraint")}
 
 

@@ -1,0 +1,270 @@
+"""`airspec apply` for Kubernetes: the `k8s/` manifests by server-side apply, and the cloud
+identity annotation of the service accounts the spec names.
+
+Manifests are applied with field manager `airspec` (PATCH, `application/apply-patch+yaml`,
+`force=true`): the server sets the fields the manifest holds, removes the ones airspec set
+before and no longer does, and leaves fields other managers own. An object that exists
+without an `airspec` entry in its managedFields was not made by airspec: refused unless
+--adopt. A field another manager set that the manifest lacks stays (server-side apply does
+not remove it); it is listed as manual with the `kubectl patch` that removes it.
+
+Service accounts are created by the chart (remote execution) or by Houston (Software).
+For remote execution airspec sets the identity annotation the spec decides, as field manager
+`airspec`, and removes one the spec does not grant (a JSON merge patch; the annotation is a
+grant of the cloud role, so it is never left in place). A missing account is the chart's
+step; for Software, Houston owns the annotation and the step is `astro-commands.sh`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from airspec.apply import converge_tools as tools
+from airspec.apply.actions import Action, ApplyError, Options, SpecView, Verb
+from airspec.apply.findings import Finding
+from airspec.apply.normalize import k8s_object
+from airspec.artifact import Artifact, ArtifactKind, Service
+from airspec.live import readers as live
+
+MANAGER = "airspec"
+APPLY_PATCH = "application/apply-patch+yaml"
+MERGE_PATCH = "application/merge-patch+json"
+CALLS = (
+    "kubernetes: PATCH namespace (server-side apply, fieldManager=airspec)",
+    "kubernetes: PATCH configmap (server-side apply, fieldManager=airspec)",
+    "kubernetes: PATCH serviceaccount (identity annotation: apply, or merge patch to remove)",
+)
+IDENTITY_FIELDS = ("apiVersion", "kind")  # with metadata.name/namespace: not owned fields
+
+
+def _kube_write(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    try:
+        return fn(*args, **kwargs)
+    except ApiException as exc:
+        detail = ""
+        with contextlib.suppress(ValueError, AttributeError):
+            detail = json.loads(exc.body or "{}").get("message", "")
+        raise ApplyError(f"{what}: HTTP {exc.status} {exc.reason} {detail}".strip()) from None
+    except HTTPError as exc:
+        raise ApplyError(
+            f"{what}: cannot reach the Kubernetes API ({type(exc).__name__})"
+        ) from None
+
+
+# --- fields and their managers -----------------------------------------------------------------
+
+
+def leaves(obj: Any, at: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Paths of the scalar (or list) values of a Kubernetes object; lists are atomic."""
+    if isinstance(obj, dict) and obj:
+        for k, v in obj.items():
+            yield from leaves(v, (*at, k))
+    elif at:
+        yield at
+
+
+def owned_paths(fields_v1: dict[str, Any], at: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    """The field paths a managedFields entry's `fieldsV1` owns (`f:<name>` keys; a list
+    item `k:`/`v:`/`i:` owns the list field it is in)."""
+    out: set[tuple[str, ...]] = set()
+    for key, sub in fields_v1.items():
+        if key == ".":
+            out.add(at)
+        elif key.startswith("f:"):
+            path = (*at, key[2:])
+            out.add(path)
+            out |= owned_paths(sub or {}, path)
+        else:
+            out.add(at)
+    return out
+
+
+def _owners(obj: dict[str, Any]) -> dict[str, set[tuple[str, ...]]]:
+    found: dict[str, set[tuple[str, ...]]] = {}
+    for entry in (obj.get("metadata") or {}).get("managedFields") or []:
+        paths = owned_paths(entry.get("fieldsV1") or {})
+        found.setdefault(entry.get("manager", ""), set()).update(paths)
+    return found
+
+
+def _json_pointer(path: tuple[str, ...]) -> str:
+    return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def _extra_fields(
+    live_obj: dict[str, Any], compiled: dict[str, Any]
+) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+    """Fields the live object has and the manifest lacks, split in two: those a server-side
+    apply as `airspec` removes (airspec alone set them), and those it keeps (set by another
+    manager, or by none on record)."""
+    want = set(leaves(k8s_object(compiled)))
+    owners = _owners(live_obj)
+    ours = owners.get(MANAGER, set())
+    others = set().union(*(paths for m, paths in owners.items() if m != MANAGER))
+    extra = sorted(p for p in leaves(k8s_object(live_obj)) if p not in want)
+    removed = [p for p in extra if p in ours and p not in others]
+    return removed, [p for p in extra if p not in removed]
+
+
+# --- manifests --------------------------------------------------------------------------------
+
+
+def _apply_call(s: SpecView, a: Artifact) -> tuple[str, Any, tuple[Any, ...]]:
+    api = s.clients.kube()
+    meta = a.content["metadata"]
+    if a.kind is ArtifactKind.K8S_NAMESPACE:
+        return f"namespace {meta['name']}", api.patch_namespace, (meta["name"],)
+    return (
+        f"configmap {meta['namespace']}/{meta['name']}",
+        api.patch_namespaced_config_map,
+        (meta["name"], meta["namespace"]),
+    )
+
+
+def _read(s: SpecView, a: Artifact) -> Any:
+    meta = a.content["metadata"]
+    if a.kind is ArtifactKind.K8S_NAMESPACE:
+        return live.k8s_namespace(s.clients, meta["name"])
+    return live.k8s_configmap(s.clients, meta["namespace"], meta["name"])
+
+
+def manifest(
+    s: SpecView, target: str, a: Artifact | None, fs: list[Finding], missing: bool, o: Options
+) -> list[Action]:
+    assert a is not None
+    what, _, _ = _apply_call(s, a)
+    kind, name = what.split(" ", 1)
+    current = None if missing else _read(s, a)
+    actions: list[Action] = []
+    if current is None:
+        verb: Verb = Verb.CREATE
+    elif MANAGER in _owners(current):
+        verb = Verb.UPDATE
+    elif o.adopt:
+        verb = Verb.ADOPT
+    else:
+        managers = ", ".join(sorted(_owners(current))) or "no recorded manager"
+        summary = (
+            f"{what} exists with field managers {managers}, not airspec; "
+            "rerun with --adopt to take over the fields its manifest sets"
+        )
+        return [s.left(target, Verb.REFUSED, summary, fs)]
+    removed, kept = ([], []) if current is None else _extra_fields(current, a.content)
+    if current is None or verb is Verb.ADOPT or removed or _differs(current, a.content):
+
+        def apply() -> list[str]:
+            label, fn, args = _apply_call(s, a)
+            _kube_write(
+                f"apply {label}",
+                fn,
+                *args,
+                a.content,
+                field_manager=MANAGER,
+                force=True,
+                _content_type=APPLY_PATCH,
+            )
+            return [f"kubernetes: server-side apply {label} (fieldManager={MANAGER})"]
+
+        actions.append(Action(s.r.name, target, verb, f"server-side apply {what}", fs, apply))
+    if kept:
+        ns = a.content["metadata"].get("namespace")
+        where = f" --namespace {ns}" if ns else ""
+        ops = json.dumps([{"op": "remove", "path": _json_pointer(p)} for p in kept])
+        actions.append(
+            Action(
+                s.r.name,
+                target,
+                Verb.MANUAL,
+                f"{what}: {len(kept)} field(s) another field manager set are not in the "
+                "manifest; server-side apply keeps them: review, and remove with",
+                [] if actions else fs,
+                commands=[
+                    f"kubectl patch {kind} {name.split('/')[-1]}{where} --type=json -p '{ops}'"
+                ],
+            )
+        )
+    return actions
+
+
+def _differs(current: dict[str, Any], compiled: dict[str, Any]) -> bool:
+    """Whether a value the manifest sets differs live (or is absent)."""
+    have, want = k8s_object(current), k8s_object(compiled)
+
+    def at(obj: Any, path: tuple[str, ...]) -> Any:
+        for p in path:
+            obj = obj.get(p) if isinstance(obj, dict) else None
+        return obj
+
+    return any(at(have, p) != at(want, p) for p in leaves(want))
+
+
+# --- service accounts -------------------------------------------------------------------------
+
+
+def service_account(
+    s: SpecView, target: str, a: Artifact | None, fs: list[Finding], missing: bool, o: Options
+) -> list[Action]:
+    r = s.r
+    ns, name = target.split("/", 3)[2:]
+    sa = next(x for x in r.service_accounts if (x.namespace, x.name) == (ns, name))
+    key = r.annotation_key
+    value = r.cloud_identity if sa.cloud_access and r.annotates else None
+    software = r.spec.deployment.software is not None
+    if software:
+        step = "bash software/astro-commands.sh " + (
+            "create" if missing else "update DEPLOYMENT_ID"
+        )
+        if missing:
+            return [tools.astro_step(s, target, fs, o, step)]
+        summary = f"Houston sets the identity annotation of {ns}/{name}; run the runbook's step"
+        action = s.left(target, Verb.MANUAL, summary, fs)
+        action.commands, action.cwd = [step], s.out / r.name
+        return [action]
+    if missing:  # the chart creates the service accounts: the Helm step
+        build = tools.tool(Service.HELM)
+        built = build(s, target, a, fs, missing, o)
+        return built if isinstance(built, list) else [built]
+    api = s.clients.kube()
+
+    def annotate() -> list[str]:
+        if value is None:
+            body: dict[str, Any] = {"metadata": {"annotations": {key: None}}}
+            _kube_write(
+                f"remove annotation {key} from serviceaccount {ns}/{name}",
+                api.patch_namespaced_service_account,
+                name,
+                ns,
+                body,
+                field_manager=MANAGER,
+                _content_type=MERGE_PATCH,
+            )
+            return [f"kubernetes: merge patch serviceaccount {ns}/{name}: remove {key}"]
+        body = {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": ns, "annotations": {key: value}},
+        }
+        _kube_write(
+            f"annotate serviceaccount {ns}/{name}",
+            api.patch_namespaced_service_account,
+            name,
+            ns,
+            body,
+            field_manager=MANAGER,
+            force=True,
+            _content_type=APPLY_PATCH,
+        )
+        return [f"kubernetes: server-side apply serviceaccount {ns}/{name}: {key}"]
+
+    summary = (
+        f"remove the identity annotation {key} from serviceaccount {ns}/{name}"
+        if value is None
+        else f"annotate serviceaccount {ns}/{name} with {key}"
+    )
+    return [Action(r.name, target, Verb.UPDATE, summary, fs, annotate)]

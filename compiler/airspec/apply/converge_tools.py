@@ -1,0 +1,98 @@
+"""`airspec apply` for what external tools create: EKS clusters and node groups (eksctl),
+GKE clusters (gcloud container), Helm releases (helm), Software deployments (astro).
+
+The step is *pending*: the exact commands of RUNBOOK.md's shell blocks are printed; with
+--with-tools, and the binary on PATH, they are run in out/<name>/.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+from airspec.apply.actions import Action, ApplyError, Builder, Options, Run, SpecView, Verb
+from airspec.apply.findings import Finding
+from airspec.artifact import Artifact, Service
+
+TOOLS = {
+    Service.EKS: "eksctl",
+    Service.GKE: "gcloud",
+    Service.HELM: "helm",
+}
+
+
+def runbook_commands(runbook: str, tool: str) -> list[str]:
+    """The commands of RUNBOOK.md's shell blocks that run `tool` (a line ending in `\\`
+    joined with the next), in order; for `gcloud`, its `container` commands only."""
+    commands: list[str] = []
+    for block in re.findall(r"```sh\n(.*?)```", runbook, flags=re.S):
+        lines = block.splitlines()
+        while lines:
+            line = lines.pop(0)
+            while line.endswith("\\") and lines:
+                line = line[:-1] + lines.pop(0).strip()
+            words = line.split()
+            if words[:1] == [tool] and (tool != "gcloud" or words[1:2] == ["container"]):
+                commands.append(line)
+    return commands
+
+
+def tool(service: Service) -> Builder:
+    binary = TOOLS[service]
+
+    def build(
+        s: SpecView, target: str, a: Artifact | None, fs: list[Finding], missing: bool, o: Options
+    ) -> Action:
+        runbook = (s.out / s.r.name / "RUNBOOK.md").read_text(encoding="utf-8")
+        commands = runbook_commands(runbook, binary)
+        if service is Service.EKS and not missing:
+            commands = []  # eksctl creates clusters; it does not reconcile one in place
+        if not commands:
+            return Action(
+                s.r.name, target, Verb.MANUAL, f"{target.split('/')[0]} differs; see RUNBOOK.md", fs
+            )
+        return _pending(s, target, fs, o, binary, commands)
+
+    return build
+
+
+def _pending(
+    s: SpecView, target: str, fs: list[Finding], o: Options, binary: str, commands: list[str]
+) -> Action:
+    folder = s.out / s.r.name
+    action = Action(
+        s.r.name,
+        target,
+        Verb.PENDING,
+        f"run {binary} (RUNBOOK.md): {target}",
+        fs,
+        commands=commands,
+        cwd=folder,
+    )
+    if o.with_tools and shutil.which(binary):
+        action.run = _run_commands(commands, folder)
+    return action
+
+
+def astro_step(s: SpecView, target: str, fs: list[Finding], o: Options, command: str) -> Action:
+    """A Software step: `software/astro-commands.sh` runs the astro CLI."""
+    return _pending(s, target, fs, o, "astro", [command])
+
+
+def _run_commands(commands: list[str], cwd: Path) -> Run:
+    def run() -> list[str]:
+        done = []
+        for command in commands:
+            got = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", command], cwd=cwd, capture_output=True, text=True
+            )
+            if got.returncode != 0:
+                tail = (got.stderr or got.stdout).strip().splitlines()[-1:] or [""]
+                raise ApplyError(f"{shlex.split(command)[0]} exited {got.returncode}: {tail[0]}")
+            done.append(command)
+        return done
+
+    return run
