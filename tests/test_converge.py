@@ -282,3 +282,88 @@ def test_json_with_yes_is_one_document_holding_plan_and_result(account: Account)
     assert doc["result"]["failed"] is None
     assert doc["result"]["applied"] == [a["target"] for a in doc["plan"]]
     assert "iam:CreatePolicy AirflowS3Access" in doc["plan"][1]["calls"]
+
+
+def test_objects_that_left_the_spec_are_orphaned_and_pruned(account: Account) -> None:
+    """The role is renamed in the spec: apply creates the new one; the old role and its
+    log-reader role (tagged with this spec's name) are listed as orphaned, and deleted only
+    with --prune. A role without the tag is never listed."""
+    account.iam.create_role(RoleName="SomeoneElses", AssumeRolePolicyDocument="{}")
+    assert account.apply("--yes")[0] == 0
+    text = account.spec.read_text().replace(f"name: {ROLE},", "name: AirflowRoleV2,")
+    account.spec.write_text(text)
+    assert account.run("compile", str(account.spec), "--out", str(account.out))[0] == 0
+    code, out, mutating = account.apply("--yes")
+    assert code == 3, out  # orphans left: the live state still differs from the spec
+    assert actions(mutating) == ["CreateRole", "CreateRole", "AttachRolePolicy", "PutRolePolicy"]
+    orphaned = [line for line in out.splitlines() if line.startswith("orphaned")]
+    assert [line.split("[", 1)[1] for line in orphaned] == [
+        f"iam/role/arn:aws:iam::123456789012:role/{ROLE}]",
+        f"iam/role/arn:aws:iam::123456789012:role/{ROLE}-log-reader]",
+    ]
+    assert f"aws iam delete-role --role-name {ROLE}" in out
+    assert "SomeoneElses" not in out
+    assert account.iam.get_role(RoleName=ROLE)  # nothing deleted without --prune
+    code, out, mutating = account.apply("--yes", "--prune")
+    assert code == 0, out
+    assert actions(mutating) == [
+        "DetachRolePolicy",
+        "DeleteRole",
+        "DeleteRolePolicy",
+        "DeleteRole",
+    ]
+    names = {r["RoleName"] for r in account.iam.list_roles()["Roles"]}
+    assert names == {"AirflowRoleV2", "AirflowRoleV2-log-reader", "SomeoneElses"}
+    code, out, mutating = account.apply("--yes")
+    assert (code, mutating) == (0, []), out
+
+
+def test_pod_identity_add_on_and_associations(tmp_path: Path, moto: RecordingMotoServer) -> None:
+    """Pod Identity: the add-on is installed and each service account associated with the
+    role; an association airspec did not make is listed, not deleted."""
+    spec = ROOT / "specs" / "pod-identity-eks.airspec.yaml"
+    account = Account(tmp_path, moto, spec.read_text())
+    eks = aws_client(moto.url, "eks")
+    eks.create_cluster(
+        name="remote-execution-airflow-cluster",
+        version="1.33",
+        roleArn="arn:aws:iam::123456789012:role/eks",
+        resourcesVpcConfig={"subnetIds": ["subnet-1"]},
+    )
+    role = "arn:aws:iam::123456789012:role/AirflowAgentsPodRole"
+    foreign = eks.create_pod_identity_association(
+        clusterName="remote-execution-airflow-cluster",
+        namespace="airflow-pod-identity",
+        serviceAccount="default",
+        roleArn=role,
+    )["association"]["associationId"]
+
+    def apply() -> tuple[int, str, list[str]]:
+        moto.recorder.calls.clear()
+        code, out, err = account.run(
+            "apply", str(account.spec), "--out", str(account.out), "-t", "eks", "--yes"
+        )
+        return code, out + err, actions([c for c in moto.recorder.calls if aws_call_mutates(c)])
+
+    code, out, mutating = apply()
+    # left: the foreign association (drift) and the node group eksctl adds (pending)
+    assert code == 4, out
+    assert "eksctl create nodegroup -f eksctl/cluster.yaml --include=workers" in out, (
+        "the cluster exists: eksctl adds the node group, it does not create the cluster"
+    )
+    assert [m for m in mutating if "pod-identity" in m or "addons" in m] == [
+        "POST /clusters/remote-execution-airflow-cluster/addons",
+        "POST /clusters/remote-execution-airflow-cluster/pod-identity-associations",
+        "POST /clusters/remote-execution-airflow-cluster/pod-identity-associations",
+    ]
+    got = {
+        a["serviceAccount"]: a
+        for a in moto.eks_extensions.associations.values()
+        if a["namespace"] == "airflow-pod-identity"
+    }
+    assert got["astro-agent-worker"]["roleArn"] == role
+    assert got["astro-agent-worker"]["tags"]["airspec.io/name"] == "pod-identity-demo"
+    assert got["default"]["associationId"] == foreign  # not deleted
+    assert f"--association-id {foreign}" in out
+    code, out, mutating = apply()
+    assert not [m for m in mutating if "pod-identity" in m or "addons" in m], out

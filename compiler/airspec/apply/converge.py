@@ -159,12 +159,13 @@ def _actions(s: SpecView, target: str, findings: list[Finding], o: Options) -> l
 
 
 def _merge_tools(actions: list[Action]) -> list[Action]:
-    """Pending tool steps of one spec and tool are one action (one command list)."""
-    merged: dict[tuple[str, str], Action] = {}
+    """Pending or manual steps of one spec with the same commands are one action (one
+    command list), naming every object they are for."""
+    merged: dict[tuple[str, Verb, tuple[str, ...]], Action] = {}
     out: list[Action] = []
     for a in actions:
-        if a.verb is Verb.PENDING and a.commands:
-            key = (a.spec, a.commands[0])
+        if a.verb in (Verb.PENDING, Verb.MANUAL) and a.commands:
+            key = (a.spec, a.verb, tuple(a.commands))
             if key in merged:
                 merged[key].findings += a.findings
                 merged[key].summary += f"; {a.target}"

@@ -16,6 +16,7 @@ from pathlib import Path
 from airspec.apply.actions import Action, ApplyError, Builder, Options, Run, SpecView, Verb
 from airspec.apply.findings import Finding
 from airspec.artifact import Artifact, Service
+from airspec.live import readers as live
 
 TOOLS = {
     Service.EKS: "eksctl",
@@ -50,6 +51,15 @@ def tool(service: Service) -> Builder:
         commands = runbook_commands(runbook, binary)
         if service is Service.EKS and not missing:
             commands = []  # eksctl creates clusters; it does not reconcile one in place
+        elif target.startswith("eks/nodegroup/") and _cluster_exists(s, target):
+            # `create cluster` refuses an existing cluster: add the node group to it
+            group = target.rsplit("/", 1)[1]
+            commands = [
+                c.replace("eksctl create cluster", "eksctl create nodegroup", 1)
+                + f" --include={group}"
+                for c in commands
+                if c.startswith("eksctl create cluster")
+            ]
         if not commands:
             return Action(
                 s.r.name, target, Verb.MANUAL, f"{target.split('/')[0]} differs; see RUNBOOK.md", fs
@@ -57,6 +67,11 @@ def tool(service: Service) -> Builder:
         return _pending(s, target, fs, o, binary, commands)
 
     return build
+
+
+def _cluster_exists(s: SpecView, target: str) -> bool:
+    cluster = target.split("/")[2]
+    return live.eks_cluster(s.clients, cluster, s.r.aws.region) is not None
 
 
 def _pending(

@@ -1,0 +1,198 @@
+"""`airspec apply` on Kubernetes, against FakeKube (server-side apply's field ownership) driven
+by the real `kubernetes` client through a kubeconfig: manifests are applied as field manager
+`airspec`, objects others made are refused without --adopt, fields other managers set are
+listed not removed, and the service accounts' identity annotation is set or removed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from airspec.cli import app
+from conftest import ROOT
+from live_servers import FakeKube, kube_call_mutates
+
+SPEC = ROOT / "specs" / "remote-exec-eks.airspec.yaml"
+NS = "/api/v1/namespaces/airflow-agents"
+CM = f"{NS}/configmaps/astro-agent-provider-constraints"
+KEY = "eks.amazonaws.com/role-arn"
+ROLE = "arn:aws:iam::123456789012:role/AirflowS3LoggerXComRole"
+
+
+class Cluster:
+    """An empty namespace-less cluster but for the chart's service accounts (Helm made them)."""
+
+    def __init__(self, tmp: Path, kube: FakeKube) -> None:
+        self.kube = kube
+        self.spec = tmp / SPEC.name
+        shutil.copy(SPEC, self.spec)
+        shutil.copy(ROOT / "specs" / "constraints.txt", tmp / "constraints.txt")
+        self.out = tmp / "out"
+        self.env = {"KUBECONFIG": str(kube.kubeconfig(tmp)), "AIRSPEC_READ_RETRIES": "0"}
+        assert self.run("compile", str(self.spec), "--out", str(self.out))[0] == 0
+        values = self.read("helm/values.yaml")
+        for sa in values["serviceAccount"].values():
+            kube.put(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ServiceAccount",
+                    "metadata": {
+                        "name": sa["name"],
+                        "namespace": "airflow-agents",
+                        "annotations": sa.get("annotations", {}),
+                    },
+                },
+                manager="helm",
+            )
+        kube.put_helm_release("airflow-agents", "remote-exec-demo", 1, values)
+
+    def read(self, path: str) -> Any:
+        from ruamel.yaml import YAML
+
+        return YAML(typ="safe").load((self.out / "remote-exec-demo" / path).read_text())
+
+    def run(self, *args: str) -> tuple[int, str, str]:
+        result = CliRunner().invoke(app, list(args), env=self.env)
+        return result.exit_code, result.stdout, result.stderr
+
+    def apply(self, *args: str) -> tuple[int, str, list[tuple[str, str, str]]]:
+        self.kube.calls.clear()
+        code, out, err = self.run(
+            "apply", str(self.spec), "--out", str(self.out), "-t", "kubernetes", "--yes", *args
+        )
+        return code, out + err, [c for c in self.kube.calls if kube_call_mutates(c)]
+
+    def dry_run(self) -> tuple[int, dict[str, Any]]:
+        code, out, _ = self.run(
+            "apply",
+            str(self.spec),
+            "--out",
+            str(self.out),
+            "-t",
+            "kubernetes",
+            "--dry-run",
+            "-f",
+            "json",
+        )
+        return code, json.loads(out)
+
+    def managers(self, path: str) -> list[str]:
+        return [m["manager"] for m in self.kube.served(path)["metadata"]["managedFields"]]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    with FakeKube() as kube:
+        yield Cluster(tmp_path, kube)
+
+
+def test_manifests_are_server_side_applied_then_in_sync(cluster: Cluster) -> None:
+    code, out, mutating = cluster.apply()
+    assert code == 0, out
+    assert [(m, p) for m, p, _ in mutating] == [("PATCH", NS), ("PATCH", CM)]
+    assert cluster.managers(NS) == ["airspec"] and cluster.managers(CM) == ["airspec"]
+    want = cluster.read("k8s/provider-constraints.yaml")
+    assert cluster.kube.objects[CM]["data"] == want["data"]
+    assert cluster.kube.objects[NS]["metadata"]["labels"]["team"] == "data-platform"
+    assert cluster.dry_run() == (0, cluster.dry_run()[1]) and cluster.dry_run()[1]["findings"] == []
+    code, out, mutating = cluster.apply()
+    assert (code, mutating) == (0, []), out
+
+
+def test_object_made_by_someone_else_is_refused_then_adopted(cluster: Cluster) -> None:
+    cluster.kube.put(cluster.read("k8s/namespace.yaml") | {}, manager="kubectl")
+    ns = cluster.kube.objects[NS]
+    ns["metadata"]["labels"]["team"] = "someone-else"
+    code, out, mutating = cluster.apply()
+    assert code == 3, out
+    assert "refused" in out and "kubectl" in out and "--adopt" in out
+    assert [(m, p) for m, p, _ in mutating] == [("PATCH", CM)]  # the ConfigMap was missing
+    assert ns["metadata"]["labels"]["team"] == "someone-else"
+    code, out, mutating = cluster.apply("--adopt")
+    assert code == 0, out
+    assert [(m, p) for m, p, _ in mutating] == [("PATCH", NS)]
+    assert cluster.kube.objects[NS]["metadata"]["labels"]["team"] == "data-platform"
+    assert "airspec" in cluster.managers(NS)
+    assert cluster.dry_run()[0] == 0
+
+
+def test_field_another_manager_set_is_listed_not_removed(cluster: Cluster) -> None:
+    assert cluster.apply()[0] == 0
+    # someone labels the namespace with kubectl (a merge patch, manager kubectl-label)
+    cluster.kube.objects[NS]["metadata"]["labels"]["istio-injection"] = "enabled"
+    cluster.kube.owners[NS].setdefault("kubectl-label", set()).add(
+        ("metadata", "labels", "istio-injection")
+    )
+    assert cluster.dry_run()[0] == 3
+    code, out, mutating = cluster.apply()
+    assert code == 3, out
+    assert mutating == []
+    assert (
+        "kubectl patch namespace airflow-agents --type=json -p "
+        '\'[{"op": "remove", "path": "/metadata/labels/istio-injection"}]\''
+    ) in out
+    assert cluster.kube.objects[NS]["metadata"]["labels"]["istio-injection"] == "enabled"
+
+
+def test_identity_annotation_set_where_granted_removed_where_not(cluster: Cluster) -> None:
+    assert cluster.apply()[0] == 0
+    sas = f"{NS}/serviceaccounts"
+    worker, dag_processor = f"{sas}/astro-agent-worker", f"{sas}/astro-agent-dag-processor"
+    assert cluster.kube.objects[worker]["metadata"]["annotations"][KEY] == ROLE
+    cluster.kube.objects[worker]["metadata"]["annotations"][KEY] = ROLE + "-other"
+    cluster.kube.objects[dag_processor]["metadata"].setdefault("annotations", {})[KEY] = ROLE
+    code, report = cluster.dry_run()
+    assert code == 3
+    assert {f["status"] for f in report["findings"]} == {"broadening", "drift"}
+    code, out, mutating = cluster.apply()
+    assert code == 0, out
+    assert [(m, p) for m, p, _ in mutating] == [("PATCH", dag_processor), ("PATCH", worker)]
+    assert cluster.kube.objects[worker]["metadata"]["annotations"][KEY] == ROLE
+    assert KEY not in cluster.kube.objects[dag_processor]["metadata"].get("annotations", {})
+    assert cluster.dry_run()[0] == 0
+
+
+def test_software_service_accounts_are_houstons_step(tmp_path: Path) -> None:
+    """On Astronomer Software, Houston creates the Deployment's service accounts and sets
+    their annotation: a missing one is the `astro-commands.sh create` step (pending), a
+    wrong annotation is listed with the `update` step; airspec does not patch them."""
+    spec = tmp_path / "software-eks.airspec.yaml"
+    shutil.copy(ROOT / "specs" / "software-eks.airspec.yaml", spec)
+    with FakeKube() as kube:
+        env = {"KUBECONFIG": str(kube.kubeconfig(tmp_path)), "AIRSPEC_READ_RETRIES": "0"}
+        out = tmp_path / "out"
+        runner = CliRunner()
+        assert runner.invoke(app, ["compile", str(spec), "--out", str(out)], env=env).exit_code == 0
+        args = ["apply", str(spec), "--out", str(out), "-t", "kubernetes", "--yes"]
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == 2, result.output
+        assert "bash software/astro-commands.sh create" in result.stdout
+        assert [c for c in kube.calls if kube_call_mutates(c)] == []
+        ns = "astronomer-quasarian-photon-7310"
+        for name in (
+            "worker",
+            "scheduler",
+            "triggerer",
+            "webserver",
+            "cleanup",
+            "migrate-database-job",
+        ):
+            kube.put(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ServiceAccount",
+                    "metadata": {"name": f"quasarian-photon-7310-{name}", "namespace": ns},
+                },
+                manager="houston",
+            )
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == 3, result.output
+        assert result.stdout.count("bash software/astro-commands.sh update DEPLOYMENT_ID") == 1
+        assert [c for c in kube.calls if kube_call_mutates(c)] == []
