@@ -248,7 +248,7 @@ def iam_policy(
                 s.r.name,
                 target,
                 Verb.CREATE,
-                f"create service account {short}, grant",
+                f"create service account {short}, then set who may impersonate it",
                 fs,
                 converge,
             )
