@@ -206,7 +206,7 @@ def bench_apply(runs: int, tmp: Path) -> None:
 
 def bench_requests(tmp: Path) -> None:
     """Requests per live object for 1 and for 20 specs (objects absent: the same reads)."""
-    from live_servers import FakeKube, RecordingMotoServer
+    from live_servers import FakeKube, RecordingMotoServer, moto_env
 
     moto = RecordingMotoServer()
     moto.start()
@@ -214,15 +214,7 @@ def bench_requests(tmp: Path) -> None:
     try:
         with FakeKube() as kube:
             kubeconfig = kube.kubeconfig(tmp)
-            env = {
-                **ENV,
-                "AWS_ENDPOINT_URL": moto.url,
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": "us-east-1",
-                "KUBECONFIG": str(kubeconfig),
-                "AIRSPEC_READ_RETRIES": "0",
-            }
+            env = {**ENV, **moto_env(moto.url), "KUBECONFIG": str(kubeconfig)}
             for n in (1, 20):
                 folder = tmp / f"req{n}"
                 folder.mkdir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,3 +126,49 @@ def moto() -> Iterator[Any]:
     server.start()
     yield server
     server.stop()
+
+
+class SpecCli:
+    """The CLI run on one spec compiled into `out`, against a local server that records the
+    requests it gets. A subclass sets `spec`, `out`, `env`, the `--target`s (TARGETS), the
+    arguments every apply gets (APPLY), where the requests are recorded and which mutate."""
+
+    TARGETS: tuple[str, ...] = ()
+    APPLY: tuple[str, ...] = ()
+    spec: Path
+    out: Path
+    env: dict[str, str]
+
+    def requests(self) -> list[Any]:
+        raise NotImplementedError
+
+    def mutates(self, request: Any) -> bool:
+        raise NotImplementedError
+
+    def run(self, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
+        result = CliRunner().invoke(app, list(args), env=self.env, input=stdin)
+        return result.exit_code, result.stdout, result.stderr
+
+    def _targets(self) -> list[str]:
+        return [arg for t in self.TARGETS for arg in ("--target", t)]
+
+    def apply(self, *args: str) -> tuple[int, str, list[Any]]:
+        """apply; returns the exit code, all output, the mutating requests it made."""
+        self.requests().clear()
+        code, out, err = self.run(
+            "apply", str(self.spec), "--out", str(self.out), *self._targets(), *self.APPLY, *args
+        )
+        return code, out + err, [r for r in self.requests() if self.mutates(r)]
+
+    def dry_run(self) -> tuple[int, dict[str, Any]]:
+        code, out, _ = self.run(
+            "apply",
+            str(self.spec),
+            "--out",
+            str(self.out),
+            *self._targets(),
+            "--dry-run",
+            "-f",
+            "json",
+        )
+        return code, json.loads(out)

@@ -235,6 +235,18 @@ class RecordingMotoServer(ThreadedMotoServer):
         return f"http://127.0.0.1:{self._port}"
 
 
+def moto_env(url: str) -> dict[str, str]:
+    """The environment that points the CLI's boto3 at the moto server at `url` (moto's test
+    keys, us-east-1), without read retries."""
+    return {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AIRSPEC_READ_RETRIES": "0",
+    }
+
+
 def aws_client(url: str, service: str) -> Any:
     """A boto3 client for the moto server at `url` (us-east-1, moto's test keys)."""
     import boto3

@@ -27,6 +27,7 @@ from live_servers import (
     aws_call_mutates,
     aws_client,
     gcp_call_mutates,
+    moto_env,
 )
 
 SPEC = ROOT / "specs" / "remote-exec-eks.airspec.yaml"
@@ -76,14 +77,7 @@ class World:
         self.art = {a.path: a.content for a in compiled.artifacts}
         self._create_aws()
         self._create_kube()
-        self.env = {
-            "AWS_ENDPOINT_URL": moto.url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "KUBECONFIG": str(kube.kubeconfig(tmp)),
-            "AIRSPEC_READ_RETRIES": "0",
-        }
+        self.env = {**moto_env(moto.url), "KUBECONFIG": str(kube.kubeconfig(tmp))}
         self.out = tmp / "out"
         runner = CliRunner()
         assert invoke(runner, "compile", str(self.spec), "--out", str(self.out)).exit_code == 0

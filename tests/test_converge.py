@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from airspec.cli import app
-from conftest import ROOT
-from live_servers import RecordingMotoServer, aws_call_mutates, aws_client
+from conftest import ROOT, SpecCli
+from live_servers import RecordingMotoServer, aws_call_mutates, aws_client, moto_env
 
 SPEC = ROOT / "specs" / "remote-exec-eks.airspec.yaml"
 ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
@@ -29,7 +27,9 @@ POLICY_ARN = "arn:aws:iam::123456789012:policy/AirflowS3Access"
 AWS_ONLY = ("--target", "iam", "--target", "s3")
 
 
-class Account:
+class Account(SpecCli):
+    TARGETS = ("iam", "s3")
+
     def __init__(self, tmp: Path, moto: RecordingMotoServer, spec_text: str | None = None):
         self.moto = moto
         urllib.request.urlopen(urllib.request.Request(f"{moto.url}/moto-api/reset", method="POST"))
@@ -39,33 +39,16 @@ class Account:
         self.spec.write_text(spec_text or SPEC.read_text())
         shutil.copy(ROOT / "specs" / "constraints.txt", tmp / "constraints.txt")
         self.out = tmp / "out"
-        self.env = {
-            "AWS_ENDPOINT_URL": moto.url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AIRSPEC_READ_RETRIES": "0",
-        }
+        self.env = moto_env(moto.url)
         assert self.run("compile", str(self.spec), "--out", str(self.out))[0] == 0
         if spec_text is None:  # buckets exist already in most accounts: not owned by the spec
             self.s3.create_bucket(Bucket="my-airflow-bucket")
 
-    def run(self, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
-        result = CliRunner().invoke(app, list(args), env=self.env, input=stdin)
-        return result.exit_code, result.stdout, result.stderr
+    def requests(self) -> list[tuple[str, str, str]]:
+        return self.moto.recorder.calls
 
-    def apply(self, *args: str) -> tuple[int, str, list[tuple[str, str, str]]]:
-        """apply (AWS targets); returns the exit code, all output, the mutating requests."""
-        self.moto.recorder.calls.clear()
-        code, out, err = self.run("apply", str(self.spec), "--out", str(self.out), *AWS_ONLY, *args)
-        mutating = [c for c in self.moto.recorder.calls if aws_call_mutates(c)]
-        return code, out + err, mutating
-
-    def dry_run(self) -> tuple[int, dict[str, Any]]:
-        code, out, _ = self.run(
-            "apply", str(self.spec), "--out", str(self.out), *AWS_ONLY, "--dry-run", "-f", "json"
-        )
-        return code, json.loads(out)
+    def mutates(self, request: tuple[str, str, str]) -> bool:
+        return aws_call_mutates(request)
 
 
 @pytest.fixture

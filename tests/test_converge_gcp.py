@@ -15,12 +15,10 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 from airspec.apply.converge_gcp import foreign_members, merge_bindings
 from airspec.apply.normalize import gcp_bindings, member_key
-from airspec.cli import app
-from conftest import ROOT
+from conftest import ROOT, SpecCli
 from live_servers import FakeGcp, gcp_call_mutates
 
 SPEC = ROOT / "specs" / "remote-exec-gke.airspec.yaml"
@@ -30,9 +28,12 @@ LOGS = "projects/_/buckets/acme-airflow-logs"
 OTHER = {"role": "roles/viewer", "members": ["user:someone@example.com"]}
 
 
-class Project:
+class Project(SpecCli):
     """A project whose buckets and project policy hold only other teams' bindings; the GSA
     does not exist yet."""
+
+    TARGETS = ("gcp-iam",)
+    APPLY = ("--yes",)
 
     def __init__(self, tmp: Path, gcp: FakeGcp) -> None:
         self.gcp = gcp
@@ -47,30 +48,11 @@ class Project:
             if resource != GSA:
                 gcp.write(resource, [OTHER])
 
-    def run(self, *args: str) -> tuple[int, str, str]:
-        result = CliRunner().invoke(app, list(args), env=self.env)
-        return result.exit_code, result.stdout, result.stderr
+    def requests(self) -> list[tuple[str, str, str]]:
+        return self.gcp.calls
 
-    def apply(self, *args: str) -> tuple[int, str, list[tuple[str, str, str]]]:
-        self.gcp.calls.clear()
-        code, out, err = self.run(
-            "apply", str(self.spec), "--out", str(self.out), "-t", "gcp-iam", "--yes", *args
-        )
-        return code, out + err, [c for c in self.gcp.calls if gcp_call_mutates(c)]
-
-    def dry_run(self) -> tuple[int, dict[str, Any]]:
-        code, out, _ = self.run(
-            "apply",
-            str(self.spec),
-            "--out",
-            str(self.out),
-            "-t",
-            "gcp-iam",
-            "--dry-run",
-            "-f",
-            "json",
-        )
-        return code, json.loads(out)
+    def mutates(self, request: tuple[str, str, str]) -> bool:
+        return gcp_call_mutates(request)
 
 
 @pytest.fixture

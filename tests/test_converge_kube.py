@@ -6,7 +6,6 @@ listed not removed, and the service accounts' identity annotation is set or remo
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from airspec.cli import app
-from conftest import ROOT
+from conftest import ROOT, SpecCli
 from live_servers import FakeKube, kube_call_mutates
 
 SPEC = ROOT / "specs" / "remote-exec-eks.airspec.yaml"
@@ -26,8 +25,11 @@ KEY = "eks.amazonaws.com/role-arn"
 ROLE = "arn:aws:iam::123456789012:role/AirflowS3LoggerXComRole"
 
 
-class Cluster:
+class Cluster(SpecCli):
     """An empty namespace-less cluster but for the chart's service accounts (Helm made them)."""
+
+    TARGETS = ("kubernetes",)
+    APPLY = ("--yes",)
 
     def __init__(self, tmp: Path, kube: FakeKube) -> None:
         self.kube = kube
@@ -58,30 +60,11 @@ class Cluster:
 
         return YAML(typ="safe").load((self.out / "remote-exec-demo" / path).read_text())
 
-    def run(self, *args: str) -> tuple[int, str, str]:
-        result = CliRunner().invoke(app, list(args), env=self.env)
-        return result.exit_code, result.stdout, result.stderr
+    def requests(self) -> list[tuple[str, str, str]]:
+        return self.kube.calls
 
-    def apply(self, *args: str) -> tuple[int, str, list[tuple[str, str, str]]]:
-        self.kube.calls.clear()
-        code, out, err = self.run(
-            "apply", str(self.spec), "--out", str(self.out), "-t", "kubernetes", "--yes", *args
-        )
-        return code, out + err, [c for c in self.kube.calls if kube_call_mutates(c)]
-
-    def dry_run(self) -> tuple[int, dict[str, Any]]:
-        code, out, _ = self.run(
-            "apply",
-            str(self.spec),
-            "--out",
-            str(self.out),
-            "-t",
-            "kubernetes",
-            "--dry-run",
-            "-f",
-            "json",
-        )
-        return code, json.loads(out)
+    def mutates(self, request: tuple[str, str, str]) -> bool:
+        return kube_call_mutates(request)
 
     def managers(self, path: str) -> list[str]:
         return [m["manager"] for m in self.kube.served(path)["metadata"]["managedFields"]]

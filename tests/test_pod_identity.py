@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from airspec.pipeline import compile_spec
 from conftest import ROOT, SOFTWARE_MINIMAL, diagnose, invoke
-from live_servers import RecordingMotoServer, aws_call_mutates, aws_client
+from live_servers import RecordingMotoServer, aws_call_mutates, aws_client, moto_env
 
 POD_SPEC = ROOT / "specs" / "pod-identity-eks.airspec.yaml"
 IRSA_SPEC = ROOT / "specs" / "remote-exec-eks.airspec.yaml"
@@ -230,13 +230,7 @@ class PodWorld:
         s3.create_bucket(Bucket="my-airflow-bucket")
         self.out = tmp / "out"
         assert invoke(CliRunner(), "compile", str(self.spec), "--out", str(self.out)).exit_code == 0
-        self.env = {
-            "AWS_ENDPOINT_URL": moto.url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AIRSPEC_READ_RETRIES": "0",
-        }
+        self.env = moto_env(moto.url)
 
     def association(self, sa: str) -> str:
         found = self.eks.list_pod_identity_associations(
