@@ -350,3 +350,21 @@ def test_pod_identity_add_on_and_associations(tmp_path: Path, moto: RecordingMot
     assert f"--association-id {foreign}" in out
     code, out, mutating = apply()
     assert not [m for m in mutating if "pod-identity" in m or "addons" in m], out
+
+
+def test_a_failing_read_inside_an_action_is_reported_not_a_traceback(account: Account) -> None:
+    """The reads an action makes while it runs (here the policy's versions) fail like its
+    writes: the run stops with what failed, no traceback."""
+    assert account.apply("--yes")[0] == 0
+    broader = _policy_document(account)
+    broader["Statement"].append({"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+    account.iam.create_policy_version(
+        PolicyArn=POLICY_ARN, PolicyDocument=json.dumps(broader), SetAsDefault=True
+    )
+    account.moto.recorder.fail.add("ListPolicyVersions")
+    code, text, mutating = account.apply("--yes")
+    assert code == 1, text
+    assert "FAILED   remote-exec-demo: new default version of policy AirflowS3Access" in text
+    assert "list-policy-versions" in text and "ServiceFailure" in text
+    assert "Traceback" not in text
+    assert mutating == []

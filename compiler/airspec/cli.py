@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from airspec.apply.converge import Options
+    from airspec.apply.actions import Options
     from airspec.apply.findings import Report
     from airspec.apply.ignore import IgnoreEntry
     from airspec.apply.runner import SpecChecks
@@ -376,7 +376,7 @@ def apply(
 
     failing = _fail_on(fail_on)
     if not dry_run:
-        from airspec.apply.converge import Options
+        from airspec.apply.actions import Options
 
         _converge(
             _specs(specs),

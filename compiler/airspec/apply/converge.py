@@ -61,7 +61,6 @@ ORDER = {  # dependency order: identity before the objects that name it
     "kubernetes/namespace": 100,
     "kubernetes/configmap": 101,
     "helm/release": 110,
-    "astro/deployment": 111,
     "kubernetes/serviceaccount": 120,
 }
 # orphans go last, once what replaces them exists: a role before the policy it holds, the
@@ -69,10 +68,15 @@ ORDER = {  # dependency order: identity before the objects that name it
 ORPHAN_ORDER = {"iam/role": 300, "iam/policy": 301, "iam/oidc-provider": 302}
 
 
+def _kind(target: str) -> str:
+    """`service/type` of a target (`iam/role/arn:…` → `iam/role`)."""
+    return "/".join(target.split("/", 2)[:2])
+
+
 def _rank(a: Action) -> int:
+    kind = _kind(a.target)
     if a.verb in (Verb.DELETE, Verb.ORPHANED):
-        return ORPHAN_ORDER.get("/".join(a.target.split("/", 2)[:2]), 310)
-    kind = "/".join(a.target.split("/", 2)[:2])
+        return ORPHAN_ORDER.get(kind, 310)
     if kind == "iam/role" and a.target.endswith("#attached-policies"):
         kind = "iam/role#attached-policies"
     return ORDER.get(kind, 200)
@@ -139,14 +143,14 @@ def plan_actions(
         except live.ReadError as exc:
             summary = f"could not look for orphaned IAM objects: {exc}"
             actions.append(s.left("iam/orphans", Verb.MANUAL, summary, []))
-    actions = _merge_tools(actions)
+    actions = _merge_steps(actions)
     return sorted(actions, key=lambda a: (_rank(a), a.spec, a.target, a.verb))
 
 
 def _actions(s: SpecView, target: str, findings: list[Finding], o: Options) -> list[Action]:
     missing = any(f.status is Status.MISSING for f in findings)
     artifact = s.artifact(findings[0].artifact)
-    kind = "/".join(target.split("/", 2)[:2])
+    kind = _kind(target)
     builder = _BUILDERS.get(kind)
     if builder is None:
         summary = f"apply does not change {kind}; run its RUNBOOK.md step"
@@ -158,7 +162,7 @@ def _actions(s: SpecView, target: str, findings: list[Finding], o: Options) -> l
     return built if isinstance(built, list) else [built]
 
 
-def _merge_tools(actions: list[Action]) -> list[Action]:
+def _merge_steps(actions: list[Action]) -> list[Action]:
     """Pending or manual steps of one spec with the same commands are one action (one
     command list), naming every object they are for."""
     merged: dict[tuple[str, Verb, tuple[str, ...]], Action] = {}

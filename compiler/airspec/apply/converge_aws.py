@@ -135,7 +135,7 @@ def oidc_provider(
             s,
             OpenIDConnectProviderArn=arn,
         )
-        current = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)["ClientIDList"]
+        current = (live.oidc_provider(s.clients, arn) or {}).get("ClientIDList", [])
         if STS_AUDIENCE not in current:
             _call(
                 "AddClientIDToOpenIDConnectProvider",
@@ -166,6 +166,11 @@ def _adopt(verb: Verb, call: str, fn: Any, s: SpecView, **kwargs: Any) -> list[s
     return [f"iam:{call}"]
 
 
+def _policy_versions(iam: Any, arn: str) -> list[dict[str, Any]]:
+    got = live.aws_call(f"iam list-policy-versions {arn}", iam.list_policy_versions, PolicyArn=arn)
+    return [] if got is None else list(got["Versions"])
+
+
 def policy(
     s: SpecView, target: str, a: Artifact | None, fs: list[Finding], missing: bool, o: Options
 ) -> Action:
@@ -194,7 +199,7 @@ def policy(
 
     def new_version() -> list[str]:
         done = _adopt(verb, "TagPolicy", iam.tag_policy, s, PolicyArn=arn)
-        versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
+        versions = _policy_versions(iam, arn)
         if len(versions) >= MAX_POLICY_VERSIONS:
             oldest = min(
                 (v for v in versions if not v["IsDefaultVersion"]),
@@ -289,8 +294,7 @@ def _attachments(
 
     def attach() -> list[str]:
         done = _adopt(verb, "TagRole", iam.tag_role, s, RoleName=name)
-        pages = iam.get_paginator("list_attached_role_policies").paginate(RoleName=name)
-        current = {p["PolicyArn"] for page in pages for p in page["AttachedPolicies"]}
+        current = set(live.iam_role_attachments(s.clients, arn) or [])
         for extra in sorted(current - wanted):
             _call("DetachRolePolicy", iam.detach_role_policy, RoleName=name, PolicyArn=extra)
             done.append(f"iam:DetachRolePolicy {name} {extra}")
@@ -414,14 +418,18 @@ def bucket(
 # --- EKS Pod Identity: the agent add-on and the associations ----------------------------------
 
 
+def _no_cluster(s: SpecView, target: str, fs: list[Finding], cluster: str) -> Action:
+    summary = f"cluster {cluster} does not exist yet: create it (eksctl step), then rerun"
+    return s.left(target, Verb.MANUAL, summary, fs)
+
+
 def addon(
     s: SpecView, target: str, a: Artifact | None, fs: list[Finding], missing: bool, o: Options
 ) -> Action:
     assert a is not None
     cluster, region, name = a.content["cluster"], a.content["region"], a.content["addon"]
     if live.eks_cluster(s.clients, cluster, region) is None:
-        summary = f"cluster {cluster} does not exist yet: create it (eksctl step), then rerun"
-        return s.left(target, Verb.MANUAL, summary, fs)
+        return _no_cluster(s, target, fs, cluster)
     eks = s.clients.aws("eks", region)
 
     def create() -> list[str]:
@@ -441,8 +449,7 @@ def pod_identity_associations(
     cluster, region, ns = a.content["cluster"], a.content["region"], s.r.namespace
     got = live.eks_pod_identity_associations(s.clients, cluster, region, ns)
     if got is None:
-        summary = f"cluster {cluster} does not exist yet: create it (eksctl step), then rerun"
-        return [s.left(target, Verb.MANUAL, summary, fs)]
+        return [_no_cluster(s, target, fs, cluster)]
     want = {x["serviceAccountName"]: x["roleARN"] for x in a.content["associations"]}
     accounts = {sa.name for sa in s.r.service_accounts}
     have = {x["serviceAccount"]: x for x in got}
@@ -568,16 +575,14 @@ def orphans(s: SpecView, services: frozenset[Service], o: Options) -> list[Actio
     iam = s.clients.aws("iam")
     named = _named(s)
 
-    def pages(op: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
-        def every(**kw: Any) -> list[dict[str, Any]]:
-            return [x for page in iam.get_paginator(op).paginate(**kw) for x in page[key]]
-
-        return live.aws_call(f"iam {op}", every, **kwargs) or []
-
     roles = [
-        r for r in pages("list_roles", "Roles") if not r["Path"].startswith("/aws-service-role/")
+        r
+        for r in live.aws_pages("iam list-roles", iam, "list_roles", "Roles") or []
+        if not r["Path"].startswith("/aws-service-role/")
     ]
-    policies = pages("list_policies", "Policies", Scope="Local")
+    policies = (
+        live.aws_pages("iam list-policies", iam, "list_policies", "Policies", Scope="Local") or []
+    )
     providers = live.aws_call(
         "iam list-open-id-connect-providers", iam.list_open_id_connect_providers
     ) or {"OpenIDConnectProviderList": []}
@@ -620,7 +625,7 @@ def orphans(s: SpecView, services: frozenset[Service], o: Options) -> list[Actio
         ],
     )
     return (
-        [_orphan(s, f"iam/role/{arn}", o, _delete_role(iam, arn)) for arn in role_arns]
+        [_orphan(s, f"iam/role/{arn}", o, _delete_role(s.clients, arn)) for arn in role_arns]
         + [_orphan(s, f"iam/policy/{arn}", o, _delete_policy(iam, arn)) for arn in policy_arns]
         + [
             _orphan(s, f"iam/oidc-provider/{arn}", o, _delete_provider(iam, arn))
@@ -643,19 +648,18 @@ def _orphan(s: SpecView, target: str, o: Options, deletion: Deletion) -> Action:
     return Action(s.r.name, target, Verb.ORPHANED, summary, [], commands=commands)
 
 
-def _delete_role(iam: Any, arn: str) -> Deletion:
+def _delete_role(c: live.Clients, arn: str) -> Deletion:
     name = _name_of(arn, "role")
+    iam = c.aws("iam")
 
     def run() -> list[str]:
         done = []
-        attached = iam.get_paginator("list_attached_role_policies").paginate(RoleName=name)
-        for policy_arn in sorted(
-            p["PolicyArn"] for page in attached for p in page["AttachedPolicies"]
-        ):
+        for policy_arn in sorted(live.iam_role_attachments(c, arn) or []):
             _call("DetachRolePolicy", iam.detach_role_policy, RoleName=name, PolicyArn=policy_arn)
             done.append(f"iam:DetachRolePolicy {name} {policy_arn}")
-        inline = iam.get_paginator("list_role_policies").paginate(RoleName=name)
-        for policy in sorted(n for page in inline for n in page["PolicyNames"]):
+        what = f"iam list-role-policies {name}"
+        inline = live.aws_pages(what, iam, "list_role_policies", "PolicyNames", RoleName=name)
+        for policy in sorted(inline or []):
             _call("DeleteRolePolicy", iam.delete_role_policy, RoleName=name, PolicyName=policy)
             done.append(f"iam:DeleteRolePolicy {name} {policy}")
         _call("DeleteRole", iam.delete_role, RoleName=name)
@@ -671,15 +675,24 @@ def _delete_role(iam: Any, arn: str) -> Deletion:
 
 def _delete_policy(iam: Any, arn: str) -> Deletion:
     def run() -> list[str]:
-        entities = iam.list_entities_for_policy(PolicyArn=arn)
-        users = [*entities["PolicyRoles"], *entities["PolicyUsers"], *entities["PolicyGroups"]]
+        entities = (
+            live.aws_call(
+                f"iam list-entities-for-policy {arn}", iam.list_entities_for_policy, PolicyArn=arn
+            )
+            or {}
+        )
+        users = [
+            *entities.get("PolicyRoles", []),
+            *entities.get("PolicyUsers", []),
+            *entities.get("PolicyGroups", []),
+        ]
         if users:
             names = ", ".join(
                 sorted(next(v for k, v in u.items() if k.endswith("Name")) for u in users)
             )
             raise ApplyError(f"policy {arn} is still attached to {names}: detach it, then rerun")
         done = []
-        for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]:
+        for v in _policy_versions(iam, arn):
             if not v["IsDefaultVersion"]:
                 _call(
                     "DeletePolicyVersion",

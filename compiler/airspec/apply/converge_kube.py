@@ -98,13 +98,12 @@ def _json_pointer(path: tuple[str, ...]) -> str:
 
 
 def _extra_fields(
-    live_obj: dict[str, Any], compiled: dict[str, Any]
+    live_obj: dict[str, Any], compiled: dict[str, Any], owners: dict[str, set[tuple[str, ...]]]
 ) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
     """Fields the live object has and the manifest lacks, split in two: those a server-side
     apply as `airspec` removes (airspec alone set them), and those it keeps (set by another
     manager, or by none on record)."""
     want = set(leaves(k8s_object(compiled)))
-    owners = _owners(live_obj)
     ours = owners.get(MANAGER, set())
     others = set().union(*(paths for m, paths in owners.items() if m != MANAGER))
     extra = sorted(p for p in leaves(k8s_object(live_obj)) if p not in want)
@@ -115,65 +114,53 @@ def _extra_fields(
 # --- manifests --------------------------------------------------------------------------------
 
 
-def _apply_call(s: SpecView, a: Artifact) -> tuple[str, Any, tuple[Any, ...]]:
-    api = s.clients.kube()
-    meta = a.content["metadata"]
-    if a.kind is ArtifactKind.K8S_NAMESPACE:
-        return f"namespace {meta['name']}", api.patch_namespace, (meta["name"],)
-    return (
-        f"configmap {meta['namespace']}/{meta['name']}",
-        api.patch_namespaced_config_map,
-        (meta["name"], meta["namespace"]),
-    )
-
-
-def _read(s: SpecView, a: Artifact) -> Any:
-    meta = a.content["metadata"]
-    if a.kind is ArtifactKind.K8S_NAMESPACE:
-        return live.k8s_namespace(s.clients, meta["name"])
-    return live.k8s_configmap(s.clients, meta["namespace"], meta["name"])
-
-
 def manifest(
     s: SpecView, target: str, a: Artifact | None, fs: list[Finding], missing: bool, o: Options
 ) -> list[Action]:
     assert a is not None
-    what, _, _ = _apply_call(s, a)
-    kind, name = what.split(" ", 1)
-    current = None if missing else _read(s, a)
-    actions: list[Action] = []
+    meta = a.content["metadata"]
+    name, ns = meta["name"], meta.get("namespace")
+    if a.kind is ArtifactKind.K8S_NAMESPACE:
+        args: tuple[str, ...] = (name,)
+        kind, patch = "namespace", "patch_namespace"
+        what = f"namespace {name}"
+        current = None if missing else live.k8s_namespace(s.clients, name)
+    else:
+        kind, patch, args = "configmap", "patch_namespaced_config_map", (name, ns)
+        what = f"configmap {ns}/{name}"
+        current = None if missing else live.k8s_configmap(s.clients, ns, name)
+    owners = {} if current is None else _owners(current)
     if current is None:
         verb: Verb = Verb.CREATE
-    elif MANAGER in _owners(current):
+    elif MANAGER in owners:
         verb = Verb.UPDATE
     elif o.adopt:
         verb = Verb.ADOPT
     else:
-        managers = ", ".join(sorted(_owners(current))) or "no recorded manager"
+        managers = ", ".join(sorted(owners)) or "no recorded manager"
         summary = (
             f"{what} exists with field managers {managers}, not airspec; "
             "rerun with --adopt to take over the fields its manifest sets"
         )
         return [s.left(target, Verb.REFUSED, summary, fs)]
-    removed, kept = ([], []) if current is None else _extra_fields(current, a.content)
+    actions: list[Action] = []
+    removed, kept = ([], []) if current is None else _extra_fields(current, a.content, owners)
     if current is None or verb is Verb.ADOPT or removed or _differs(current, a.content):
 
         def apply() -> list[str]:
-            label, fn, args = _apply_call(s, a)
             _kube_write(
-                f"apply {label}",
-                fn,
+                f"apply {what}",
+                getattr(s.clients.kube(), patch),
                 *args,
                 a.content,
                 field_manager=MANAGER,
                 force=True,
                 _content_type=APPLY_PATCH,
             )
-            return [f"kubernetes: server-side apply {label} (fieldManager={MANAGER})"]
+            return [f"kubernetes: server-side apply {what} (fieldManager={MANAGER})"]
 
         actions.append(Action(s.r.name, target, verb, f"server-side apply {what}", fs, apply))
     if kept:
-        ns = a.content["metadata"].get("namespace")
         where = f" --namespace {ns}" if ns else ""
         ops = json.dumps([{"op": "remove", "path": _json_pointer(p)} for p in kept])
         actions.append(
@@ -184,9 +171,7 @@ def manifest(
                 f"{what}: {len(kept)} field(s) another field manager set are not in the "
                 "manifest; server-side apply keeps them: review, and remove with",
                 [] if actions else fs,
-                commands=[
-                    f"kubectl patch {kind} {name.split('/')[-1]}{where} --type=json -p '{ops}'"
-                ],
+                commands=[f"kubectl patch {kind} {name}{where} --type=json -p '{ops}'"],
             )
         )
     return actions

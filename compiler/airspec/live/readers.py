@@ -238,17 +238,26 @@ def iam_role_trust(c: Clients, arn: str) -> Any:
     return None if role is None else role["Role"]["AssumeRolePolicyDocument"]
 
 
+def aws_pages(what: str, client: Any, op: str, key: str, **kwargs: Any) -> list[Any] | None:
+    """Every item under `key` of every page of a paginated AWS list call; None when the
+    object listed from does not exist."""
+
+    def every(**kw: Any) -> list[Any]:
+        return [x for page in client.get_paginator(op).paginate(**kw) for x in page[key]]
+
+    got: list[Any] | None = aws_call(what, every, **kwargs)
+    return got
+
+
 def iam_role_attachments(c: Clients, arn: str) -> Any:
-    pages = c.aws("iam").get_paginator("list_attached_role_policies")
-
-    def every_arn(RoleName: str) -> list[str]:
-        return [
-            p["PolicyArn"]
-            for page in pages.paginate(RoleName=RoleName)
-            for p in page["AttachedPolicies"]
-        ]
-
-    return aws_call(f"iam list-attached-role-policies {arn}", every_arn, RoleName=_role_name(arn))
+    got = aws_pages(
+        f"iam list-attached-role-policies {arn}",
+        c.aws("iam"),
+        "list_attached_role_policies",
+        "AttachedPolicies",
+        RoleName=_role_name(arn),
+    )
+    return None if got is None else [p["PolicyArn"] for p in got]
 
 
 def iam_role_policy(c: Clients, role: str, name: str) -> Any:
