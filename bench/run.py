@@ -88,7 +88,8 @@ def row(measure: str, a: list[float], b: list[float], target: str) -> None:
 
 
 def variants(folder: Path, count: int) -> Path:
-    """`count` copies of the example specs with distinct metadata.name (and role names)."""
+    """`count` copies of the example specs, each claiming its own live objects (AS225):
+    distinct metadata.name, namespace, role and policy, Google service account, release."""
     folder.mkdir(parents=True)
     (folder / "constraints.txt").write_text((ROOT / "specs" / "constraints.txt").read_text())
     examples = sorted((ROOT / "specs").glob("*.airspec.yaml"))
@@ -100,6 +101,10 @@ def variants(folder: Path, count: int) -> Path:
             text,
             count=1,
         )
+        text = re.sub(r"(\n  namespace: )([a-z0-9-]+)", rf"\g<1>\g<2>-{i}", text, count=1)
+        text = re.sub(r"(role: \{name: )(\w+)(, policyName: )(\w+)", rf"\g<1>\g<2>{i}\g<3>\g<4>{i}", text)
+        text = re.sub(r"(\n    serviceAccount: )([a-z0-9-]+)", rf"\g<1>\g<2>-{i}", text, count=1)
+        text = re.sub(r"(releaseName: )([a-z0-9-]+)", rf"\g<1>\g<2>-{i}", text, count=1)
         (folder / f"s{i:03d}.airspec.yaml").write_text(text)
     return folder
 
@@ -224,9 +229,10 @@ def bench_requests(tmp: Path) -> None:
                 text = (ROOT / "specs" / "remote-exec-eks.airspec.yaml").read_text()
                 for i in range(n):
                     (folder / f"s{i}.airspec.yaml").write_text(
-                        text.replace("name: remote-exec-demo", f"name: demo-{i}").replace(
-                            "AirflowS3LoggerXComRole", f"Role{i}"
-                        )
+                        text.replace("name: remote-exec-demo", f"name: demo-{i}")
+                        .replace("AirflowS3LoggerXComRole", f"Role{i}")
+                        .replace("AirflowS3Access", f"Access{i}")
+                        .replace("namespace: airflow-agents", f"namespace: agents-{i}")
                     )
                 out = folder / "out"
                 subprocess.run(

@@ -56,6 +56,20 @@ MINIMAL = textwrap.dedent(
 )
 
 
+def variant(text: str, i: int | str) -> str:
+    """A copy of spec text that claims its own live objects (AS225): metadata.name, the
+    namespace, the role and policy, the Google service account and the Software release
+    each get the suffix."""
+    import re
+
+    out = re.sub(r"(\nmetadata:\n  name: )([a-z0-9-]+)", rf"\g<1>\g<2>-{i}", text, count=1)
+    out = re.sub(r"(\n  namespace: )([a-z0-9-]+)", rf"\g<1>\g<2>-{i}", out, count=1)
+    out = re.sub(r"(role: \{name: )(\w+)(, policyName: )(\w+)", rf"\g<1>\g<2>{i}\g<3>\g<4>{i}", out)
+    out = re.sub(r"(\n    serviceAccount: )([a-z0-9-]+)", rf"\g<1>\g<2>-{i}", out, count=1)
+    out = re.sub(r"(releaseName: )([a-z0-9-]+)", rf"\g<1>\g<2>-{i}", out, count=1)
+    return out
+
+
 def write_spec(tmp_path: Path, text: str, name: str = "demo.airspec.yaml") -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
@@ -126,6 +140,22 @@ def moto() -> Iterator[Any]:
     server.start()
     yield server
     server.stop()
+
+
+TEAM_A = "https://github.com/acme/team-a.git"  # the repository the test specs live in
+TEAM_A_OWNER = "github.com/acme/team-a"
+
+
+def git_repo(folder: Path, remote: str | None = TEAM_A) -> Path:
+    """Make `folder` a git repository (with an `origin` remote): where a spec's owner
+    identity comes from."""
+    import subprocess
+
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", str(folder)], check=True)
+    if remote is not None:
+        subprocess.run(["git", "-C", str(folder), "remote", "add", "origin", remote], check=True)
+    return folder
 
 
 class SpecCli:

@@ -577,7 +577,8 @@ class FakeKube(_JsonServer):
 
 class FakeGcp(_JsonServer):
     """IAM policies of service accounts, buckets and projects (get, and set with the etag
-    check each API documents); service accounts (get, create); GKE clusters.get.
+    check each API documents); service accounts (get, create, patch); GKE clusters.get.
+    `fail` answers a (method, path) with an error status (a 403 on one bucket's policy).
 
     setIamPolicy with an etag that is no longer current fails as the API does: HTTP 409
     ABORTED from IAM and Resource Manager, 412 conditionNotMet from Cloud Storage; without an
@@ -593,6 +594,7 @@ class FakeGcp(_JsonServer):
             str, dict[str, Any]
         ] = {}  # projects/p/locations/l/clusters/c -> Cluster
         self.before_set: Callable[[str], None] | None = None
+        self.fail: dict[tuple[str, str], int] = {}  # (method, path) -> HTTP status to answer
         super().__init__(self._route)
 
     def etag(self, resource: str) -> str:
@@ -606,6 +608,9 @@ class FakeGcp(_JsonServer):
     def _route(
         self, method: str, path: str, query: dict[str, list[str]], body: bytes, _: str
     ) -> tuple[int, Any]:
+        if (method, path) in self.fail:
+            status = self.fail[(method, path)]
+            return status, {"error": {"code": status, "message": "injected by the test"}}
         for pattern, verb, name in (
             (r"/v1/(projects/[^/]+/serviceAccounts/[^/:]+):getIamPolicy", "POST", "{0}"),
             (r"/v1/projects/([^/:]+):getIamPolicy", "POST", "projects/{0}"),
@@ -628,6 +633,15 @@ class FakeGcp(_JsonServer):
         if m and method == "GET":
             found = self.accounts.get(f"projects/{m.group(1)}/serviceAccounts/{m.group(2)}")
             return (200, found) if found else self._missing(path)
+        if m and method == "PATCH":  # serviceAccounts.patch: the fields updateMask names
+            found = self.accounts.get(f"projects/{m.group(1)}/serviceAccounts/{m.group(2)}")
+            if not found:
+                return self._missing(path)
+            sent = json.loads(body)
+            for name in str(sent.get("updateMask", "")).split(","):
+                if name in sent.get("serviceAccount", {}):
+                    found[name] = sent["serviceAccount"][name]
+            return 200, found
         m = re.fullmatch(r"/v1/projects/([^/]+)/serviceAccounts", path)
         if m and method == "POST":
             return self._create_account(m.group(1), json.loads(body))

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ROOT, SpecCli
+from conftest import ROOT, SpecCli, git_repo
 from live_servers import RecordingMotoServer, aws_call_mutates, aws_client, moto_env
 
 SPEC = ROOT / "specs" / "remote-exec-eks.airspec.yaml"
@@ -35,6 +35,7 @@ class Account(SpecCli):
         urllib.request.urlopen(urllib.request.Request(f"{moto.url}/moto-api/reset", method="POST"))
         moto.recorder.fail.clear()
         self.iam, self.s3 = aws_client(moto.url, "iam"), aws_client(moto.url, "s3")
+        git_repo(tmp)
         self.spec = tmp / "remote-exec-eks.airspec.yaml"
         self.spec.write_text(spec_text or SPEC.read_text())
         shutil.copy(ROOT / "specs" / "constraints.txt", tmp / "constraints.txt")
@@ -77,7 +78,7 @@ def test_empty_account_apply_then_in_sync(account: Account) -> None:
     assert code == 0, report["findings"]
     role = account.iam.get_role(RoleName=ROLE)["Role"]
     assert {t["Key"]: t["Value"] for t in role["Tags"]} == {
-        "airspec.io/name": "remote-exec-demo",
+        "airspec.io/owner": "github.com/acme/team-a/remote-exec-demo",
         "airspec.io/spec": "remote-exec-eks.airspec.yaml",
     }
     # the second apply reads, finds nothing to do, and makes no mutating request
@@ -116,7 +117,7 @@ def test_untagged_role_is_refused_without_adopt_and_adopted_with_it(account: Acc
     assert code == 0, text
     assert actions(mutating)[:2] == ["TagRole", "UpdateAssumeRolePolicy"]
     tags = {t["Key"]: t["Value"] for t in account.iam.get_role(RoleName=ROLE)["Role"]["Tags"]}
-    assert tags["airspec.io/name"] == "remote-exec-demo"
+    assert tags["airspec.io/owner"] == "github.com/acme/team-a/remote-exec-demo"
     assert account.dry_run()[0] == 0
 
 
@@ -143,11 +144,11 @@ def test_a_failing_call_stops_the_run_and_a_rerun_converges(account: Account) ->
     account.moto.recorder.fail.add("CreateRole")  # every CreateRole answers HTTP 500
     code, text, mutating = account.apply("--yes")
     assert code == 1
-    assert "applied  remote-exec-demo: create OIDC provider" in text
-    assert "applied  remote-exec-demo: create policy AirflowS3Access" in text
-    assert "FAILED   remote-exec-demo: create role AirflowS3LoggerXComRole" in text
+    assert "applied    remote-exec-demo: create OIDC provider" in text
+    assert "applied    remote-exec-demo: create policy AirflowS3Access" in text
+    assert "FAILED     remote-exec-demo: create role AirflowS3LoggerXComRole" in text
     assert "ServiceFailure" in text
-    assert "not run  remote-exec-demo: attach exactly AirflowS3Access" in text
+    assert "not run    remote-exec-demo: attach exactly AirflowS3Access" in text
     assert [a for a in actions(mutating) if a != "CreateRole"] == [
         "CreateOpenIDConnectProvider",
         "CreatePolicy",
@@ -225,12 +226,12 @@ def test_a_missing_bucket_the_spec_does_not_own_is_left_alone(
 def test_tool_steps_are_pending_unless_with_tools_runs_them(
     account: Account, tmp_path: Path
 ) -> None:
-    """No EKS cluster: eksctl's runbook step is pending (exit 2, the exact command printed);
-    with --with-tools and an `eksctl` on PATH it runs, in out/<name>/."""
+    """No EKS cluster: eksctl's runbook step is pending (exit 3: left to the user, the exact
+    command printed); with --with-tools and an `eksctl` on PATH it runs, in out/<name>/."""
     code, out, err = account.run(
         "apply", str(account.spec), "--out", str(account.out), "--target", "eks", "--yes"
     )
-    assert code == 2, out + err
+    assert code == 3, out + err
     assert "eksctl create cluster -f eksctl/cluster.yaml" in out
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -329,8 +330,8 @@ def test_pod_identity_add_on_and_associations(tmp_path: Path, moto: RecordingMot
         return code, out + err, actions([c for c in moto.recorder.calls if aws_call_mutates(c)])
 
     code, out, mutating = apply()
-    # left: the foreign association (drift) and the node group eksctl adds (pending)
-    assert code == 4, out
+    # left to the user (exit 3): the foreign association and the node group eksctl adds
+    assert code == 3, out
     assert "eksctl create nodegroup -f eksctl/cluster.yaml --include=workers" in out, (
         "the cluster exists: eksctl adds the node group, it does not create the cluster"
     )
@@ -345,7 +346,9 @@ def test_pod_identity_add_on_and_associations(tmp_path: Path, moto: RecordingMot
         if a["namespace"] == "airflow-pod-identity"
     }
     assert got["astro-agent-worker"]["roleArn"] == role
-    assert got["astro-agent-worker"]["tags"]["airspec.io/name"] == "pod-identity-demo"
+    assert got["astro-agent-worker"]["tags"]["airspec.io/owner"] == (
+        "github.com/acme/team-a/pod-identity-demo"
+    )
     assert got["default"]["associationId"] == foreign  # not deleted
     assert f"--association-id {foreign}" in out
     code, out, mutating = apply()
@@ -364,7 +367,7 @@ def test_a_failing_read_inside_an_action_is_reported_not_a_traceback(account: Ac
     account.moto.recorder.fail.add("ListPolicyVersions")
     code, text, mutating = account.apply("--yes")
     assert code == 1, text
-    assert "FAILED   remote-exec-demo: new default version of policy AirflowS3Access" in text
+    assert "FAILED     remote-exec-demo: new default version of policy AirflowS3Access" in text
     assert "list-policy-versions" in text and "ServiceFailure" in text
     assert "Traceback" not in text
     assert mutating == []

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airspec.apply.converge_gcp import foreign_members, merge_bindings
+from airspec.apply.converge_gcp import foreign_members, merge_bindings, written_by
 from airspec.apply.normalize import gcp_bindings, member_key
-from conftest import ROOT, SpecCli
+from conftest import ROOT, SpecCli, git_repo
 from live_servers import FakeGcp, gcp_call_mutates
 
 SPEC = ROOT / "specs" / "remote-exec-gke.airspec.yaml"
@@ -37,10 +37,11 @@ class Project(SpecCli):
 
     def __init__(self, tmp: Path, gcp: FakeGcp) -> None:
         self.gcp = gcp
+        git_repo(tmp)
         self.spec = tmp / SPEC.name
         shutil.copy(SPEC, self.spec)
         self.out = tmp / "out"
-        self.env = {"AIRSPEC_GCP_ENDPOINT": gcp.url, "AIRSPEC_READ_RETRIES": "0"}
+        self.env = {"AIRSPEC_GCP_ENDPOINT": gcp.url, "AIRSPEC_READ_RETRIES": "0", "GOOGLE_CLOUD_PROJECT": "acme-data-prod"}
         assert self.run("compile", str(self.spec), "--out", str(self.out))[0] == 0
         bindings = json.loads((self.out / "gke-agents" / "gcp" / "iam-bindings.json").read_text())
         self.compiled = {r["resource"]: r["bindings"] for r in bindings["resources"]}
@@ -66,7 +67,7 @@ def test_missing_gsa_is_created_and_granted_then_in_sync(project: Project) -> No
     assert code == 0, out
     account = project.gcp.accounts[GSA]
     assert account["description"] == (
-        f"airspec.io/name=gke-agents airspec.io/spec={project.spec.name}"
+        f"airspec.io/owner=github.com/acme/team-a/gke-agents airspec.io/spec={project.spec.name}"
     )
     for resource, compiled in project.compiled.items():
         live = project.gcp.policies[resource]["bindings"]
@@ -117,32 +118,39 @@ def test_concurrent_change_is_retried_and_keeps_the_other_writers_binding(
     assert project.dry_run()[0] == 0
 
 
-def test_only_airspecs_members_change_others_are_listed(project: Project) -> None:
+def test_only_bindings_this_spec_wrote_change_others_are_listed(project: Project) -> None:
+    """A binding the spec did not write is never rewritten, even when it holds the spec's
+    own service account under one of its roles: it is listed, with the exact command."""
     assert project.apply()[0] == 0
     gsa_member = "serviceAccount:airflow-agents@acme-data-prod.iam.gserviceaccount.com"
     live = project.gcp.policies[LOGS]["bindings"]
-    # airspec's member unconditioned (a broadening), and a member airspec never granted
+    # the GSA unconditioned (a broadening someone made), and a member airspec never granted
     intruder = {"role": "roles/storage.objectUser", "members": [gsa_member, "user:eve@example.com"]}
     project.gcp.write(LOGS, [*live, intruder])
     assert project.dry_run()[0] == 3
     code, out, mutating = project.apply()
-    assert code == 3, out  # the member airspec did not grant is left to the user
+    assert code == 3, out  # both grants are left to the user
+    assert mutating == []
+    assert intruder in project.gcp.policies[LOGS]["bindings"]
+    for member in ("user:eve@example.com", gsa_member):
+        assert (
+            "gcloud storage buckets remove-iam-policy-binding gs://acme-airflow-logs "
+            f"--member={member} --role=roles/storage.objectUser --condition=None"
+        ) in out
+    # a binding the spec wrote for a prefix it no longer has goes, and the plan names it
+    ours = next(b for b in live if "condition" in b)
+    old = {
+        **ours,
+        "condition": {"title": "airspec: objects under old/", "expression": "true"},
+    }
+    project.gcp.write(LOGS, [OTHER, old])
+    code, out, mutating = project.apply()
+    assert code == 0, out
+    assert f"remove {gsa_member} on roles/storage.objectUser [airspec: objects under old/]" in out
+    assert f"add {gsa_member} on roles/storage.objectUser [airspec: objects under agents/logs/]" in out
     assert [(m, p) for m, p, _ in mutating] == [("PUT", "/storage/v1/b/acme-airflow-logs/iam")]
-    live = project.gcp.policies[LOGS]["bindings"]
-    assert {"role": "roles/storage.objectUser", "members": ["user:eve@example.com"]} in live
-    assert OTHER in live
-    unconditioned = [
-        b for b in live if b["role"] == "roles/storage.objectUser" and "condition" not in b
-    ]
-    assert all(gsa_member not in b["members"] for b in unconditioned)
-    assert (
-        "gcloud storage buckets remove-iam-policy-binding gs://acme-airflow-logs "
-        "--member='user:eve@example.com' --role='roles/storage.objectUser' --all"
-    ) in out
-    code, report = project.dry_run()
-    assert code == 3
-    left = json.dumps([f["live"] for f in report["findings"]])
-    assert "user:eve@example.com" in left and "airflow-agents@" not in left
+    assert project.gcp.policies[LOGS]["bindings"] == [OTHER, ours]
+    assert project.dry_run()[0] == 0
 
 
 # --- the merge, as properties -----------------------------------------------------------------
@@ -155,7 +163,12 @@ MEMBERS = [
     "group:g@e.com",
     "user:y@e.com",
 ]
-CONDITIONS = [None, {"title": "t", "expression": "e1"}, {"title": "u", "expression": "e2"}]
+CONDITIONS = [
+    None,
+    {"title": "t", "expression": "e1"},  # another team's condition
+    {"title": "airspec: p", "expression": "e1"},  # the same expression, written by airspec
+    {"title": "airspec: q", "expression": "e2"},
+]
 
 
 @st.composite
@@ -182,20 +195,22 @@ OURS = {"serviceAccount:gsa@p.com", "user:x@e.com"}
 def test_merge_sets_ours_keeps_theirs_and_is_idempotent(
     live: list[dict[str, Any]], want: list[dict[str, Any]]
 ) -> None:
+    # what the compiler writes: the spec's members, unconditioned or under an airspec title
     compiled = [
         {
             **b,
             "members": [m for m in b["members"] if member_key(m) in {member_key(o) for o in OURS}],
         }
         for b in want
+        if str((b.get("condition") or {}).get("title", "airspec: ")).startswith("airspec: ")
     ]
     compiled = [b for b in compiled if b["members"]]
     merged = merge_bindings(live, compiled, OURS)
-    roles = {b["role"] for b in compiled}
+    written = written_by(compiled)
     ours = {member_key(m) for m in OURS}
 
     def grants(bs: list[dict[str, Any]], mine: bool | None = None) -> Any:
-        """role -> condition -> members, of airspec's members (mine) or everyone else's."""
+        """role -> condition -> members, of the spec's members (mine) or everyone else's."""
         keep = [
             {
                 **b,
@@ -205,18 +220,20 @@ def test_merge_sets_ours_keeps_theirs_and_is_idempotent(
             }
             for b in bs
         ]
-        found = gcp_bindings(keep, roles)
+        found = gcp_bindings(keep)
         return {r: {e: m for e, m in c.items() if m} for r, c in found.items() if any(c.values())}
 
-    # airspec's members hold exactly the compiled bindings on airspec's roles
-    assert grants(merged, mine=True) == grants(compiled)
-    # everyone else's grants on those roles, and every other role's bindings, are as read
+    # in the bindings the spec writes, its members hold exactly the compiled grants
+    assert grants([b for b in merged if written(b)], mine=True) == grants(compiled)
+    # every binding the spec does not write is kept exactly as read, in order
+    assert [b for b in merged if not written(b)] == [b for b in live if not written(b)]
+    # everyone else's members are kept wherever they were
     assert grants(merged, mine=False) == grants(live, mine=False)
-    assert [b for b in merged if b["role"] not in roles] == [
-        b for b in live if b["role"] not in roles
-    ]
     assert merge_bindings(merged, compiled, OURS) == merged
     assert all(b["members"] for b in merged)
-    assert {(r, member_key(m)) for r, m in foreign_members(merged, compiled, OURS)} <= {
-        (b["role"], member_key(m)) for b in live for m in b["members"]
+    live_slots = {
+        (b["role"], (b.get("condition") or {}).get("title", ""), member_key(m))
+        for b in live
+        for m in b["members"]
     }
+    assert {(r, t, member_key(m)) for r, t, m in foreign_members(merged, compiled, OURS)} <= live_slots

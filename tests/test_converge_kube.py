@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from airspec.cli import app
-from conftest import ROOT, SpecCli
+from conftest import ROOT, SpecCli, git_repo
 from live_servers import FakeKube, kube_call_mutates
 
 SPEC = ROOT / "specs" / "remote-exec-eks.airspec.yaml"
@@ -33,6 +33,7 @@ class Cluster(SpecCli):
 
     def __init__(self, tmp: Path, kube: FakeKube) -> None:
         self.kube = kube
+        git_repo(tmp)
         self.spec = tmp / SPEC.name
         shutil.copy(SPEC, self.spec)
         shutil.copy(ROOT / "specs" / "constraints.txt", tmp / "constraints.txt")
@@ -48,7 +49,11 @@ class Cluster(SpecCli):
                     "metadata": {
                         "name": sa["name"],
                         "namespace": "airflow-agents",
-                        "annotations": sa.get("annotations", {}),
+                        "annotations": {
+                            **sa.get("annotations", {}),
+                            "meta.helm.sh/release-name": "remote-exec-demo",
+                            "meta.helm.sh/release-namespace": "airflow-agents",
+                        },
                     },
                 },
                 manager="helm",
@@ -124,7 +129,12 @@ def test_field_another_manager_set_is_listed_not_removed(cluster: Cluster) -> No
     assert cluster.kube.objects[NS]["metadata"]["labels"]["istio-injection"] == "enabled"
 
 
-def test_identity_annotation_set_where_granted_removed_where_not(cluster: Cluster) -> None:
+def test_identity_annotation_of_a_chart_made_account_is_refused_then_adopted(
+    cluster: Cluster,
+) -> None:
+    """The chart made the service accounts: a wrong identity annotation is refused, with the
+    Helm step that sets it again; --adopt sets (or removes) it and records the owner, so
+    the next apply changes it without --adopt."""
     assert cluster.apply()[0] == 0
     sas = f"{NS}/serviceaccounts"
     worker, dag_processor = f"{sas}/astro-agent-worker", f"{sas}/astro-agent-dag-processor"
@@ -135,18 +145,52 @@ def test_identity_annotation_set_where_granted_removed_where_not(cluster: Cluste
     assert code == 3
     assert {f["status"] for f in report["findings"]} == {"broadening", "drift"}
     code, out, mutating = cluster.apply()
+    assert (code, mutating) == (3, []), out
+    assert out.count("refused") >= 2 and "field managers: helm" in out
+    assert "helm upgrade --install" in out
+    assert cluster.kube.objects[worker]["metadata"]["annotations"][KEY] == ROLE + "-other"
+    code, out, mutating = cluster.apply("--adopt")
     assert code == 0, out
     assert [(m, p) for m, p, _ in mutating] == [("PATCH", dag_processor), ("PATCH", worker)]
     assert cluster.kube.objects[worker]["metadata"]["annotations"][KEY] == ROLE
     assert KEY not in cluster.kube.objects[dag_processor]["metadata"].get("annotations", {})
+    for sa in (worker, dag_processor):
+        owner = cluster.kube.objects[sa]["metadata"]["annotations"]["airspec.io/owner"]
+        assert owner == "github.com/acme/team-a/remote-exec-demo"
     assert cluster.dry_run()[0] == 0
+    cluster.kube.objects[worker]["metadata"]["annotations"][KEY] = ROLE + "-again"
+    code, out, mutating = cluster.apply()
+    assert (code, [(m, p) for m, p, _ in mutating]) == (0, [("PATCH", worker)]), out
+
+
+def test_account_kubectl_made_with_another_role_is_never_rewritten(cluster: Cluster) -> None:
+    """An account someone made with kubectl, naming another role: refused, not rewritten and
+    not stripped, in the same run that refuses the namespace and ConfigMap."""
+    other = "arn:aws:iam::123456789012:role/PaymentsRole"
+    sas = f"{NS}/serviceaccounts"
+    for name in ("astro-agent-worker", "astro-agent-dag-processor"):
+        cluster.kube.put(
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {"name": name, "namespace": "airflow-agents", "annotations": {KEY: other}},
+            },
+            manager="kubectl",
+        )
+    cluster.kube.put(cluster.read("k8s/namespace.yaml") | {}, manager="kubectl")
+    code, out, mutating = cluster.apply()
+    assert code == 3, out
+    assert [(m, p) for m, p, _ in mutating] == [("PATCH", CM)]  # the missing ConfigMap only
+    for name in ("astro-agent-worker", "astro-agent-dag-processor"):
+        assert cluster.kube.objects[f"{sas}/{name}"]["metadata"]["annotations"][KEY] == other
+    assert "serviceaccount airflow-agents/astro-agent-worker (field managers: kubectl)" in out
 
 
 def test_software_service_accounts_are_houstons_step(tmp_path: Path) -> None:
     """On Astronomer Software, Houston creates the Deployment's service accounts and sets
     their annotation: a missing one is the `astro-commands.sh create` step (pending), a
     wrong annotation is listed with the `update` step; airspec does not patch them."""
-    spec = tmp_path / "software-eks.airspec.yaml"
+    spec = git_repo(tmp_path) / "software-eks.airspec.yaml"
     shutil.copy(ROOT / "specs" / "software-eks.airspec.yaml", spec)
     with FakeKube() as kube:
         env = {"KUBECONFIG": str(kube.kubeconfig(tmp_path)), "AIRSPEC_READ_RETRIES": "0"}
@@ -155,7 +199,7 @@ def test_software_service_accounts_are_houstons_step(tmp_path: Path) -> None:
         assert runner.invoke(app, ["compile", str(spec), "--out", str(out)], env=env).exit_code == 0
         args = ["apply", str(spec), "--out", str(out), "-t", "kubernetes", "--yes"]
         result = runner.invoke(app, args, env=env)
-        assert result.exit_code == 2, result.output
+        assert result.exit_code == 3, result.output  # the step is left to the user
         assert "bash software/astro-commands.sh create" in result.stdout
         assert [c for c in kube.calls if kube_call_mutates(c)] == []
         ns = "astronomer-quasarian-photon-7310"

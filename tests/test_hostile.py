@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from airspec.cli import app
-from conftest import MINIMAL, ROOT, codes_at, diagnose, invoke, write_spec
+from conftest import MINIMAL, ROOT, codes_at, diagnose, invoke, variant, write_spec
 
 # --- YAML -----------------------------------------------------------------------------
 
@@ -195,7 +195,8 @@ def test_renaming_a_spec_leaves_an_orphan_that_check_reports(
     tmp_path: Path, runner: CliRunner
 ) -> None:
     spec = write_spec(tmp_path, MINIMAL)
-    gone = write_spec(tmp_path, MINIMAL.replace("name: demo\n", "name: other\n"), "o.airspec.yaml")
+    other = variant(MINIMAL, 1).replace("name: demo-1\n", "name: other\n")
+    gone = write_spec(tmp_path, other, "o.airspec.yaml")
     out = tmp_path / "out"
     assert invoke(runner, "compile", str(spec), str(gone), "--out", str(out)).exit_code == 0
     gone.unlink()

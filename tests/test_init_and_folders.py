@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from airspec.cli import app
-from conftest import MINIMAL, invoke
+from conftest import MINIMAL, invoke, variant
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def _specs_tree(root: Path, names: list[str]) -> None:
         folder = root / "specs" / ("team-a" if i % 2 else "team-b")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{name}.airspec.yaml").write_text(
-            MINIMAL.replace("name: demo\n", f"name: {name}\n")
+            variant(MINIMAL, i).replace(f"name: demo-{i}\n", f"name: {name}\n")
         )
     hidden = root / "specs" / ".drafts"
     hidden.mkdir()

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from airspec.pipeline import compile_spec
-from conftest import ROOT, SOFTWARE_MINIMAL, diagnose, invoke
+from conftest import ROOT, SOFTWARE_MINIMAL, diagnose, git_repo, invoke
 from live_servers import RecordingMotoServer, aws_call_mutates, aws_client, moto_env
 
 POD_SPEC = ROOT / "specs" / "pod-identity-eks.airspec.yaml"
@@ -164,6 +164,7 @@ class PodWorld:
         urllib.request.urlopen(urllib.request.Request(f"{moto.url}/moto-api/reset", method="POST"))
         self.iam, self.eks, s3 = (aws_client(moto.url, s) for s in ("iam", "eks", "s3"))
         shutil.copy(ROOT / "specs" / "constraints.txt", tmp / "constraints.txt")
+        git_repo(tmp)
         self.spec = tmp / POD_SPEC.name
         self.spec.write_text(POD_SPEC.read_text())
         art = _artifacts(self.spec)

@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,11 +15,6 @@ from typer.core import TyperGroup
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-
-    from airspec.apply.actions import Options
-    from airspec.apply.findings import Report
-    from airspec.apply.ignore import IgnoreEntry
-    from airspec.apply.runner import SpecChecks
 
 from airspec import __version__
 from airspec.diagnostics import (
@@ -30,28 +25,7 @@ from airspec.diagnostics import (
     format_text,
     has_errors,
 )
-
-
-class Exit(IntEnum):
-    """Exit codes (DESIGN.md): decided only by `exit_code`."""
-
-    OK = 0
-    ERROR = 1
-    PENDING = 2
-    DRIFT = 3
-    PENDING_AND_DRIFT = 4
-
-
-def exit_code(*, error: bool = False, pending: bool = False, drift: bool = False) -> Exit:
-    if error:
-        return Exit.ERROR
-    if pending and drift:
-        return Exit.PENDING_AND_DRIFT
-    if pending:
-        return Exit.PENDING
-    if drift:
-        return Exit.DRIFT
-    return Exit.OK
+from airspec.exits import Exit, exit_code
 
 
 class DiagFormat(StrEnum):
@@ -73,6 +47,7 @@ class _Group(TyperGroup):
             from typer import rich_utils  # only on this path: rich's import is slow
 
             rich_utils.rich_format_error(exc)  # type: ignore[arg-type]
+            _usage_document(list(sys.argv[1:] if args is None else args), exc)
             code = Exit.ERROR
         except typer.Abort:
             _say("airspec: aborted")
@@ -80,6 +55,41 @@ class _Group(TyperGroup):
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_document(args: list[str], exc: Exception) -> None:
+    """`apply --format json|markdown` promises one document on stdout on every exit path, a
+    usage error (an unknown option) included."""
+    if "apply" not in args:
+        return
+    fmt = None
+    for i, arg in enumerate(args):
+        if arg in ("-f", "--format") and i + 1 < len(args):
+            fmt = args[i + 1]
+        elif arg.startswith("--format="):
+            fmt = arg.split("=", 1)[1]
+        elif arg.startswith("-f") and len(arg) > 2:
+            fmt = arg[2:]
+    if fmt not in ("json", "markdown"):
+        return
+    from airspec.apply.findings import ErrorInfo
+    from airspec.apply.render import (
+        apply_document,
+        apply_json,
+        apply_markdown,
+        error_report,
+        to_json,
+        to_markdown,
+    )
+
+    message = getattr(exc, "format_message", lambda: str(exc))()
+    error = ErrorInfo(kind="usage", message=str(message))
+    if "--dry-run" in args:
+        report = error_report(error)
+        print(to_json(report) if fmt == "json" else to_markdown(report), end="\n" if fmt == "json" else "")
+    else:
+        doc = apply_document([], error=error)
+        print(apply_json(doc) if fmt == "json" else apply_markdown(doc), end="\n" if fmt == "json" else "")
 
 
 app = typer.Typer(
@@ -285,6 +295,45 @@ def _fail_on(value: str) -> set[str]:
     return chosen
 
 
+class _TerminalUi:
+    """The session's Ui: stdout for the document, stderr for people, a prompt and a progress
+    bar only where there is a terminal."""
+
+    def __init__(self) -> None:
+        self.width: int | None = None  # rich measures a terminal itself; a pipe gets 200
+
+    def out(self, text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    def err(self, line: str) -> None:
+        _say(line)
+
+    def confirm(self, question: str) -> bool | None:
+        if not sys.stdin.isatty():
+            return None
+        return bool(typer.confirm(question, default=False, err=True))
+
+    @contextmanager
+    def progress(self, total: int, label: str) -> Iterator[Callable[[str], None]]:
+        if not sys.stderr.isatty() or total == 0:
+            yield lambda _what: None
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        with Progress(
+            TextColumn(label, markup=False),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}", markup=False),
+            console=Console(stderr=True),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("", total=total)
+            yield lambda what: bar.update(task, advance=1, description=what)
+
+
 @app.command(
     epilog="Example: airspec apply specs/remote-exec-eks.airspec.yaml --dry-run --format markdown"
 )
@@ -297,7 +346,10 @@ def apply(
     report_format: Annotated[
         ReportFormat,
         typer.Option(
-            "--format", "-f", help="Report as text (terminal), json (airspec.drift/v1), markdown."
+            "--format",
+            "-f",
+            help="text (terminal), json (one document: airspec.drift/v1, or airspec.apply/v1 "
+            "when applying; errors included), markdown (a job summary or PR comment).",
         ),
     ] = ReportFormat.text,
     target: Annotated[
@@ -339,221 +391,54 @@ def apply(
         bool,
         typer.Option(
             "--adopt",
-            help="Take over existing objects airspec did not create: tag them, then update them.",
+            help="Take over existing objects this spec does not own (not made by airspec, or "
+            "claimed by another spec): record this spec's owner on them, then update them.",
         ),
     ] = False,
     with_tools: Annotated[
         bool,
         typer.Option(
             "--with-tools",
-            help="Run the runbook's eksctl / helm / gcloud / astro steps when the binary is on PATH.",
+            help="Run the runbook's eksctl / helm / gcloud / astro steps when the binary is on PATH "
+            "(never a create against something that exists).",
         ),
     ] = False,
     prune: Annotated[
         bool,
         typer.Option(
             "--prune",
-            help="Delete orphans: IAM objects tagged with this spec's name that it no longer names.",
+            help="Delete orphans: IAM objects tagged with this spec's owner identity that it no "
+            "longer names, when nothing else holds them.",
         ),
     ] = False,
 ) -> None:
     """Make live AWS, Kubernetes and GCP state match the compiled artifacts (--dry-run: only report drift).
 
-    Reads only the objects the compiled artifacts name (IAM policies, roles, OIDC provider, EKS cluster and node groups, buckets, namespace, ConfigMaps, service accounts, the Helm release's values, GKE cluster, GCP IAM policies), with the standard credentials of each API.
+    Reads only the objects the compiled artifacts name (IAM policies, roles, OIDC provider, EKS cluster and node groups, buckets, namespace, ConfigMaps, service accounts, the Helm release's values, GKE cluster, GCP IAM policies), with the standard credentials of each API. Live values pass one redactor before any output: credentials never reach a report.
 
-    Without --dry-run: the drift becomes a plan (create, update, adopt; refused, manual and pending steps listed), shown and confirmed (--yes to skip), then run in dependency order, stopping at the first failure. Converged: IAM (OIDC provider, policy, role, attachments, log-reader role), owned S3 buckets, EKS Pod Identity (add-on, associations), Kubernetes (k8s/ manifests by server-side apply as field manager airspec; service accounts' identity annotation), GCP (the service account; IAM policies by read-modify-write with the etag, changing only the members and roles airspec grants). Cluster and Helm steps are pending: printed, or run with --with-tools.
+    Without --dry-run: the drift becomes a plan (create, update, adopt; refused, claimed, manual, pending and unreadable objects listed), shown and confirmed (--yes to skip), then run in dependency order, stopping at the first failure or Ctrl-C; every call made is listed, a failed action's included. Converged: IAM (OIDC provider, policy, role, attachments, log-reader role), owned S3 buckets, EKS Pod Identity (add-on, associations), Kubernetes (k8s/ manifests by server-side apply as field manager airspec; service accounts' identity annotation), GCP (the service account; IAM policies by read-modify-write with the etag, changing only the bindings this spec wrote). Cluster and Helm steps are pending: printed, or run with --with-tools.
 
-    Ownership: what apply creates is tagged airspec.io/spec and airspec.io/name (Kubernetes: field manager airspec); an existing object without it is changed only with --adopt. Nothing airspec did not create is deleted. IAM objects tagged with this spec's name that the spec no longer names are listed as orphaned; --prune deletes them. Buckets are never deleted.
+    Ownership: what apply creates records this spec's owner identity (the spec's git repository and metadata.name: tags airspec.io/owner and airspec.io/spec; Kubernetes: annotations of those names; a Google service account: its description). An object recorded for another owner is claimed: never changed or pruned (exit 1). An object with no owner recorded is changed only with --adopt. Orphans tagged with this spec's owner are listed; --prune deletes them. Buckets are never deleted; the cluster's OIDC provider is shared and never loses an audience.
 
-    Exit 0 in sync, 1 error, 2 out/ stale (or, applying, tool steps pending), 3 drift left, 4 stale and drift.
+    Exit 0 in sync, 1 error (unreadable, claimed, failed, refused to start), 2 out/ stale, 3 drift found (dry run) or steps left to you (apply), 4 stale and drift (dry run), 130 interrupted.
     """
-    from functools import partial
+    from airspec.apply.actions import Options
+    from airspec.apply.session import Format, Request, run
 
-    from airspec.apply.dry_run import dry_run as check_live
-    from airspec.apply.findings import Status
-    from airspec.apply.render import print_text, to_json, to_markdown
-    from airspec.apply.runner import run
-
-    failing = _fail_on(fail_on)
-    if not dry_run:
-        from airspec.apply.actions import Options
-
-        _converge(
-            _specs(specs),
-            out=out,
-            targets=target,
-            kube_context=context,
-            ignore_file=ignore_file,
-            concurrency=concurrency,
-            report_format=report_format,
-            options=Options(adopt=adopt, with_tools=with_tools, prune=prune),
-            yes=yes,
-        )
-    with _before_live_state(applying=False):
-        report = check_live(
-            _specs(specs),
-            out=out,
-            targets=target,
-            kube_context=context,
-            ignore_file=ignore_file,
-            concurrency=concurrency,
-            runner=partial(_run_with_progress, run),
-        )
-    stale = report.stale
-    if report_format is ReportFormat.json:
-        print(to_json(report))
-    elif report_format is ReportFormat.markdown:
-        print(to_markdown(report), end="")
-    else:
-        from rich.console import Console
-
-        print_text(report, Console(soft_wrap=False, width=200 if not sys.stdout.isatty() else None))
-    errors = any(f.status is Status.ERROR for f in report.findings)
-    drift = any(f.status.value in failing for f in report.findings)
-    raise typer.Exit(exit_code(error=errors, pending=bool(stale), drift=drift))
-
-
-@contextmanager
-def _before_live_state(*, applying: bool) -> Iterator[None]:
-    """Exit 1, saying why, when the specs, the targets or the credentials stop a dry run or
-    an apply before any live object is read."""
-    from airspec.apply.dry_run import UnknownTarget, WrongIdentity
-    from airspec.diagnostics import DiagnosticsError
-
-    try:
-        yield
-    except UnknownTarget as exc:
-        _say(f"airspec: {exc}")
-        raise typer.Exit(exit_code(error=True)) from None
-    except DiagnosticsError as exc:
-        _print_diagnostics(list(exc.diagnostics), DiagFormat.text)
-        done = "nothing read, nothing changed" if applying else "nothing read"
-        _say(f"airspec: {_summary(list(exc.diagnostics))}; {done}")
-        raise typer.Exit(exit_code(error=True)) from None
-    except WrongIdentity as exc:
-        for p in exc.problems:
-            _say(f"airspec: {p}")
-        done = "nothing was changed" if applying else "nothing else was read"
-        _say(f"airspec: {done}; use credentials for the spec's account or project")
-        raise typer.Exit(exit_code(error=True)) from None
-
-
-def _converge(
-    specs: list[Path],
-    *,
-    out: Path,
-    targets: list[str] | None,
-    kube_context: str | None,
-    ignore_file: Path | None,
-    concurrency: int,
-    report_format: ReportFormat,
-    options: Options,
-    yes: bool,
-) -> None:
-    """`airspec apply` without --dry-run: read, plan, confirm, execute, report."""
-    import json as _json
-
-    from airspec.apply import converge
-    from airspec.apply.dry_run import prepare
-    from airspec.apply.runner import run
-
-    with _before_live_state(applying=True):
-        prepared = prepare(
-            specs, out=out, targets=targets, kube_context=kube_context, ignore_file=ignore_file
-        )
-    if prepared.stale:
-        for path in prepared.stale:
-            _say(f"airspec: {path} is not current")
-        _say(
-            "airspec: apply converges to the reviewed out/ tree; run 'airspec compile' and "
-            "review the diff first. Nothing was changed."
-        )
-        raise typer.Exit(exit_code(pending=True))
-    report = _run_with_progress(
-        run, prepared.work, concurrency=concurrency, ignores=prepared.ignores, stale=[]
+    request = Request(
+        specs=specs,
+        out=out,
+        targets=target,
+        kube_context=context,
+        ignore_file=ignore_file,
+        concurrency=concurrency,
+        fmt=Format(report_format.value),
+        dry_run=dry_run,
+        options=Options(adopt=adopt, with_tools=with_tools, prune=prune),
+        yes=yes,
+        fail_on=frozenset(_fail_on(fail_on)),
     )
-    errors = [f for f in report.findings if f.status.value == "error"]
-    for f in errors:
-        _say(f"airspec: cannot read {f.target}: {f.message}")
-    actions = converge.plan_actions(report, prepared.work, prepared.compiled, out, options)
-    runnable = [a for a in actions if a.run is not None]
-
-    def show(outcome: converge.Outcome | None = None) -> None:
-        if report_format is ReportFormat.json:
-            print(_json.dumps(converge.plan_json(actions, outcome), indent=2, sort_keys=True))
-            return
-        lines = converge.outcome_lines(outcome) if outcome else converge.plan_lines(actions)
-        if report_format is ReportFormat.markdown:
-            print("```\n" + "\n".join(lines) + "\n```")
-        else:
-            for line in lines:
-                print(line)
-
-    if not actions:
-        _say(f"airspec: in sync ({report.counts.checked} live objects read); nothing to do")
-        raise typer.Exit(exit_code(error=bool(errors)))
-    _say(f"airspec: plan: {len(runnable)} to apply, {len(actions) - len(runnable)} left to you")
-    # with --yes, JSON output is one document: the plan with its result, after the run
-    one_document = report_format is ReportFormat.json and yes
-    if not one_document:
-        show()
-    if runnable and not yes:
-        if not sys.stdin.isatty():
-            _say("airspec: no terminal to confirm on; rerun with --yes to apply this plan")
-            raise typer.Exit(exit_code(error=True))
-        if not typer.confirm(f"Apply {len(runnable)} change(s)?", default=False, err=True):
-            _say("airspec: nothing was changed")
-            raise typer.Exit(exit_code(error=True))
-    outcome = converge.execute(actions, progress=lambda a: _say(f"airspec: {a.verb} {a.target}"))
-    if runnable or one_document:
-        show(outcome)
-    if outcome.failed is not None:
-        _say(
-            f"airspec: stopped at {outcome.failed.target}: {outcome.error}; "
-            f"{len(outcome.applied)} applied, {len(outcome.not_run)} not run. "
-            "Rerun 'airspec apply' to finish: it starts from the live state."
-        )
-        raise typer.Exit(exit_code(error=True))
-    pending = any(a.verb is converge.Verb.PENDING for a in outcome.left)
-    drift = any(a.verb is not converge.Verb.PENDING for a in outcome.left)
-    _say(
-        f"airspec: {len(outcome.applied)} applied"
-        + (f", {len(outcome.left)} left (listed above)" if outcome.left else "")
-    )
-    raise typer.Exit(exit_code(error=bool(errors), pending=pending, drift=drift))
-
-
-def _run_with_progress(
-    run: Callable[..., Report],
-    work: list[SpecChecks],
-    *,
-    concurrency: int,
-    ignores: list[IgnoreEntry],
-    stale: list[str],
-) -> Report:
-    """Run the reads, with a progress bar on a terminal (stderr), silently otherwise."""
-    total = sum(len(w.checks) for w in work)
-    if not sys.stderr.isatty() or total == 0:
-        return run(work, concurrency=concurrency, ignores=ignores, stale=stale)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    with Progress(
-        TextColumn("reading live state"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("", total=total)
-        return run(
-            work,
-            concurrency=concurrency,
-            ignores=ignores,
-            stale=stale,
-            progress=lambda what: bar.update(task, advance=1, description=what),
-        )
+    raise typer.Exit(run(request, _TerminalUi()))
 
 
 @app.command(
@@ -637,12 +522,30 @@ def schema() -> None:
     print(spec_json_schema_text(), end="")
 
 
-@app.command("report-schema", epilog="Example: airspec report-schema > drift-report.schema.json")
-def report_schema() -> None:
-    """Print the JSON Schema of the drift report (`apply --format json`, airspec.drift/v1)."""
-    from airspec.apply.findings import report_json_schema
+class SchemaKind(StrEnum):
+    drift = "drift"
+    apply = "apply"
 
-    print(json.dumps(report_json_schema(), indent=2, sort_keys=True))
+
+@app.command(
+    "report-schema",
+    epilog="Example: airspec report-schema > schemas/drift-report.schema.json",
+)
+def report_schema(
+    kind: Annotated[
+        SchemaKind,
+        typer.Option(
+            "--kind",
+            help="drift: `apply --dry-run --format json` (airspec.drift/v1); apply: `apply "
+            "--format json` (airspec.apply/v1).",
+        ),
+    ] = SchemaKind.drift,
+) -> None:
+    """Print the JSON Schema of apply's JSON output: the drift report, or apply's result."""
+    from airspec.apply.findings import apply_json_schema, report_json_schema
+
+    schema = report_json_schema() if kind is SchemaKind.drift else apply_json_schema()
+    print(json.dumps(schema, indent=2, sort_keys=True))
 
 
 @app.command(epilog="Example: airspec explain AS221  (or: airspec explain, for every code)")

@@ -222,6 +222,24 @@ DUPLICATE_SPEC_NAME = declare(
     """,
 )
 
+SHARED_LIVE_OBJECT = declare(
+    "AS225",
+    "shared-live-object",
+    """Two specs compiled (or applied) together name the same live object that each would
+    write: an IAM role or policy, an owned bucket, a Google service account or one of its
+    binding slots, a Kubernetes namespace or service account, or a Helm release on one cluster.
+
+    Each apply would rewrite the object to its own spec's version (a new policy version on
+    every run, a bucket policy losing the other spec's binding), so this is refused before
+    anything is read. Give each spec its own object. Objects shared by design are not
+    refused: the cluster's OIDC provider (planned once, never pruned while a role trusts it),
+    the cluster, and a bucket that a spec names without `owned: true`.
+
+    Specs in different repositories cannot see each other here; at apply time the owner
+    identity (`airspec.io/owner`) keeps one from changing what the other owns.
+    """,
+)
+
 # Spec rules: checks and docs register with @rule in airspec/rules/<module>.py.
 ISSUER_REGION = "AS201"  # rules/aws.py
 UNDECLARED_BUCKET = "AS202"  # rules/references.py

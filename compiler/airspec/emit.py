@@ -156,14 +156,19 @@ def _manifest_source(tree: Path) -> str | None:
 
 def orphans(out_dir: Path, root: Path, trees: Mapping[str, dict[str, bytes]]) -> list[Stale]:
     """Trees in out/ that no spec produces any more: compiled from one of the specs of
-    `trees` (name -> files) under another name, or from a spec file that is gone."""
+    `trees` (name -> files) under another name, or from a spec file that is gone; and
+    folders airspec never wrote (no manifest), which a reviewer would otherwise take for
+    compiled output."""
     if not out_dir.is_dir():
         return []
     sources = {json.loads(files[MANIFEST])["source"] for files in trees.values()}
     found = []
     for tree in sorted(p for p in out_dir.iterdir() if p.is_dir() and p.name not in trees):
+        if tree.name.startswith("."):  # an interrupted write: its tree's check reports it
+            continue
         source = _manifest_source(tree)
         if source is None:
+            found.append(Stale(f"{tree.name}/", f"not written by airspec (no readable {MANIFEST}); remove it or move it out of {out_dir.name}/"))
             continue
         if source in sources:
             found.append(Stale(f"{tree.name}/", f"orphaned: {source} now names another tree"))

@@ -12,6 +12,7 @@ from airspec.artifact import Artifact, Context
 from airspec.codes import make
 from airspec.diagnostics import Diagnostic, has_errors
 from airspec.frontend import check_artifacts, check_spec
+from airspec.loader import SourceMap
 from airspec.passes.aws_iam_policy import iam_policy
 from airspec.passes.aws_log_reader import log_reader
 from airspec.passes.aws_pod_identity import pod_identity_associations
@@ -59,6 +60,7 @@ class Compiled:
     resolved: ResolvedSpec | None = None
     artifacts: tuple[Artifact, ...] = ()
     name_at: tuple[str, int, int] | None = None  # where metadata.name is written
+    source: SourceMap | None = None  # where each field is written
 
     @property
     def ok(self) -> bool:
@@ -92,7 +94,7 @@ def compile_spec(
         return Compiled(path, diagnostics)
     assert checked.doc is not None
     name_at = checked.doc.source.at(("metadata", "name"))
-    return Compiled(path, diagnostics, resolved, artifacts, name_at)
+    return Compiled(path, diagnostics, resolved, artifacts, name_at, checked.doc.source)
 
 
 SPEC_GLOB = "*.airspec.yaml"
@@ -183,4 +185,39 @@ def compile_specs(specs: Sequence[Path], out: Path) -> Batch:
             continue
         first[name] = spec
         batch.compiled.append(result)
+    batch.diagnostics.extend(shared_claims(batch.compiled))
     return batch
+
+
+def shared_claims(compiled: Sequence[Compiled]) -> list[Diagnostic]:
+    """AS225 at the later spec's field, once per pair of specs: the first live object both
+    claim (`claims`). Another spec naming it is refused before anything is read."""
+    from airspec.claims import claims
+
+    seen: dict[tuple[str, ...], Compiled] = {}
+    found: list[Diagnostic] = []
+    reported: set[tuple[Path, Path]] = set()
+    for result in compiled:
+        r = result.resolved
+        assert r is not None and result.source is not None
+        for claim in claims(r, result.artifacts):
+            other = seen.get(claim.key)
+            if other is None:
+                seen[claim.key] = result
+                continue
+            pair = (other.spec_path, result.spec_path)
+            if other is result or pair in reported:
+                continue
+            reported.add(pair)
+            assert other.resolved is not None
+            found.append(
+                make(
+                    codes.SHARED_LIVE_OBJECT,
+                    result.source.at(claim.path),
+                    f"{claim.what} is also named by {other.spec_path} (metadata.name "
+                    f"'{other.resolved.name}'); two specs would undo each other's changes",
+                    "give each spec its own; an object both need (a bucket) is owned by one "
+                    "spec and named, not owned, by the other",
+                )
+            )
+    return found

@@ -15,14 +15,12 @@ from typing import Any
 from deepdiff import DeepDiff
 from deepdiff.helper import notpresent
 
-from airspec.apply.findings import Finding, Status, redacted
+from airspec.apply.findings import Finding, Status
 from airspec.apply.grants import broadened_statements
+from airspec.apply.redact import redact_at
 
 Broadens = Callable[[str, list[Any], Any], bool]  # (deepdiff change, path, live value)
 BroadeningRule = Callable[[Any, Any], Broadens]  # (compiled, live) normal forms -> Broadens
-Secret = Callable[[list[Any], Any, Any], bool]  # (path, compiled, live) -> secret?
-
-_SECRETISH = re.compile(r"(password|passwd|secret|token|private|credential|apikey|api_key)", re.I)
 
 
 def format_path(parts: list[Any]) -> str:
@@ -39,12 +37,6 @@ def format_path(parts: list[Any]) -> str:
     return out
 
 
-def secretish_key(parts: list[Any]) -> bool:
-    """A path whose last named key looks like it holds a credential."""
-    names = [p for p in parts if isinstance(p, str)]
-    return bool(names) and bool(_SECRETISH.search(names[-1]))
-
-
 def diff(
     spec: str,
     artifact: str,
@@ -53,14 +45,14 @@ def diff(
     live: Any,
     *,
     broadening: BroadeningRule | None = None,
-    secret: Secret | None = None,
+    secret_env: frozenset[str] = frozenset(),
     unordered: bool = False,
 ) -> list[Finding]:
     """Findings for every difference between two normalized values.
 
     Normal forms sort what is unordered, so lists compare in order; with `unordered` a list
     item only on one side is reported at the list's path (its index in a sorted list means
-    nothing to a reader).
+    nothing to a reader). Both sides pass the redactor before they become a Finding.
     """
     broadens = None if broadening is None else broadening(compiled, live)
     dd = DeepDiff(compiled, live, view="tree", verbose_level=2, threshold_to_diff_deeper=0)
@@ -80,7 +72,6 @@ def diff(
             status = Status.DRIFT
             if broadens is not None and broadens(change, parts, after):
                 status = Status.BROADENING
-            hide = (secret is not None and secret(parts, compiled, live)) or secretish_key(parts)
             findings.append(
                 Finding(
                     spec=spec,
@@ -88,8 +79,8 @@ def diff(
                     target=target,
                     status=status,
                     path=format_path(parts),
-                    compiled=redacted(before) if hide and before is not None else before,
-                    live=redacted(after) if hide and after is not None else after,
+                    compiled=redact_at(before, parts, [compiled], secret_env=secret_env),
+                    live=redact_at(after, parts, [live], secret_env=secret_env),
                     message=_MESSAGES.get(change, change.replace("_", " ")),
                 )
             )

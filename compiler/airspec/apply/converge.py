@@ -2,16 +2,21 @@
 
 Each out-of-sync live object (one Check target with findings) becomes one Action:
 - `create` / `update`: airspec makes the live object match the compiled artifact;
-- `refused`: the object exists but airspec did not create it (no `airspec.io/name` tag, or
-  no `airspec` field manager) - taken over only with `--adopt`, which tags it first;
+- `refused`: the object exists and carries no owner identity (see `owner`): not made by
+  airspec for this spec - taken over only with `--adopt`, which records this spec's owner;
+- `claimed`: the object records another spec's owner: never changed, never pruned (exit 1);
+  `--adopt` takes it over and names the previous owner;
+- `unreadable`: it could not be read, so nothing is decided for it (exit 1);
 - `pending`: an external tool's step (eksctl, helm, astro, gcloud cluster creation): run
   with `--with-tools` when the binary is on PATH, else printed - the exact runbook command;
 - `manual`: nothing airspec may do (a bucket it does not own, a member it did not grant);
-- `orphaned` / `delete`: an object airspec created for this spec that the spec no longer
-  names: listed with the command that removes it, removed only with `--prune`.
+- `orphaned` / `delete`: an object tagged with this spec's owner that the spec no longer
+  names: listed with the command that removes it, removed only with `--prune`, and only
+  when nothing else holds it (checked before any change).
 
-The plan is shown, confirmed, then run in ORDER; the first failure stops the run and the
-result says what was done and what was not. Every mutating call is listed in `CALLS`.
+The plan is shown, confirmed, then run in ORDER; the first failure (or Ctrl-C) stops the
+run and the result says what was done - every call, a failed action's included - and what
+was not. Every mutating call is listed in `CALLS`.
 Builders live in `converge_aws`, `converge_gcp`, `converge_kube`, `converge_tools`.
 """
 
@@ -20,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from airspec.apply import converge_aws as aws
 from airspec.apply import converge_gcp as gcp
@@ -28,6 +32,7 @@ from airspec.apply import converge_kube as kube
 from airspec.apply import converge_tools as tools
 from airspec.apply.actions import Action, ApplyError, Builder, Options, SpecView, Verb
 from airspec.apply.findings import Finding, Report, Status
+from airspec.apply.owner import Owner
 from airspec.apply.runner import SpecChecks
 from airspec.artifact import Service
 from airspec.live import readers as live
@@ -105,16 +110,20 @@ _BUILDERS: dict[str, Builder] = {
 
 @dataclass
 class Outcome:
-    """What apply did: actions applied, the one that failed (with why), those not run."""
+    """What apply did: actions applied, the one that failed or was interrupted (with why and
+    the calls it made before), those not run, and those left to the user."""
 
     applied: list[Action] = field(default_factory=list)
     failed: Action | None = None
     error: str = ""
+    interrupted: bool = False
     not_run: list[Action] = field(default_factory=list)
     left: list[Action] = field(default_factory=list)  # refused / manual / pending / orphaned
 
 
 # --- planning ---------------------------------------------------------------------------------
+
+SHARED = frozenset({"iam/oidc-provider"})  # one per cluster, named by every spec on it
 
 
 def plan_actions(
@@ -123,15 +132,21 @@ def plan_actions(
     compiled: Sequence[Compiled],
     out: Path,
     options: Options,
+    owners: dict[str, Owner],
 ) -> list[Action]:
-    """One action per out-of-sync live object, in dependency order."""
+    """One action per out-of-sync live object, in dependency order; an object that could
+    not be read is `unreadable` (nothing is decided for it)."""
     by_name = {c.resolved.name: c for c in compiled if c.resolved is not None}
-    specs = {w.spec: SpecView(by_name[w.spec], w.clients, out) for w in work}
+    specs = {w.spec: SpecView(by_name[w.spec], w.clients, out, owners[w.spec]) for w in work}
     grouped: dict[tuple[str, str], list[Finding]] = {}
+    actions: list[Action] = []
     for f in report.findings:
-        if f.status is not Status.ERROR:
+        if f.status is Status.ERROR:
+            summary = f"could not be read, so nothing is decided for it: {f.message}"
+            actions.append(specs[f.spec].left(f.target, Verb.UNREADABLE, summary, [f]))
+        else:
             grouped.setdefault((f.spec, f.target), []).append(f)
-    actions = [
+    actions += [
         action
         for (spec, target), findings in grouped.items()
         for action in _actions(specs[spec], target, findings, options)
@@ -142,9 +157,28 @@ def plan_actions(
             actions += aws.orphans(s, frozenset(c.service for c in w.checks), options)
         except live.ReadError as exc:
             summary = f"could not look for orphaned IAM objects: {exc}"
-            actions.append(s.left("iam/orphans", Verb.MANUAL, summary, []))
-    actions = _merge_steps(actions)
+            actions.append(s.left("iam/orphans", Verb.UNREADABLE, summary, []))
+    actions = _merge_steps(_share(actions))
     return sorted(actions, key=lambda a: (_rank(a), a.spec, a.target, a.verb))
+
+
+def _share(actions: list[Action]) -> list[Action]:
+    """An object several specs name (the cluster's OIDC provider) is planned once: the first
+    spec's action, naming the others."""
+    first: dict[tuple[str, Verb, str], Action] = {}
+    out: list[Action] = []
+    for a in actions:
+        if _kind(a.target) not in SHARED:
+            out.append(a)
+            continue
+        key = (a.target, a.verb, a.summary)
+        if key in first:
+            if a.spec != first[key].spec and a.spec not in first[key].shared_by:
+                first[key].shared_by.append(a.spec)
+            continue
+        first[key] = a
+        out.append(a)
+    return out
 
 
 def _actions(s: SpecView, target: str, findings: list[Finding], o: Options) -> list[Action]:
@@ -158,7 +192,7 @@ def _actions(s: SpecView, target: str, findings: list[Finding], o: Options) -> l
     try:
         built = builder(s, target, artifact, findings, missing, o)
     except live.ReadError as exc:  # what the builder reads to decide (tags, the policy)
-        return [s.left(target, Verb.MANUAL, f"cannot decide: {exc}", findings)]
+        return [s.left(target, Verb.UNREADABLE, f"cannot decide: {exc}", findings)]
     return built if isinstance(built, list) else [built]
 
 
@@ -183,7 +217,9 @@ def _merge_steps(actions: list[Action]) -> list[Action]:
 
 
 def execute(actions: Sequence[Action], progress: Callable[[Action], None] | None = None) -> Outcome:
-    """Run the runnable actions in order; stop at the first failure."""
+    """Run the runnable actions in order; stop at the first failure, or at Ctrl-C (the
+    outcome is marked interrupted). Each action records its calls as it makes them, so the
+    outcome lists what a failed or interrupted action changed."""
     outcome = Outcome()
     runnable = [a for a in actions if a.run is not None]
     outcome.left = [a for a in actions if a.run is None]
@@ -192,69 +228,14 @@ def execute(actions: Sequence[Action], progress: Callable[[Action], None] | None
             progress(action)
         assert action.run is not None
         try:
-            action.done = action.run()
+            action.run(action.done)
         except (ApplyError, live.ReadError) as exc:
             outcome.failed, outcome.error = action, str(exc)
             outcome.not_run = list(runnable[i + 1 :])
             return outcome
+        except KeyboardInterrupt:
+            outcome.failed, outcome.error, outcome.interrupted = action, "interrupted", True
+            outcome.not_run = list(runnable[i + 1 :])
+            return outcome
         outcome.applied.append(action)
     return outcome
-
-
-# --- rendering --------------------------------------------------------------------------------
-
-APPLY_VERSION = "airspec.apply/v1"
-
-
-def plan_json(actions: Sequence[Action], outcome: Outcome | None = None) -> dict[str, Any]:
-    """The plan (and, after a run, what happened) as JSON; findings keep the dry run's
-    redaction, so no secret value appears."""
-
-    def one(a: Action) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            "spec": a.spec,
-            "target": a.target,
-            "action": str(a.verb),
-            "summary": a.summary,
-            "findings": [f.model_dump(mode="json") for f in a.findings],
-        }
-        if a.commands:
-            item["commands"] = a.commands
-        if a.done:
-            item["calls"] = a.done
-        return item
-
-    doc: dict[str, Any] = {"version": APPLY_VERSION, "plan": [one(a) for a in actions]}
-    if outcome is not None:
-        doc["result"] = {
-            "applied": [a.target for a in outcome.applied],
-            "failed": None
-            if outcome.failed is None
-            else {"target": outcome.failed.target, "error": outcome.error},
-            "not_run": [a.target for a in outcome.not_run],
-            "left": [a.target for a in outcome.left],
-        }
-    return doc
-
-
-def plan_lines(actions: Sequence[Action]) -> list[str]:
-    """The plan for a terminal or a Markdown summary: one line per action."""
-    lines = []
-    for a in actions:
-        lines.append(f"{a.verb:<8} {a.spec}: {a.summary}  [{a.target}]")
-        for c in a.commands:
-            where = f"(cd {a.cwd.as_posix()} && {c})" if a.cwd else c
-            lines.append(f"           {where}")
-    return lines
-
-
-def outcome_lines(outcome: Outcome) -> list[str]:
-    lines = []
-    for a in outcome.applied:
-        lines.append(f"applied  {a.spec}: {a.summary}")
-        lines += [f"           {call}" for call in a.done]
-    if outcome.failed is not None:
-        lines.append(f"FAILED   {outcome.failed.spec}: {outcome.failed.summary}")
-        lines.append(f"           {outcome.error}")
-    lines += [f"not run  {a.spec}: {a.summary}" for a in outcome.not_run]
-    return lines

@@ -1,27 +1,31 @@
 """`airspec apply` for AWS: IAM (OIDC provider, policy, role, attachments, inline policy),
 owned S3 buckets, EKS Pod Identity (the agent add-on and the associations).
 
-Objects airspec creates are tagged `airspec.io/spec` and `airspec.io/name`; an existing
-object without this spec's name tag is refused unless --adopt (which tags it first).
+What airspec creates is tagged with this spec's owner identity (`airspec.io/owner`, see
+`owner`); an existing object is changed only when it carries this spec's owner, or with
+--adopt. The cluster's OIDC provider is shared by every spec on the cluster: airspec creates
+it when missing and adds the STS audience, but never removes another audience.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from airspec.apply.actions import (
     RETRY_DELAYS,
-    TAG_NAME,
     Action,
     ApplyError,
+    Decision,
     Options,
     SpecView,
     Verb,
     ownership,
 )
 from airspec.apply.findings import Finding
+from airspec.apply.owner import recorded_in_tags
 from airspec.artifact import Artifact, ArtifactKind, Service
 from airspec.aws import STS_AUDIENCE
 from airspec.live import readers as live
@@ -29,34 +33,39 @@ from airspec.live import readers as live
 CALLS = (
     "iam:CreateOpenIDConnectProvider",
     "iam:AddClientIDToOpenIDConnectProvider",
-    "iam:RemoveClientIDFromOpenIDConnectProvider",
-    "iam:TagOpenIDConnectProvider",
+    "iam:TagOpenIDConnectProvider (with --adopt)",
     "iam:CreatePolicy",
     "iam:CreatePolicyVersion",
     "iam:DeletePolicyVersion",
-    "iam:TagPolicy",
+    "iam:TagPolicy (with --adopt)",
     "iam:CreateRole",
     "iam:UpdateAssumeRolePolicy",
-    "iam:TagRole",
+    "iam:TagRole (with --adopt)",
     "iam:AttachRolePolicy",
     "iam:DetachRolePolicy",
     "iam:PutRolePolicy",
     "s3:CreateBucket",
+    "s3:PutBucketTagging",
     "s3:PutPublicAccessBlock",
     "s3:PutBucketEncryption",
-    "s3:PutBucketTagging",
     "eks:CreateAddon",
     "eks:CreatePodIdentityAssociation",
     "eks:UpdatePodIdentityAssociation",
-    "eks:DeletePodIdentityAssociation (only one airspec created)",
-    "eks:TagResource",
-    "with --prune: iam:DeleteRolePolicy, iam:DeleteRole, iam:DeletePolicy,"
-    " iam:DeleteOpenIDConnectProvider (only objects tagged with this spec's name)",
+    "eks:DeletePodIdentityAssociation (only one this spec's owner created)",
+    "eks:TagResource (with --adopt)",
+    "with --prune: iam:DetachRolePolicy, iam:DeleteRolePolicy, iam:DeleteRole,"
+    " iam:DeletePolicyVersion, iam:DeletePolicy, iam:DeleteOpenIDConnectProvider"
+    " (only objects tagged with this spec's owner identity)",
 )
 MAX_POLICY_VERSIONS = 5  # IAM keeps at most five versions of a managed policy
 # IAM answers these for a role, policy or provider created a moment ago (IAM user guide,
 # "Changes that I make are not always immediately visible")
 EVENTUAL = frozenset({"NoSuchEntity", "MalformedPolicyDocument", "InvalidInput"})
+BLOCK_PUBLIC_ACCESS = {
+    k: True
+    for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+}
+DEFAULT_ENCRYPTION = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
 
 # --- AWS calls --------------------------------------------------------------------------------
 
@@ -89,25 +98,32 @@ def _tag_map(tags: list[dict[str, str]] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in tags or []}
 
 
-def _ownership(
-    s: SpecView, target: str, findings: list[Finding], o: Options, tags: dict[str, str] | None
-) -> Verb | Action:
-    return ownership(s, target, findings, o, (tags or {}).get(TAG_NAME))
-
-
 def _name_of(arn: str, kind: str) -> str:
     return arn.split(f":{kind}/", 1)[1].rsplit("/", 1)[-1]
 
 
+def _adopt(d: Decision, done: list[str], call: str, fn: Any, s: SpecView, **kwargs: Any) -> None:
+    """With --adopt, record this spec's owner on the object before changing it."""
+    if d.verb is Verb.ADOPT:
+        _call(call, fn, Tags=_aws_tags(s.tags), **kwargs)
+        done.append(f"iam:{call} {TAG_OWNER_SHOWN}")
+
+
+TAG_OWNER_SHOWN = "(airspec.io/owner, airspec.io/spec)"
+
+
+# --- the OIDC provider: shared by every spec on the cluster ------------------------------------
+
+
 def oidc_provider(
     s: SpecView, target: str, a: Artifact | None, fs: list[Finding], missing: bool, o: Options
-) -> Action:
+) -> list[Action]:
     arn = target.split("/", 2)[2]
     url = "https://" + arn.split(":oidc-provider/", 1)[1]
     iam = s.clients.aws("iam")
     if missing:
 
-        def create() -> list[str]:
+        def create(done: list[str]) -> None:
             _call(
                 "CreateOpenIDConnectProvider",
                 iam.create_open_id_connect_provider,
@@ -115,55 +131,63 @@ def oidc_provider(
                 ClientIDList=[STS_AUDIENCE],
                 Tags=_aws_tags(s.tags),
             )
-            return [f"iam:CreateOpenIDConnectProvider {url}"]
+            done.append(f"iam:CreateOpenIDConnectProvider {url}")
 
-        return Action(s.r.name, target, Verb.CREATE, f"create OIDC provider {url}", fs, create)
-    got = live.aws_call(
-        "ListOpenIDConnectProviderTags",
-        iam.list_open_id_connect_provider_tags,
-        OpenIDConnectProviderArn=arn,
-    )
-    verb = _ownership(s, target, fs, o, _tag_map((got or {}).get("Tags")))
-    if isinstance(verb, Action):
-        return verb
+        return [Action(s.r.name, target, Verb.CREATE, f"create OIDC provider {url}", fs, create)]
+    got = live.oidc_provider(s.clients, arn) or {}
+    current = list(got.get("ClientIDList", []))
+    recorded = recorded_in_tags(_tag_map(got.get("Tags")))
+    actions: list[Action] = []
+    if STS_AUDIENCE not in current:
+        by_airspec = recorded.owner is not None or recorded.legacy_name is not None
+        if not by_airspec and not o.adopt:
+            summary = (
+                f"OIDC provider {url} was not made by airspec (owner: {recorded.who()}) and lacks the "
+                f"audience {STS_AUDIENCE}; rerun with --adopt to add it"
+            )
+            actions.append(s.left(target, Verb.REFUSED, summary, fs))
+        else:
+            adopt = not by_airspec
 
-    def update() -> list[str]:
-        done = _adopt(
-            verb,
-            "TagOpenIDConnectProvider",
-            iam.tag_open_id_connect_provider,
-            s,
-            OpenIDConnectProviderArn=arn,
+            def add(done: list[str]) -> None:
+                if adopt:
+                    _call(
+                        "TagOpenIDConnectProvider",
+                        iam.tag_open_id_connect_provider,
+                        OpenIDConnectProviderArn=arn,
+                        Tags=_aws_tags(s.tags),
+                    )
+                    done.append(f"iam:TagOpenIDConnectProvider {TAG_OWNER_SHOWN}")
+                _call(
+                    "AddClientIDToOpenIDConnectProvider",
+                    iam.add_client_id_to_open_id_connect_provider,
+                    OpenIDConnectProviderArn=arn,
+                    ClientID=STS_AUDIENCE,
+                )
+                done.append(f"iam:AddClientIDToOpenIDConnectProvider {STS_AUDIENCE}")
+
+            verb = Verb.ADOPT if adopt else Verb.UPDATE
+            summary = f"add the audience {STS_AUDIENCE} to OIDC provider {url}"
+            actions.append(Action(s.r.name, target, verb, summary, fs, add))
+    extra = sorted(set(current) - {STS_AUDIENCE})
+    if extra:
+        left = s.left(
+            target,
+            Verb.MANUAL,
+            f"OIDC provider {url} is shared by everything on the cluster and also accepts "
+            f"{', '.join(extra)}; airspec never removes an audience: review, and remove with",
+            [] if actions else fs,
         )
-        current = (live.oidc_provider(s.clients, arn) or {}).get("ClientIDList", [])
-        if STS_AUDIENCE not in current:
-            _call(
-                "AddClientIDToOpenIDConnectProvider",
-                iam.add_client_id_to_open_id_connect_provider,
-                OpenIDConnectProviderArn=arn,
-                ClientID=STS_AUDIENCE,
-            )
-            done.append(f"iam:AddClientIDToOpenIDConnectProvider {STS_AUDIENCE}")
-        for extra in sorted(set(current) - {STS_AUDIENCE}):
-            _call(
-                "RemoveClientIDFromOpenIDConnectProvider",
-                iam.remove_client_id_from_open_id_connect_provider,
-                OpenIDConnectProviderArn=arn,
-                ClientID=extra,
-            )
-            done.append(f"iam:RemoveClientIDFromOpenIDConnectProvider {extra}")
-        return done
-
-    return Action(
-        s.r.name, target, verb, f"set the client ids of {url} to {STS_AUDIENCE}", fs, update
-    )
+        left.commands = [
+            "aws iam remove-client-id-from-open-id-connect-provider "
+            f"--open-id-connect-provider-arn {arn} --client-id {c}"
+            for c in extra
+        ]
+        actions.append(left)
+    return actions
 
 
-def _adopt(verb: Verb, call: str, fn: Any, s: SpecView, **kwargs: Any) -> list[str]:
-    if verb is not Verb.ADOPT:
-        return []
-    _call(call, fn, Tags=_aws_tags(s.tags), **kwargs)
-    return [f"iam:{call}"]
+# --- policy, role, attachments, inline policy -------------------------------------------------
 
 
 def _policy_versions(iam: Any, arn: str) -> list[dict[str, Any]]:
@@ -181,7 +205,7 @@ def policy(
     iam = s.clients.aws("iam")
     if missing:
 
-        def create() -> list[str]:
+        def create(done: list[str]) -> None:
             _call(
                 "CreatePolicy",
                 iam.create_policy,
@@ -189,16 +213,16 @@ def policy(
                 PolicyDocument=document,
                 Tags=_aws_tags(s.tags),
             )
-            return [f"iam:CreatePolicy {name}"]
+            done.append(f"iam:CreatePolicy {name}")
 
         return Action(s.r.name, target, Verb.CREATE, f"create policy {name}", fs, create)
     got = live.aws_call("ListPolicyTags", iam.list_policy_tags, PolicyArn=arn)
-    verb = _ownership(s, target, fs, o, _tag_map((got or {}).get("Tags")))
-    if isinstance(verb, Action):
-        return verb
+    d = ownership(s, target, fs, o, recorded_in_tags(_tag_map((got or {}).get("Tags"))), f"policy {name}")
+    if isinstance(d, Action):
+        return d
 
-    def new_version() -> list[str]:
-        done = _adopt(verb, "TagPolicy", iam.tag_policy, s, PolicyArn=arn)
+    def new_version(done: list[str]) -> None:
+        _adopt(d, done, "TagPolicy", iam.tag_policy, s, PolicyArn=arn)
         versions = _policy_versions(iam, arn)
         if len(versions) >= MAX_POLICY_VERSIONS:
             oldest = min(
@@ -220,9 +244,9 @@ def policy(
             SetAsDefault=True,
         )
         done.append(f"iam:CreatePolicyVersion {name} {got['PolicyVersion']['VersionId']} (default)")
-        return done
 
-    return Action(s.r.name, target, verb, f"new default version of policy {name}", fs, new_version)
+    summary = d.summary(f"new default version of policy {name}")
+    return Action(s.r.name, target, d.verb, summary, fs, new_version)
 
 
 def role(
@@ -237,7 +261,7 @@ def role(
     iam = s.clients.aws("iam")
     if missing:
 
-        def create() -> list[str]:
+        def create(done: list[str]) -> None:
             # a trust policy naming a provider created a moment ago is refused for a while
             _call(
                 "CreateRole",
@@ -247,15 +271,15 @@ def role(
                 AssumeRolePolicyDocument=trust,
                 Tags=_aws_tags(s.tags),
             )
-            return [f"iam:CreateRole {name}"]
+            done.append(f"iam:CreateRole {name}")
 
         return Action(s.r.name, target, Verb.CREATE, f"create role {name}", fs, create)
-    verb = _role_owner(s, target, fs, o, name)
-    if isinstance(verb, Action):
-        return verb
+    d = _role_owner(s, target, fs, o, name)
+    if isinstance(d, Action):
+        return d
 
-    def update() -> list[str]:
-        done = _adopt(verb, "TagRole", iam.tag_role, s, RoleName=name)
+    def update(done: list[str]) -> None:
+        _adopt(d, done, "TagRole", iam.tag_role, s, RoleName=name)
         _call(
             "UpdateAssumeRolePolicy",
             iam.update_assume_role_policy,
@@ -263,20 +287,22 @@ def role(
             RoleName=name,
             PolicyDocument=trust,
         )
-        return [*done, f"iam:UpdateAssumeRolePolicy {name}"]
+        done.append(f"iam:UpdateAssumeRolePolicy {name}")
 
-    return Action(s.r.name, target, verb, f"update the trust policy of role {name}", fs, update)
+    summary = d.summary(f"update the trust policy of role {name}")
+    return Action(s.r.name, target, d.verb, summary, fs, update)
 
 
 def _role_owner(
     s: SpecView, target: str, fs: list[Finding], o: Options, name: str
-) -> Verb | Action:
-    """As `_ownership` for role `name`; CREATE when the role does not exist yet (an earlier
-    action of this run creates it)."""
+) -> Decision | Action:
+    """The ownership decision for role `name`; CREATE when the role does not exist yet (an
+    earlier action of this run creates it)."""
     got = live.aws_call("GetRole", s.clients.aws("iam").get_role, RoleName=name)
     if got is None:
-        return Verb.CREATE
-    return _ownership(s, target, fs, o, _tag_map(got["Role"].get("Tags")))
+        return Decision(Verb.CREATE)
+    tags = recorded_in_tags(_tag_map(got["Role"].get("Tags")))
+    return ownership(s, target, fs, o, tags, f"role {name}")
 
 
 def _attachments(
@@ -288,12 +314,12 @@ def _attachments(
     wanted = {policy.live.id} if policy is not None and policy.live is not None else set()
     iam = s.clients.aws("iam")
     # a missing attachment list means the role is missing: created earlier in this run
-    verb = Verb.UPDATE if missing else _role_owner(s, target, fs, o, name)
-    if isinstance(verb, Action):
-        return verb
+    d = Decision(Verb.UPDATE) if missing else _role_owner(s, target, fs, o, name)
+    if isinstance(d, Action):
+        return d
 
-    def attach() -> list[str]:
-        done = _adopt(verb, "TagRole", iam.tag_role, s, RoleName=name)
+    def attach(done: list[str]) -> None:
+        _adopt(d, done, "TagRole", iam.tag_role, s, RoleName=name)
         current = set(live.iam_role_attachments(s.clients, arn) or [])
         for extra in sorted(current - wanted):
             _call("DetachRolePolicy", iam.detach_role_policy, RoleName=name, PolicyArn=extra)
@@ -308,10 +334,11 @@ def _attachments(
                 PolicyArn=arn_,
             )
             done.append(f"iam:AttachRolePolicy {name} {arn_}")
-        return done
 
     shown = ", ".join(sorted(_name_of(p, "policy") for p in wanted)) or "nothing"
-    return Action(s.r.name, target, verb, f"attach exactly {shown} to role {name}", fs, attach)
+    summary = d.summary(f"attach exactly {shown} to role {name}")
+    verb = Verb.UPDATE if d.verb is Verb.CREATE else d.verb
+    return Action(s.r.name, target, verb, summary, fs, attach)
 
 
 def role_policy(
@@ -321,12 +348,12 @@ def role_policy(
     role, name = a.live.id.split("/", 1)
     iam = s.clients.aws("iam")
     document = json.dumps(a.content, sort_keys=True)
-    verb = _role_owner(s, target, fs, o, role)
-    if isinstance(verb, Action):
-        return verb
+    d = _role_owner(s, target, fs, o, role)
+    if isinstance(d, Action):
+        return d
 
-    def put() -> list[str]:
-        done = _adopt(verb, "TagRole", iam.tag_role, s, RoleName=role)
+    def put(done: list[str]) -> None:
+        _adopt(d, done, "TagRole", iam.tag_role, s, RoleName=role)
         _call(
             "PutRolePolicy",
             iam.put_role_policy,
@@ -335,84 +362,99 @@ def role_policy(
             PolicyName=name,
             PolicyDocument=document,
         )
-        return [*done, f"iam:PutRolePolicy {role} {name}"]
+        done.append(f"iam:PutRolePolicy {role} {name}")
 
     what = "create" if missing else "update"
-    return Action(s.r.name, target, verb, f"{what} inline policy {name} of role {role}", fs, put)
+    summary = d.summary(f"{what} inline policy {name} of role {role}")
+    verb = Verb.UPDATE if d.verb is Verb.CREATE else d.verb
+    return Action(s.r.name, target, verb, summary, fs, put)
+
+
+# --- owned buckets ----------------------------------------------------------------------------
 
 
 def bucket(
     s: SpecView, target: str, a: Artifact | None, fs: list[Finding], missing: bool, o: Options
 ) -> Action:
+    """Create an owned bucket (tagged first, then Block Public Access and default
+    encryption), or finish one whose creation was interrupted. Never deletes or recreates."""
     name = target.split("/", 2)[2]
     owned = any(b.name == name and b.owned for b in s.r.spec.buckets)
-    if not missing:
-        return Action(
-            s.r.name,
-            target,
-            Verb.MANUAL,
-            f"bucket {name} differs (its region cannot change); airspec never recreates a bucket",
-            fs,
-        )
-    if not owned:
-        return Action(
-            s.r.name,
-            target,
-            Verb.MANUAL,
-            f"bucket {name} does not exist; create it, or mark it `owned: true` in the spec",
-            fs,
-        )
     s3 = s.clients.aws("s3")
     region = s.r.aws.region
+    paths = {f.path.split(".", 1)[0].split("[", 1)[0] for f in fs}
+    if not missing and "region" in paths:
+        summary = f"bucket {name} is in another region; airspec never recreates a bucket"
+        return s.left(target, Verb.MANUAL, summary, fs)
+    if not owned:
+        summary = (
+            f"bucket {name} does not exist; create it, or mark it `owned: true` in the spec"
+            if missing
+            else f"bucket {name} differs; airspec changes only buckets the spec owns"
+        )
+        return s.left(target, Verb.MANUAL, summary, fs)
 
-    def create() -> list[str]:
-        args: dict[str, Any] = {"Bucket": name}
-        if region != "us-east-1":
-            args["CreateBucketConfiguration"] = {"LocationConstraint": region}
-        _call("CreateBucket", s3.create_bucket, **args)
-        _call(
-            "PutPublicAccessBlock",
-            s3.put_public_access_block,
-            Bucket=name,
-            PublicAccessBlockConfiguration={
-                k: True
-                for k in (
-                    "BlockPublicAcls",
-                    "IgnorePublicAcls",
-                    "BlockPublicPolicy",
-                    "RestrictPublicBuckets",
+    def secure(done: list[str], wanted: set[str]) -> None:
+        if "publicAccessBlock" in wanted:
+            _call(
+                "PutPublicAccessBlock",
+                s3.put_public_access_block,
+                Bucket=name,
+                PublicAccessBlockConfiguration=BLOCK_PUBLIC_ACCESS,
+            )
+            done.append(f"s3:PutPublicAccessBlock {name}")
+        if "encryption" in wanted:
+            _call(
+                "PutBucketEncryption",
+                s3.put_bucket_encryption,
+                Bucket=name,
+                ServerSideEncryptionConfiguration=DEFAULT_ENCRYPTION,
+            )
+            done.append(f"s3:PutBucketEncryption {name}")
+
+    if missing:
+
+        def create(done: list[str]) -> None:
+            args: dict[str, Any] = {"Bucket": name}
+            if region != "us-east-1":
+                args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+            _call("CreateBucket", s3.create_bucket, **args)
+            done.append(f"s3:CreateBucket {name}")
+            try:  # tagged at once, so an interrupted run leaves a bucket a rerun may finish
+                _call(
+                    "PutBucketTagging",
+                    s3.put_bucket_tagging,
+                    Bucket=name,
+                    Tagging={"TagSet": _aws_tags(s.tags)},
                 )
-            },
-        )
-        _call(
-            "PutBucketEncryption",
-            s3.put_bucket_encryption,
-            Bucket=name,
-            ServerSideEncryptionConfiguration={
-                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
-            },
-        )
-        _call(
-            "PutBucketTagging",
-            s3.put_bucket_tagging,
-            Bucket=name,
-            Tagging={"TagSet": _aws_tags(s.tags)},
-        )
-        return [
-            f"s3:CreateBucket {name}",
-            "s3:PutPublicAccessBlock",
-            "s3:PutBucketEncryption",
-            "s3:PutBucketTagging",
-        ]
+            except ApplyError as exc:
+                raise ApplyError(
+                    f"{exc}; bucket {name} was created but not tagged as this spec's, so a "
+                    "rerun refuses it: rerun with --adopt to finish it"
+                ) from None
+            done.append(f"s3:PutBucketTagging {name} {TAG_OWNER_SHOWN}")
+            secure(done, {"publicAccessBlock", "encryption"})
 
-    return Action(
-        s.r.name,
-        target,
-        Verb.CREATE,
-        f"create bucket {name} (Block Public Access, default encryption)",
-        fs,
-        create,
+        summary = f"create bucket {name} (Block Public Access, default encryption)"
+        return Action(s.r.name, target, Verb.CREATE, summary, fs, create)
+    got = live.aws_call(f"s3 get-bucket-tagging {name}", s3.get_bucket_tagging, Bucket=name)
+    current = _tag_map((got or {}).get("TagSet"))
+    d = ownership(s, target, fs, o, recorded_in_tags(current), f"bucket {name}")
+    if isinstance(d, Action):
+        return d
+
+    def finish(done: list[str]) -> None:
+        if d.verb is Verb.ADOPT:  # PutBucketTagging replaces the set: keep the others
+            tags = {**current, **s.tags}
+            _call("PutBucketTagging", s3.put_bucket_tagging, Bucket=name, Tagging={"TagSet": _aws_tags(tags)})
+            done.append(f"s3:PutBucketTagging {name} {TAG_OWNER_SHOWN}")
+        secure(done, paths)
+
+    what = " and ".join(
+        t for p, t in (("publicAccessBlock", "Block Public Access"), ("encryption", "default encryption")) if p in paths
     )
+    summary = d.summary(f"set {what or 'the owner tags'} on bucket {name}")
+    return Action(s.r.name, target, d.verb, summary, fs, finish)
 
 
 # --- EKS Pod Identity: the agent add-on and the associations ----------------------------------
@@ -432,19 +474,23 @@ def addon(
         return _no_cluster(s, target, fs, cluster)
     eks = s.clients.aws("eks", region)
 
-    def create() -> list[str]:
+    def create(done: list[str]) -> None:
         _call("CreateAddon", eks.create_addon, clusterName=cluster, addonName=name, tags=s.tags)
-        return [f"eks:CreateAddon {cluster}/{name}"]
+        done.append(f"eks:CreateAddon {cluster}/{name}")
 
     return Action(s.r.name, target, Verb.CREATE, f"install add-on {name} on {cluster}", fs, create)
+
+
+Step = tuple[str, Any, dict[str, Any]]  # (description, call, arguments)
 
 
 def pod_identity_associations(
     s: SpecView, target: str, a: Artifact | None, fs: list[Finding], missing: bool, o: Options
 ) -> list[Action]:
     """Create, repoint or delete associations so the namespace's service accounts get
-    exactly the compiled role. An association airspec did not create is not repointed
-    without --adopt, and never deleted: it is listed with the command that removes it."""
+    exactly the compiled role. An association this spec's owner did not create is not
+    repointed without --adopt, and never deleted: it is listed with the command that
+    removes it."""
     assert a is not None
     cluster, region, ns = a.content["cluster"], a.content["region"], s.r.namespace
     got = live.eks_pod_identity_associations(s.clients, cluster, region, ns)
@@ -454,7 +500,7 @@ def pod_identity_associations(
     accounts = {sa.name for sa in s.r.service_accounts}
     have = {x["serviceAccount"]: x for x in got}
     eks = s.clients.aws("eks", region)
-    steps: list[tuple[str, Any, dict[str, Any]]] = []  # (description, call, arguments)
+    steps: list[Step] = []
     actions: list[Action] = []
     for sa, role_arn in sorted(want.items()):
         current = have.get(sa)
@@ -476,13 +522,13 @@ def pod_identity_associations(
             continue
         if current.get("roleArn") == role_arn:
             continue
-        verb = ownership(s, target, fs, o, (current.get("tags") or {}).get(TAG_NAME))
-        if isinstance(verb, Action):
-            verb.summary = f"association of {ns}/{sa}: {verb.summary}"
-            actions.append(verb)
+        recorded = recorded_in_tags(current.get("tags"))
+        d = ownership(s, target, fs, o, recorded, f"the association of {ns}/{sa}")
+        if isinstance(d, Action):
+            actions.append(d)
             continue
         ident = current["associationId"]
-        if verb is Verb.ADOPT:
+        if d.verb is Verb.ADOPT:
             arn = current["associationArn"]
             steps.append(
                 (f"TagResource {arn}", eks.tag_resource, {"resourceArn": arn, "tags": s.tags})
@@ -499,7 +545,7 @@ def pod_identity_associations(
         if sa in want or not grants:
             continue
         ident = current["associationId"]
-        if (current.get("tags") or {}).get(TAG_NAME) == s.r.name:
+        if recorded_in_tags(current.get("tags")).owner == s.owner.identity:
             steps.append(
                 (
                     f"DeletePodIdentityAssociation {ns}/{sa} {ident}",
@@ -513,28 +559,28 @@ def pod_identity_associations(
             f"--cluster-name {cluster} --association-id {ident}"
         )
         summary = (
-            f"association of {ns}/{sa} with {current.get('roleArn')} was not made by airspec; "
-            "review, and remove with"
+            f"association of {ns}/{sa} with {current.get('roleArn')} was not made by this "
+            "spec; review, and remove with"
         )
         left = s.left(target, Verb.MANUAL, summary, [])
         left.commands = [command]
         actions.append(left)
     if steps:
 
-        def run() -> list[str]:
+        def run(done: list[str]) -> None:
             for what, fn, args in steps:
                 _call(what.split(" ", 1)[0], fn, **args)
-            return [f"eks:{what}" for what, _, _ in steps]
+                done.append(f"eks:{what}")
 
         verb_ = Verb.CREATE if all(w.startswith("Create") for w, _, _ in steps) else Verb.UPDATE
-        summary = f"associate {ns} service accounts with their role ({len(steps)} call(s))"
+        summary = "; ".join(w for w, _, _ in steps)
         actions.insert(0, Action(s.r.name, target, verb_, summary, fs, run))
     if actions and not steps:
         actions[0].findings = fs
     return actions
 
 
-# --- orphans: what this spec's tag names and the spec does not --------------------------------
+# --- orphans: what this spec's owner tagged and the spec no longer names ----------------------
 
 ORPHAN_WORKERS = 8  # parallel tag reads while scanning IAM
 
@@ -554,7 +600,8 @@ def _named(s: SpecView) -> set[str]:
 
 
 def _owned_by(s: SpecView, arns: list[tuple[str, Any]]) -> list[str]:
-    """Of (arn, tag reader) pairs, the ARNs tagged with this spec's name (read in parallel)."""
+    """Of (arn, tag reader) pairs, the ARNs tagged with this spec's owner identity (read in
+    parallel). An object with the same name tag but another owner is not ours."""
     from concurrent.futures import ThreadPoolExecutor
 
     def tags(item: tuple[str, Any]) -> dict[str, str]:
@@ -563,13 +610,16 @@ def _owned_by(s: SpecView, arns: list[tuple[str, Any]]) -> list[str]:
 
     with ThreadPoolExecutor(ORPHAN_WORKERS) as pool:
         found = list(pool.map(tags, arns))
-    return [arn for (arn, _), t in zip(arns, found, strict=True) if t.get(TAG_NAME) == s.r.name]
+    mine = s.owner.identity
+    return [arn for (arn, _), t in zip(arns, found, strict=True) if recorded_in_tags(t).owner == mine]
 
 
 def orphans(s: SpecView, services: frozenset[Service], o: Options) -> list[Action]:
-    """IAM roles, customer-managed policies and OIDC providers tagged with this spec's name
-    that the spec no longer names: `orphaned` (listed with the commands that remove them),
-    or with --prune `delete`. A provider some remaining role still trusts is kept."""
+    """IAM roles, customer-managed policies and OIDC providers tagged with this spec's owner
+    identity that the spec no longer names: `orphaned` (listed with the commands that remove
+    them), or with --prune `delete`. A provider any remaining role trusts is kept. What a
+    deletion needs (no instance profile holds the role; the policy is attached to nothing
+    but roles this run detaches it from) is checked here, before anything changes."""
     if Service.IAM not in services or s.r.spec.cloud.aws is None:
         return []
     iam = s.clients.aws("iam")
@@ -624,9 +674,15 @@ def orphans(s: SpecView, services: frozenset[Service], o: Options) -> list[Actio
             if p["Arn"] not in named and p["Arn"] not in kept_trust
         ],
     )
+    # roles whose attachments this run leaves to this spec: the spec's own role (its
+    # attachment action detaches what it no longer names) and the roles pruned
+    detaching = {*role_arns, *(a for a in named if ":role/" in a)}
     return (
         [_orphan(s, f"iam/role/{arn}", o, _delete_role(s.clients, arn)) for arn in role_arns]
-        + [_orphan(s, f"iam/policy/{arn}", o, _delete_policy(iam, arn)) for arn in policy_arns]
+        + [
+            _orphan(s, f"iam/policy/{arn}", o, _delete_policy(iam, arn, detaching))
+            for arn in policy_arns
+        ]
         + [
             _orphan(s, f"iam/oidc-provider/{arn}", o, _delete_provider(iam, arn))
             for arn in provider_arns
@@ -634,26 +690,62 @@ def orphans(s: SpecView, services: frozenset[Service], o: Options) -> list[Actio
     )
 
 
-Deletion = tuple[list[str], Any]  # (the aws CLI commands, the run that does it)
+@dataclass(frozen=True)
+class Deletion:
+    commands: list[str]  # the aws CLI commands that remove the object
+    run: Any  # Run: the deletion
+    blocked: str | None = None  # why it cannot be deleted now (checked before any change)
 
 
 def _orphan(s: SpecView, target: str, o: Options, deletion: Deletion) -> Action:
-    commands, run = deletion
     kind = target.split("/", 2)[1]
+    if deletion.blocked is not None:
+        summary = f"{kind} created for this spec, no longer in it, cannot be deleted: {deletion.blocked}"
+        left = s.left(target, Verb.MANUAL, summary, [])
+        left.commands = deletion.commands
+        return left
     if o.prune:
-        return Action(
-            s.r.name, target, Verb.DELETE, f"delete {kind} the spec no longer names", [], run
-        )
+        summary = f"delete {kind} the spec no longer names"
+        return Action(s.r.name, target, Verb.DELETE, summary, [], deletion.run)
     summary = f"{kind} created for this spec, no longer in it; --prune deletes it, or run"
-    return Action(s.r.name, target, Verb.ORPHANED, summary, [], commands=commands)
+    return Action(s.r.name, target, Verb.ORPHANED, summary, [], commands=deletion.commands)
+
+
+def _instance_profiles(iam: Any, name: str) -> list[str]:
+    got = live.aws_pages(
+        f"iam list-instance-profiles-for-role {name}",
+        iam,
+        "list_instance_profiles_for_role",
+        "InstanceProfiles",
+        RoleName=name,
+    )
+    return sorted(p["InstanceProfileName"] for p in got or [])
 
 
 def _delete_role(c: live.Clients, arn: str) -> Deletion:
     name = _name_of(arn, "role")
     iam = c.aws("iam")
+    commands = [
+        f"aws iam list-attached-role-policies --role-name {name}  # detach each: aws iam detach-role-policy",
+        f"aws iam list-role-policies --role-name {name}  # delete each: aws iam delete-role-policy",
+        f"aws iam delete-role --role-name {name}",
+    ]
+    profiles = _instance_profiles(iam, name)
+    if profiles:
+        blocked = f"role {name} is in instance profile(s) {', '.join(profiles)}"
+        commands = [
+            f"aws iam remove-role-from-instance-profile --instance-profile-name {p} --role-name {name}"
+            for p in profiles
+        ] + commands
+        return Deletion(commands, None, blocked)
 
-    def run() -> list[str]:
-        done = []
+    def run(done: list[str]) -> None:
+        again = _instance_profiles(iam, name)  # checked again before the first change
+        if again:
+            raise ApplyError(
+                f"role {name} was added to instance profile(s) {', '.join(again)} meanwhile; "
+                "nothing was changed"
+            )
         for policy_arn in sorted(live.iam_role_attachments(c, arn) or []):
             _call("DetachRolePolicy", iam.detach_role_policy, RoleName=name, PolicyArn=policy_arn)
             done.append(f"iam:DetachRolePolicy {name} {policy_arn}")
@@ -663,35 +755,38 @@ def _delete_role(c: live.Clients, arn: str) -> Deletion:
             _call("DeleteRolePolicy", iam.delete_role_policy, RoleName=name, PolicyName=policy)
             done.append(f"iam:DeleteRolePolicy {name} {policy}")
         _call("DeleteRole", iam.delete_role, RoleName=name)
-        return [*done, f"iam:DeleteRole {name}"]
+        done.append(f"iam:DeleteRole {name}")
 
-    commands = [
-        f"aws iam list-attached-role-policies --role-name {name}  # detach each: aws iam detach-role-policy",
-        f"aws iam list-role-policies --role-name {name}  # delete each: aws iam delete-role-policy",
-        f"aws iam delete-role --role-name {name}",
-    ]
-    return commands, run
+    return Deletion(commands, run)
 
 
-def _delete_policy(iam: Any, arn: str) -> Deletion:
-    def run() -> list[str]:
-        entities = (
-            live.aws_call(
-                f"iam list-entities-for-policy {arn}", iam.list_entities_for_policy, PolicyArn=arn
-            )
-            or {}
-        )
-        users = [
-            *entities.get("PolicyRoles", []),
-            *entities.get("PolicyUsers", []),
-            *entities.get("PolicyGroups", []),
-        ]
+def _entities(iam: Any, arn: str) -> list[tuple[str, str]]:
+    """(kind, name) of every role, user and group the policy is attached to or bounds."""
+
+    def every() -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        for page in iam.get_paginator("list_entities_for_policy").paginate(PolicyArn=arn):
+            found += [("role", r["RoleName"]) for r in page.get("PolicyRoles", [])]
+            found += [("user", u["UserName"]) for u in page.get("PolicyUsers", [])]
+            found += [("group", g["GroupName"]) for g in page.get("PolicyGroups", [])]
+        return found
+
+    got = live.aws_call(f"iam list-entities-for-policy {arn}", every)
+    return sorted(got or [])
+
+
+def _delete_policy(iam: Any, arn: str, detaching: set[str]) -> Deletion:
+    commands = [f"aws iam delete-policy --policy-arn {arn}  # after deleting its non-default versions"]
+    leaving = {_name_of(r, "role") for r in detaching}
+    held = [f"{k} {n}" for k, n in _entities(iam, arn) if not (k == "role" and n in leaving)]
+    if held:
+        return Deletion(commands, None, f"policy {arn} is attached to {', '.join(held)}")
+
+    def run(done: list[str]) -> None:
+        users = _entities(iam, arn)  # earlier actions of this run detached it from our roles
         if users:
-            names = ", ".join(
-                sorted(next(v for k, v in u.items() if k.endswith("Name")) for u in users)
-            )
+            names = ", ".join(f"{k} {n}" for k, n in users)
             raise ApplyError(f"policy {arn} is still attached to {names}: detach it, then rerun")
-        done = []
         for v in _policy_versions(iam, arn):
             if not v["IsDefaultVersion"]:
                 _call(
@@ -702,20 +797,20 @@ def _delete_policy(iam: Any, arn: str) -> Deletion:
                 )
                 done.append(f"iam:DeletePolicyVersion {v['VersionId']}")
         _call("DeletePolicy", iam.delete_policy, PolicyArn=arn)
-        return [*done, f"iam:DeletePolicy {arn}"]
+        done.append(f"iam:DeletePolicy {arn}")
 
-    return [
-        f"aws iam delete-policy --policy-arn {arn}  # after deleting its non-default versions"
-    ], run
+    return Deletion(commands, run)
 
 
 def _delete_provider(iam: Any, arn: str) -> Deletion:
-    def run() -> list[str]:
+    def run(done: list[str]) -> None:
         _call(
             "DeleteOpenIDConnectProvider",
             iam.delete_open_id_connect_provider,
             OpenIDConnectProviderArn=arn,
         )
-        return [f"iam:DeleteOpenIDConnectProvider {arn}"]
+        done.append(f"iam:DeleteOpenIDConnectProvider {arn}")
 
-    return [f"aws iam delete-open-id-connect-provider --open-id-connect-provider-arn {arn}"], run
+    return Deletion(
+        [f"aws iam delete-open-id-connect-provider --open-id-connect-provider-arn {arn}"], run
+    )

@@ -1,18 +1,24 @@
 """`airspec apply` for Kubernetes: the `k8s/` manifests by server-side apply, and the cloud
 identity annotation of the service accounts the spec names.
 
+One ownership rule for every object (`owner`): airspec writes this spec's owner identity as
+the annotations `airspec.io/owner` and `airspec.io/spec` on what it applies, and changes an
+existing object only when that annotation is this spec's; another owner's is *claimed*, and
+an object without one (made by kubectl, by a chart, or by an earlier airspec that recorded
+only its field manager) is refused - both unless --adopt, which records this spec's owner.
+
 Manifests are applied with field manager `airspec` (PATCH, `application/apply-patch+yaml`,
 `force=true`): the server sets the fields the manifest holds, removes the ones airspec set
-before and no longer does, and leaves fields other managers own. An object that exists
-without an `airspec` entry in its managedFields was not made by airspec: refused unless
---adopt. A field another manager set that the manifest lacks stays (server-side apply does
-not remove it); it is listed as manual with the `kubectl patch` that removes it.
+before and no longer does, and leaves fields other managers own. A field another manager set
+that the manifest lacks stays (server-side apply does not remove it); it is listed as manual
+with the `kubectl patch` that removes it.
 
-Service accounts are created by the chart (remote execution) or by Houston (Software).
-For remote execution airspec sets the identity annotation the spec decides, as field manager
-`airspec`, and removes one the spec does not grant (a JSON merge patch; the annotation is a
-grant of the cloud role, so it is never left in place). A missing account is the chart's
-step; for Software, Houston owns the annotation and the step is `astro-commands.sh`.
+Service accounts are created by the chart (remote execution) or by Houston (Software), so
+they are not this spec's: a wrong identity annotation on one is refused with the Helm step
+that sets it again (the values hold the annotation), and changed only with --adopt (server-
+side apply of the annotation, or a JSON merge patch that removes one the spec does not
+grant). A missing account is the chart's step; for Software, Houston owns the annotation and
+the step is `astro-commands.sh`.
 """
 
 from __future__ import annotations
@@ -23,9 +29,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from airspec.apply import converge_tools as tools
-from airspec.apply.actions import Action, ApplyError, Options, SpecView, Verb
+from airspec.apply.actions import Action, ApplyError, Decision, Options, SpecView, Verb, ownership
 from airspec.apply.findings import Finding
 from airspec.apply.normalize import k8s_object
+from airspec.apply.owner import recorded_in_annotations
 from airspec.artifact import Artifact, ArtifactKind, Service
 from airspec.live import readers as live
 
@@ -114,6 +121,22 @@ def _extra_fields(
 # --- manifests --------------------------------------------------------------------------------
 
 
+def _with_owner(s: SpecView, obj: dict[str, Any]) -> dict[str, Any]:
+    """The object as airspec applies it: with this spec's owner annotations."""
+    meta = dict(obj.get("metadata") or {})
+    meta["annotations"] = {**(meta.get("annotations") or {}), **s.owner.tags()}
+    return {**obj, "metadata": meta}
+
+
+def _with_managers(what: str, owners: dict[str, set[tuple[str, ...]]]) -> str:
+    return f"{what} (field managers: {', '.join(sorted(owners)) or 'none recorded'})"
+
+
+def _recorded(current: dict[str, Any], owners: dict[str, set[tuple[str, ...]]]) -> Any:
+    annotations = (current.get("metadata") or {}).get("annotations")
+    return recorded_in_annotations(annotations, set(owners))
+
+
 def manifest(
     s: SpecView, target: str, a: Artifact | None, fs: list[Finding], missing: bool, o: Options
 ) -> list[Action]:
@@ -131,35 +154,30 @@ def manifest(
         current = None if missing else live.k8s_configmap(s.clients, ns, name)
     owners = {} if current is None else _owners(current)
     if current is None:
-        verb: Verb = Verb.CREATE
-    elif MANAGER in owners:
-        verb = Verb.UPDATE
-    elif o.adopt:
-        verb = Verb.ADOPT
+        d: Decision | Action = Decision(Verb.CREATE)
     else:
-        managers = ", ".join(sorted(owners)) or "no recorded manager"
-        summary = (
-            f"{what} exists with field managers {managers}, not airspec; "
-            "rerun with --adopt to take over the fields its manifest sets"
-        )
-        return [s.left(target, Verb.REFUSED, summary, fs)]
+        d = ownership(s, target, fs, o, _recorded(current, owners), _with_managers(what, owners))
+    if isinstance(d, Action):
+        return [d]
+    body = _with_owner(s, a.content)
     actions: list[Action] = []
-    removed, kept = ([], []) if current is None else _extra_fields(current, a.content, owners)
-    if current is None or verb is Verb.ADOPT or removed or _differs(current, a.content):
+    removed, kept = ([], []) if current is None else _extra_fields(current, body, owners)
+    if current is None or d.verb is Verb.ADOPT or removed or _differs(current, body):
 
-        def apply() -> list[str]:
+        def apply(done: list[str]) -> None:
             _kube_write(
                 f"apply {what}",
                 getattr(s.clients.kube(), patch),
                 *args,
-                a.content,
+                body,
                 field_manager=MANAGER,
                 force=True,
                 _content_type=APPLY_PATCH,
             )
-            return [f"kubernetes: server-side apply {what} (fieldManager={MANAGER})"]
+            done.append(f"kubernetes: server-side apply {what} (fieldManager={MANAGER})")
 
-        actions.append(Action(s.r.name, target, verb, f"server-side apply {what}", fs, apply))
+        summary = d.summary(f"server-side apply {what}")
+        actions.append(Action(s.r.name, target, d.verb, summary, fs, apply))
     if kept:
         where = f" --namespace {ns}" if ns else ""
         ops = json.dumps([{"op": "remove", "path": _json_pointer(p)} for p in kept])
@@ -215,28 +233,51 @@ def service_account(
         build = tools.tool(Service.HELM)
         built = build(s, target, a, fs, missing, o)
         return built if isinstance(built, list) else [built]
+    current = live.k8s_service_account(s.clients, ns, name)
+    if current is None:  # deleted since the dry run read it: the Helm step makes it again
+        build = tools.tool(Service.HELM)
+        built = build(s, target, a, fs, True, o)
+        return built if isinstance(built, list) else [built]
+    what = f"serviceaccount {ns}/{name}"
+    owners = _owners(current)
+    d = ownership(s, target, fs, o, _recorded(current, owners), _with_managers(what, owners))
+    if isinstance(d, Action):
+        annotations = (current.get("metadata") or {}).get("annotations") or {}
+        if d.verb is Verb.REFUSED and annotations.get("meta.helm.sh/release-name") == r.helm_release:
+            runbook = (s.out / r.name / "RUNBOOK.md").read_text(encoding="utf-8")
+            d.summary += "; or run the Helm step again (its values set the annotation)"
+            d.commands, d.cwd = tools.runbook_commands(runbook, "helm"), s.out / r.name
+        return [d]
     api = s.clients.kube()
+    adopting = d.verb is Verb.ADOPT
 
-    def annotate() -> list[str]:
+    def annotate(done: list[str]) -> None:
         if value is None:
-            body: dict[str, Any] = {"metadata": {"annotations": {key: None}}}
+            annotations: dict[str, Any] = {key: None}
+            if adopting:
+                annotations |= s.owner.tags()
             _kube_write(
-                f"remove annotation {key} from serviceaccount {ns}/{name}",
+                f"remove annotation {key} from {what}",
                 api.patch_namespaced_service_account,
                 name,
                 ns,
-                body,
+                {"metadata": {"annotations": annotations}},
                 field_manager=MANAGER,
                 _content_type=MERGE_PATCH,
             )
-            return [f"kubernetes: merge patch serviceaccount {ns}/{name}: remove {key}"]
+            done.append(f"kubernetes: merge patch {what}: remove {key}")
+            return
         body = {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": {"name": name, "namespace": ns, "annotations": {key: value}},
+            "metadata": {
+                "name": name,
+                "namespace": ns,
+                "annotations": {key: value, **s.owner.tags()},
+            },
         }
         _kube_write(
-            f"annotate serviceaccount {ns}/{name}",
+            f"annotate {what}",
             api.patch_namespaced_service_account,
             name,
             ns,
@@ -245,11 +286,11 @@ def service_account(
             force=True,
             _content_type=APPLY_PATCH,
         )
-        return [f"kubernetes: server-side apply serviceaccount {ns}/{name}: {key}"]
+        done.append(f"kubernetes: server-side apply {what}: {key}")
 
-    summary = (
-        f"remove the identity annotation {key} from serviceaccount {ns}/{name}"
+    summary = d.summary(
+        f"remove the identity annotation {key} from {what}"
         if value is None
-        else f"annotate serviceaccount {ns}/{name} with {key}"
+        else f"annotate {what} with {key}"
     )
-    return [Action(r.name, target, Verb.UPDATE, summary, fs, annotate)]
+    return [Action(r.name, target, d.verb, summary, fs, annotate)]

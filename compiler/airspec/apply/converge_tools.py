@@ -49,8 +49,10 @@ def tool(service: Service) -> Builder:
     ) -> Action:
         runbook = (s.out / s.r.name / "RUNBOOK.md").read_text(encoding="utf-8")
         commands = runbook_commands(runbook, binary)
-        if service is Service.EKS and not missing:
-            commands = []  # eksctl creates clusters; it does not reconcile one in place
+        if service in (Service.EKS, Service.GKE) and not missing:
+            # the runbook's commands create a cluster (and, on GKE, delete the default pool
+            # the create made): never run against a cluster that exists
+            commands = []
         elif target.startswith("eks/nodegroup/") and _cluster_exists(s, target):
             # `create cluster` refuses an existing cluster: add the node group to it
             group = target.rsplit("/", 1)[1]
@@ -61,9 +63,12 @@ def tool(service: Service) -> Builder:
                 if c.startswith("eksctl create cluster")
             ]
         if not commands:
-            return Action(
-                s.r.name, target, Verb.MANUAL, f"{target.split('/')[0]} differs; see RUNBOOK.md", fs
+            what = ", ".join(sorted({f.path or f.message for f in fs})) or "settings"
+            summary = (
+                f"{target} exists and differs ({what}); airspec does not change an existing "
+                "cluster: change it with its own tool (eksctl / gcloud container ... update)"
             )
+            return Action(s.r.name, target, Verb.MANUAL, summary, fs)
         return _pending(s, target, fs, o, binary, commands)
 
     return build
@@ -98,8 +103,7 @@ def astro_step(s: SpecView, target: str, fs: list[Finding], o: Options, command:
 
 
 def _run_commands(commands: list[str], cwd: Path) -> Run:
-    def run() -> list[str]:
-        done = []
+    def run(done: list[str]) -> None:
         for command in commands:
             got = subprocess.run(
                 ["bash", "-euo", "pipefail", "-c", command], cwd=cwd, capture_output=True, text=True
@@ -108,6 +112,5 @@ def _run_commands(commands: list[str], cwd: Path) -> Run:
                 tail = (got.stderr or got.stdout).strip().splitlines()[-1:] or [""]
                 raise ApplyError(f"{shlex.split(command)[0]} exited {got.returncode}: {tail[0]}")
             done.append(command)
-        return done
 
     return run

@@ -15,6 +15,7 @@ from pathlib import Path
 from airspec.apply.findings import Report
 from airspec.apply.guard import Expected, identity_problems
 from airspec.apply.ignore import IgnoreEntry, find_ignore_file, load_ignores
+from airspec.apply.owner import Owner, OwnerError, owner_for
 from airspec.apply.plan import SERVICES, plan
 from airspec.apply.runner import SpecChecks, run
 from airspec.artifact import Service
@@ -49,6 +50,7 @@ class Prepared:
     compiled: list[Compiled]
     stale: list[str]
     ignores: list[IgnoreEntry]
+    owners: dict[str, Owner | None]  # metadata.name -> owner identity (None: not known)
 
 
 def prepare(
@@ -58,12 +60,15 @@ def prepare(
     targets: Collection[str] | None = None,
     kube_context: str | None = None,
     ignore_file: Path | None = None,
+    owners_required: bool = False,
 ) -> Prepared:
-    """Compile `specs`, plan their checks, guard the credentials' identity.
+    """Compile `specs`, decide each one's owner identity, plan their checks, guard the
+    credentials' identity.
 
     Raises DiagnosticsError when a spec or the ignore file has errors (nothing is read),
-    WrongIdentity when the credentials are for another account or project, UnknownTarget for
-    an unknown target.
+    OwnerError when `owners_required` and an owner identity cannot be decided, WrongIdentity
+    when the credentials are for another account or project, UnknownTarget for an unknown
+    target.
     """
     chosen = set(targets or SERVICES)
     if chosen - set(SERVICES):
@@ -78,12 +83,21 @@ def prepare(
     work: list[SpecChecks] = []
     expected: list[Expected] = []
     trees: dict[str, dict[str, bytes]] = {}
+    owners: dict[str, Owner | None] = {}
     for result in batch.compiled:
         r = result.resolved
         assert r is not None
+        try:
+            owners[r.name] = owner_for(result.spec_path, r.name, r.source)
+        except OwnerError:
+            if owners_required:
+                raise
+            owners[r.name] = None  # the dry run compares what it can without it
         trees[r.name] = render_tree(r.name, result.artifacts, r.source)
         aws, gcp = r.spec.cloud.aws, r.spec.cloud.gcp
-        checks = [c for c in plan(r, result.artifacts) if c.service in chosen]
+        identity = owners[r.name]
+        owner = identity.identity if identity is not None else None
+        checks = [c for c in plan(r, result.artifacts, owner) if c.service in chosen]
         clients = shared.for_region(aws.region if aws else None)
         work.append(SpecChecks(r.name, checks, clients))
         expected.append(
@@ -103,7 +117,7 @@ def prepare(
         problems = [f"cannot tell whose credentials these are: {exc}"]
     if problems:
         raise WrongIdentity(problems)
-    return Prepared(work, list(batch.compiled), stale, ignores)
+    return Prepared(work, list(batch.compiled), stale, ignores, owners)
 
 
 def dry_run(

@@ -6,8 +6,6 @@ The JSON form (`airspec apply --format json`) is versioned by REPORT_VERSION and
 
 from __future__ import annotations
 
-import hashlib
-import json
 from enum import StrEnum
 from typing import Any
 
@@ -53,6 +51,18 @@ class Counts(_Frozen):
     suppressed: int
 
 
+class ErrorInfo(_Frozen):
+    """Why a run stopped before (or while) reading or changing live state."""
+
+    kind: str = Field(
+        description="usage | spec | identity | owner | stale | read | refused | failed | interrupted"
+    )
+    message: str
+    diagnostics: list[dict[str, Any]] = Field(
+        default_factory=list, description="spec diagnostics, as `validate --format json`"
+    )
+
+
 class Report(_Frozen):
     """What `airspec apply --dry-run --format json` prints."""
 
@@ -62,13 +72,12 @@ class Report(_Frozen):
     counts: Counts
     findings: list[Finding] = Field(description="unsuppressed findings, security-relevant first")
     suppressed: list[Finding] = Field(default_factory=list)
+    error: ErrorInfo | None = Field(
+        default=None, description="set when the run stopped before a complete report"
+    )
 
 
-def redacted(value: Any) -> dict[str, Any]:
-    """A secret value as a reviewer may see it: a hash prefix and a length, never the text."""
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-    return {"redacted": True, "sha256": digest, "length": len(text)}
+EMPTY_COUNTS = Counts(checked=0, in_sync=0, missing=0, drift=0, broadening=0, error=0, suppressed=0)
 
 
 def report_json_schema() -> dict[str, Any]:
@@ -76,4 +85,68 @@ def report_json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://airspec.dev/schemas/drift-report.schema.json"
     schema["title"] = "airspec drift report (airspec.drift/v1)"
+    return schema
+
+
+# --- apply (without --dry-run) -----------------------------------------------------------------
+
+APPLY_VERSION = "airspec.apply/v1"
+
+
+class PlannedAction(_Frozen):
+    spec: str = Field(description="metadata.name of the spec (the first, for a shared object)")
+    target: str = Field(description="the live object: service/type/id")
+    action: str = Field(
+        description="create | update | adopt | delete | refused | claimed | unreadable | "
+        "pending | manual | orphaned"
+    )
+    summary: str
+    findings: list[Finding] = Field(default_factory=list)
+    commands: list[str] = Field(default_factory=list, description="what a person runs")
+    calls: list[str] = Field(
+        default_factory=list, description="mutating calls made (a failed action's included)"
+    )
+    shared_by: list[str] = Field(
+        default_factory=list, description="other specs naming this shared object"
+    )
+
+
+class FailedAction(_Frozen):
+    target: str
+    error: str
+    calls: list[str] = Field(description="calls that succeeded before it failed")
+
+
+class ApplyResult(_Frozen):
+    """Every live object the run read or planned, by what became of it."""
+
+    applied: list[str]
+    failed: FailedAction | None = None
+    interrupted: bool = False
+    not_run: list[str] = Field(description="runnable actions after the failure, not started")
+    unreadable: list[str] = Field(description="could not be read: nothing decided")
+    claimed: list[str] = Field(description="recorded for another spec's owner")
+    refused: list[str] = Field(description="not made by this spec (needs --adopt)")
+    left: list[str] = Field(description="pending, manual and orphaned: the user's step")
+    in_sync: list[str] = Field(default_factory=list, description="read and already as compiled")
+
+
+class ApplyDocument(_Frozen):
+    """What `airspec apply --format json` (without --dry-run) prints: one document."""
+
+    version: str = APPLY_VERSION
+    specs: list[str] = Field(default_factory=list)
+    owners: dict[str, str] = Field(
+        default_factory=dict, description="spec -> the owner identity recorded on its objects"
+    )
+    plan: list[PlannedAction] = Field(default_factory=list)
+    result: ApplyResult | None = None
+    error: ErrorInfo | None = None
+
+
+def apply_json_schema() -> dict[str, Any]:
+    schema = ApplyDocument.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://airspec.dev/schemas/apply-result.schema.json"
+    schema["title"] = "airspec apply result (airspec.apply/v1)"
     return schema

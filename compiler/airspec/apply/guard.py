@@ -46,10 +46,19 @@ def identity_problems(expected: Sequence[Expected], clients: live.Clients) -> li
     gcp_specs = [e for e in expected if e.gcp_project and e.services & GCP_SERVICES]
     if gcp_specs:
         project = live.gcp_credentials_project()
+        if project is None:
+            names = ", ".join(sorted({e.spec for e in gcp_specs}))
+            return [
+                *problems,
+                "cannot tell which Google Cloud project the credentials are for, so nothing is "
+                f"read for {names}: set GOOGLE_CLOUD_PROJECT (or the quota project of your "
+                "application default credentials: gcloud auth application-default "
+                "set-quota-project PROJECT)",
+            ]
         problems += [
             f"the Google credentials are for project {project}, but spec '{e.spec}' is for "
             f"project {e.gcp_project}"
             for e in gcp_specs
-            if project is not None and e.gcp_project != project
+            if e.gcp_project != project
         ]
     return problems

@@ -125,10 +125,11 @@ def k8s_object(obj: dict[str, Any]) -> dict[str, Any]:
     labels = {
         k: v for k, v in (meta.get("labels") or {}).items() if k != "kubernetes.io/metadata.name"
     }
-    annotations = {
+    annotations = {  # kubectl's record, and the owner apply writes (not in manifests)
         k: v
         for k, v in (meta.get("annotations") or {}).items()
         if k != "kubectl.kubernetes.io/last-applied-configuration"
+        and k not in ("airspec.io/owner", "airspec.io/spec")
     }
     meta = {k: v for k, v in meta.items() if v is not None and k not in ("labels", "annotations")}
     if labels:
@@ -150,7 +151,7 @@ def k8s_object(obj: dict[str, Any]) -> dict[str, Any]:
 def member_key(member: str) -> str:
     """An IAM member as IAM compares it: the identifier after the type is case-insensitive."""
     kind, _, ident = member.partition(":")
-    return f"{kind}:{ident.lower()}" if ident else member.lower()
+    return f"{kind}:{ident.lower()}" if ident else member  # `allUsers` is spelt one way
 
 
 def gcp_bindings(bindings: list[dict[str, Any]], roles: set[str] | None = None) -> dict[str, Any]:
@@ -337,14 +338,44 @@ def attached_policies(arns: list[str]) -> dict[str, Any]:
 # --- S3 ------------------------------------------------------------------------------------------
 
 
-def s3_bucket(region: str) -> dict[str, Any]:
-    return {"exists": True, "region": region}
+OWNER_RECORDED = "(an owner is recorded)"  # the compiled side when the owner is not known
 
 
-def s3_bucket_of_api(location: dict[str, Any]) -> dict[str, Any]:
-    """From `s3:GetBucketLocation`: no constraint is us-east-1, and "EU" is eu-west-1."""
-    region = location.get("LocationConstraint") or "us-east-1"
-    return s3_bucket("eu-west-1" if region == "EU" else region)
+def s3_bucket(region: str, *, owned: bool = False, owner: str | None = None) -> dict[str, Any]:
+    """What a bucket should look like; one the spec owns as apply leaves it."""
+    form: dict[str, Any] = {"exists": True, "region": region}
+    if owned:
+        form |= {
+            "publicAccessBlock": dict.fromkeys(_BLOCK_PUBLIC_ACCESS, True),
+            "encryption": "on",
+            "owner": owner or OWNER_RECORDED,
+        }
+    return form
+
+
+_BLOCK_PUBLIC_ACCESS = (
+    "BlockPublicAcls",
+    "BlockPublicPolicy",
+    "IgnorePublicAcls",
+    "RestrictPublicBuckets",
+)
+
+
+def s3_bucket_of_api(got: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
+    """From `s3:GetBucketLocation` (no constraint is us-east-1, and "EU" is eu-west-1), and
+    for an owned bucket GetPublicAccessBlock, GetBucketEncryption (any default rule, SSE-S3
+    or KMS, is "on") and GetBucketTagging."""
+    region = got.get("LocationConstraint") or "us-east-1"
+    form: dict[str, Any] = {"exists": True, "region": "eu-west-1" if region == "EU" else region}
+    if "PublicAccessBlock" in got:
+        block = got["PublicAccessBlock"] or {}
+        form["publicAccessBlock"] = {k: bool(block.get(k)) for k in _BLOCK_PUBLIC_ACCESS}
+        form["encryption"] = "on" if got.get("Encryption") else "off"
+        recorded = (got.get("Tags") or {}).get("airspec.io/owner")
+        if owner is None and recorded:
+            recorded = OWNER_RECORDED
+        form["owner"] = recorded or "(none)"
+    return form
 
 
 # --- Kubernetes service accounts -----------------------------------------------------------------

@@ -16,7 +16,6 @@ from typing import Any
 from airspec.apply import normalize as nf
 from airspec.apply.compare import (
     BroadeningRule,
-    Secret,
     added_broadening,
     gcp_broadening,
     iam_broadening,
@@ -40,7 +39,7 @@ class Check:
     compiled: Any
     read: Reader  # returns the live normal form, or None when the object does not exist
     broadening: BroadeningRule | None = None
-    secret: Secret | None = None
+    secret_env: frozenset[str] = frozenset()  # env names whose values are secret
     unordered: bool = False  # the normal form's lists are sets (IAM, GCP bindings)
 
 
@@ -235,7 +234,10 @@ def _pod_identity(i: Inputs, a: Artifact) -> list[Check]:
     ]
 
 
-def _bucket_checks(r: ResolvedSpec) -> list[Check]:
+def _bucket_checks(r: ResolvedSpec, owner: str | None) -> list[Check]:
+    """Each bucket exists in the spec's region; a bucket the spec owns also has everything
+    apply sets on one (Block Public Access, default encryption, the owner tag), so an
+    interrupted creation reads as unfinished, never as in sync."""
     if r.spec.cloud.aws is None:
         return []
     return [
@@ -243,8 +245,11 @@ def _bucket_checks(r: ResolvedSpec) -> list[Check]:
             "spec:buckets",
             Service.S3,
             f"s3/bucket/{b.name}",
-            nf.s3_bucket(r.aws.region),
-            _normalized(partial(live.s3_bucket, bucket=b.name), nf.s3_bucket_of_api),
+            nf.s3_bucket(r.aws.region, owned=b.owned, owner=owner),
+            _normalized(
+                partial(live.s3_bucket, bucket=b.name, owned=b.owned),
+                partial(nf.s3_bucket_of_api, owner=owner),
+            ),
         )
         for b in r.spec.buckets
     ]
@@ -269,34 +274,16 @@ def _k8s_object(i: Inputs, a: Artifact) -> list[Check]:
     ]
 
 
-def _secret_env(values: dict[str, Any]) -> Secret:
-    """Values of env vars the compiled values source from Secrets are secret wherever seen
-    (in the live release someone may have inlined the value)."""
-    names = {
+def _secret_env(values: dict[str, Any]) -> frozenset[str]:
+    """Env vars the compiled values take from Secrets: their value is secret wherever seen
+    (in the live release someone may have inlined it)."""
+    return frozenset(
         e["name"]
         for env in [values.get("commonEnv", [])]
         + [w.get("env", []) for w in values.get("workers", [])]
         for e in env
         if "valueFrom" in e
-    }
-
-    def in_secret_entry(root: Any, parts: list[Any]) -> bool:
-        node = root
-        for p in parts:
-            if isinstance(node, dict) and node.get("name") in names:
-                return True
-            try:
-                node = node[p]
-            except (KeyError, IndexError, TypeError):
-                return False
-        return isinstance(node, dict) and node.get("name") in names
-
-    def secret(parts: list[Any], compiled: Any, live_root: Any) -> bool:
-        if "valueFrom" in parts:
-            return False  # a reference to a Secret, not its value
-        return in_secret_entry(compiled, parts) or in_secret_entry(live_root, parts)
-
-    return secret
+    )
 
 
 def _helm_values(i: Inputs, a: Artifact) -> list[Check]:
@@ -310,7 +297,7 @@ def _helm_values(i: Inputs, a: Artifact) -> list[Check]:
             f"helm/release/{ns}/{release}",
             a.content,
             read,
-            secret=_secret_env(a.content),
+            secret_env=_secret_env(a.content),
         ),
         *_service_account_checks(i.resolved, a.path),
     ]
@@ -407,12 +394,13 @@ PLANNERS: dict[ArtifactKind, Planner] = {
 }
 
 
-def plan(r: ResolvedSpec, artifacts: tuple[Artifact, ...]) -> list[Check]:
-    """Every check for one compiled spec, in artifact order."""
+def plan(r: ResolvedSpec, artifacts: tuple[Artifact, ...], owner: str | None = None) -> list[Check]:
+    """Every check for one compiled spec, in artifact order. `owner`: the spec's owner
+    identity, when known (an owned bucket's tag is compared with it)."""
     inputs = Inputs(r, Context(artifacts))
     checks: list[Check] = []
     for a in sorted(artifacts, key=lambda a: a.path):
         planner = PLANNERS.get(a.kind)
         if planner is not None:
             checks += planner(inputs, a)
-    return checks + _bucket_checks(r)
+    return checks + _bucket_checks(r, owner)

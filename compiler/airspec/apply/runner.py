@@ -51,7 +51,7 @@ def _run_one(spec: str, check: Check, clients: live.Clients) -> list[Finding]:
         check.compiled,
         got,
         broadening=check.broadening,
-        secret=check.secret,
+        secret_env=check.secret_env,
         unordered=check.unordered,
     )
 

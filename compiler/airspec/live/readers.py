@@ -146,7 +146,7 @@ class Clients:
             options: dict[str, str] | None = {"api_endpoint": base}
         else:
             import google.auth
-            from google.auth.exceptions import DefaultCredentialsError
+            from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
 
             try:
                 credentials, _ = google.auth.default(
@@ -154,6 +154,8 @@ class Clients:
                 )
             except DefaultCredentialsError as exc:
                 raise ReadError(f"no Google credentials: {exc}") from None
+            except GoogleAuthError as exc:
+                raise ReadError(_google_auth_problem(exc)) from None
             options = None
         return build(
             name,
@@ -173,6 +175,10 @@ _AWS_MISSING = {
     "NoSuchBucket",
     "404",
     "NotFound",
+    # a bucket setting that was never made: read as None, like a missing object
+    "NoSuchPublicAccessBlockConfiguration",
+    "ServerSideEncryptionConfigurationNotFoundError",
+    "NoSuchTagSet",
 }
 
 
@@ -208,12 +214,14 @@ def gcp_credentials_project() -> str | None:
     if os.environ.get(GCP_ENDPOINT_ENV):
         return os.environ.get("GOOGLE_CLOUD_PROJECT") or None
     import google.auth
-    from google.auth.exceptions import DefaultCredentialsError
+    from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
 
     try:
         _, project = google.auth.default()
     except DefaultCredentialsError as exc:
         raise ReadError(f"no Google credentials: {exc}") from None
+    except GoogleAuthError as exc:
+        raise ReadError(_google_auth_problem(exc)) from None
     return project or None
 
 
@@ -346,12 +354,29 @@ def eks_pod_identity_associations(c: Clients, cluster: str, region: str, ns: str
     return out
 
 
-def s3_bucket(c: Clients, bucket: str) -> Any:
+def s3_bucket(c: Clients, bucket: str, owned: bool = False) -> Any:
+    """The bucket's location; for a bucket the spec owns also its Block Public Access
+    settings, default encryption rules and tags (each None when not set)."""
     s3 = c.aws("s3")
     if aws_call(f"s3 head-bucket {bucket}", s3.head_bucket, Bucket=bucket) is None:
         return None
     loc = aws_call(f"s3 get-bucket-location {bucket}", s3.get_bucket_location, Bucket=bucket)
-    return {"LocationConstraint": (loc or {}).get("LocationConstraint")}
+    got: dict[str, Any] = {"LocationConstraint": (loc or {}).get("LocationConstraint")}
+    if not owned:
+        return got
+    block = aws_call(
+        f"s3 get-public-access-block {bucket}", s3.get_public_access_block, Bucket=bucket
+    )
+    got["PublicAccessBlock"] = (block or {}).get("PublicAccessBlockConfiguration")
+    encryption = aws_call(
+        f"s3 get-bucket-encryption {bucket}", s3.get_bucket_encryption, Bucket=bucket
+    )
+    got["Encryption"] = ((encryption or {}).get("ServerSideEncryptionConfiguration") or {}).get(
+        "Rules"
+    )
+    tags = aws_call(f"s3 get-bucket-tagging {bucket}", s3.get_bucket_tagging, Bucket=bucket)
+    got["Tags"] = {t["Key"]: t["Value"] for t in (tags or {}).get("TagSet", [])}
+    return got
 
 
 # --- Kubernetes readers -----------------------------------------------------------------------
@@ -442,6 +467,7 @@ def helm_release_values(c: Clients, ns: str, release: str) -> Any:
 
 
 def _gcp_call(what: str, request: Any) -> Any:
+    from google.auth.exceptions import GoogleAuthError
     from googleapiclient.errors import HttpError
 
     try:
@@ -450,8 +476,24 @@ def _gcp_call(what: str, request: Any) -> Any:
         if exc.resp.status == 404:
             return None
         raise ReadError(f"{what}: HTTP {exc.resp.status} {exc.reason}") from None
+    except GoogleAuthError as exc:  # a token that cannot be refreshed, an unreachable endpoint
+        raise ReadError(f"{what}: {_google_auth_problem(exc)}") from None
     except OSError as exc:
         raise ReadError(f"{what}: cannot reach the Google API ({exc})") from None
+
+
+def _google_auth_problem(exc: Exception) -> str:
+    first = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return (
+        f"the Google credentials could not be used ({type(exc).__name__}: {first}); "
+        "check `gcloud auth application-default login` or GOOGLE_APPLICATION_CREDENTIALS"
+    )
+
+
+def gcp_service_account(c: Clients, resource: str) -> Any:
+    """A Google service account (`projects/P/serviceAccounts/EMAIL`), or None."""
+    req = c.gcp("iam", "v1").projects().serviceAccounts().get(name=resource)
+    return _gcp_call(f"serviceAccounts.get {resource}", req)
 
 
 def gcp_policy(c: Clients, kind: str, resource: str) -> Any:

@@ -1,0 +1,311 @@
+"""`airspec apply` as one run, with or without --dry-run: compile, guard, read, report; or
+read, plan, confirm, execute, report. The CLI parses options and hands a `Ui` that prints.
+
+Every way a run can end goes through `_finish`, which prints exactly one document on stdout
+in the chosen format (text, one JSON document, Markdown), the error included, and decides the
+exit code (`airspec.exits`). What a person needs while it runs (progress, the plan before the
+question, why it stopped) goes to stderr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from airspec.apply.actions import ERROR_VERBS, Action, Options, Verb
+from airspec.apply.findings import ApplyDocument, ErrorInfo, Report, Status
+from airspec.apply.render import (
+    apply_document,
+    apply_json,
+    apply_markdown,
+    error_report,
+    outcome_lines,
+    plan_lines,
+    shown,
+    text_report,
+    to_json,
+    to_markdown,
+)
+from airspec.diagnostics import Diagnostic, format_text
+from airspec.exits import Exit, exit_code
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class Ui(Protocol):
+    """How a run talks to the person (or pipeline) that started it."""
+
+    width: int | None  # the terminal's, or None when stdout is not one
+
+    def out(self, text: str) -> None:
+        """Write to stdout, as given."""
+
+    def err(self, line: str) -> None:
+        """One line to stderr."""
+
+    def confirm(self, question: str) -> bool | None:
+        """Ask on the terminal; None when there is no terminal to ask on."""
+
+    def progress(self, total: int, label: str) -> AbstractContextManager[Callable[[str], None]]:
+        """A progress display for `total` steps; the callable advances it by one."""
+
+
+@dataclass(frozen=True)
+class Request:
+    specs: list[Path]  # as given: files and folders
+    out: Path = Path("out")
+    targets: list[str] | None = None
+    kube_context: str | None = None
+    ignore_file: Path | None = None
+    concurrency: int = 8
+    fmt: Format = Format.text
+    dry_run: bool = True
+    options: Options = field(default_factory=Options)
+    yes: bool = False
+    fail_on: frozenset[str] = frozenset({"broadening", "missing", "drift"})
+
+
+class _Stop(Exception):
+    """The run ends here: why, and with which exit code."""
+
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        code: Exit,
+        *,
+        diagnostics: Sequence[Diagnostic] = (),
+        lines: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.error = ErrorInfo(
+            kind=kind,
+            message=message,
+            diagnostics=[asdict(d) | {"severity": str(d.severity)} for d in sorted(diagnostics)],
+        )
+        self.code = code
+        self.diagnostics = sorted(diagnostics)
+        self.lines = list(lines) or [f"airspec: {message}"]
+
+
+@dataclass
+class _State:
+    """What the run knows so far, for whatever document ends it."""
+
+    specs: list[str] = field(default_factory=list)
+    owners: dict[str, str] = field(default_factory=dict)
+    actions: list[Action] = field(default_factory=list)
+    in_sync: list[str] = field(default_factory=list)
+
+
+def run(req: Request, ui: Ui) -> int:
+    """Run `airspec apply` (or its dry run) and return the exit code."""
+    state = _State()
+    try:
+        return _dry_run(req, ui, state) if req.dry_run else _apply(req, ui, state)
+    except _Stop as stop:
+        for line in stop.lines:
+            ui.err(line)
+        _emit_error(req, ui, state, stop)
+        return stop.code
+
+
+def _emit_error(req: Request, ui: Ui, state: _State, stop: _Stop) -> None:
+    """The one document of a run that stopped: JSON or Markdown carry the error; text shows
+    a spec's diagnostics on stdout, as `validate` does (the rest went to stderr)."""
+    error = stop.error
+    if req.fmt is Format.text:
+        ui.out("".join(format_text(d) + "\n" for d in stop.diagnostics))
+        return
+    if req.dry_run:
+        report = error_report(error, state.specs)
+        ui.out(to_json(report) + "\n" if req.fmt is Format.json else to_markdown(report))
+        return
+    doc = apply_document(
+        state.actions, None, specs=state.specs, owners=state.owners, error=error
+    )
+    ui.out(apply_json(doc) + "\n" if req.fmt is Format.json else apply_markdown(doc))
+
+
+# --- before live state: the specs, the targets, the credentials, the owner --------------------
+
+
+@contextmanager
+def _interruptible(changed: str) -> Iterator[None]:
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise _Stop("interrupted", f"interrupted; {changed}", Exit.INTERRUPTED) from None
+
+
+def _prepare(req: Request, state: _State):  # type: ignore[no-untyped-def]
+    from airspec.apply.dry_run import UnknownTarget, WrongIdentity, prepare
+    from airspec.apply.owner import OwnerError
+    from airspec.diagnostics import DiagnosticsError
+    from airspec.pipeline import NoSpecs, expand_specs
+
+    nothing = "nothing read" if req.dry_run else "nothing read, nothing changed"
+    try:
+        specs = expand_specs(req.specs)
+    except NoSpecs as exc:
+        raise _Stop("usage", str(exc), Exit.ERROR) from None
+    try:
+        prepared = prepare(
+            specs,
+            out=req.out,
+            targets=req.targets,
+            kube_context=req.kube_context,
+            ignore_file=req.ignore_file,
+            owners_required=not req.dry_run,
+        )
+    except UnknownTarget as exc:
+        raise _Stop("usage", str(exc), Exit.ERROR) from None
+    except DiagnosticsError as exc:
+        diags = list(exc.diagnostics)
+        errors = sum(d.is_error for d in diags)
+        message = f"{errors} error(s) in the specs; {nothing}"
+        raise _Stop("spec", message, Exit.ERROR, diagnostics=diags) from None
+    except OwnerError as exc:
+        raise _Stop("owner", f"{exc}; {nothing}", Exit.ERROR) from None
+    except WrongIdentity as exc:
+        done = "nothing was changed" if not req.dry_run else "nothing else was read"
+        message = "; ".join(exc.problems) + f"; {done}"
+        lines = [f"airspec: {p}" for p in exc.problems]
+        lines.append(f"airspec: {done}; use credentials for the spec's account or project")
+        raise _Stop("identity", message, Exit.ERROR, lines=lines) from None
+    state.specs = sorted(w.spec for w in prepared.work)
+    state.owners = {k: v.identity for k, v in prepared.owners.items() if v is not None}
+    return prepared
+
+
+def _read(req: Request, ui: Ui, prepared, stale: list[str]) -> Report:  # type: ignore[no-untyped-def]
+    from airspec.apply.runner import run as run_checks
+
+    total = sum(len(w.checks) for w in prepared.work)
+    with ui.progress(total, "reading live state") as advance:
+        return run_checks(
+            prepared.work,
+            concurrency=req.concurrency,
+            ignores=prepared.ignores,
+            stale=stale,
+            progress=advance,
+        )
+
+
+def _in_sync(prepared, report: Report) -> list[str]:  # type: ignore[no-untyped-def]
+    dirty = {(f.spec, f.target) for f in report.findings}
+    return sorted(
+        {c.target for w in prepared.work for c in w.checks if (w.spec, c.target) not in dirty}
+    )
+
+
+# --- the dry run ------------------------------------------------------------------------------
+
+
+def _dry_run(req: Request, ui: Ui, state: _State) -> int:
+    with _interruptible("nothing was changed"):
+        prepared = _prepare(req, state)
+        report = _read(req, ui, prepared, prepared.stale)
+    if req.fmt is Format.json:
+        ui.out(to_json(report) + "\n")
+    elif req.fmt is Format.markdown:
+        ui.out(to_markdown(report))
+    else:
+        ui.out(text_report(report, ui.width))
+    errors = any(f.status is Status.ERROR for f in report.findings)
+    drift = any(f.status.value in req.fail_on for f in report.findings)
+    return exit_code(error=errors, pending=bool(report.stale), drift=drift)
+
+
+# --- apply ------------------------------------------------------------------------------------
+
+
+def _apply(req: Request, ui: Ui, state: _State) -> int:
+    from airspec.apply import converge
+
+    with _interruptible("nothing was changed"):
+        prepared = _prepare(req, state)
+        if prepared.stale:
+            lines = [f"airspec: {shown(p)} is not current" for p in prepared.stale]
+            message = (
+                "apply converges to the reviewed out/ tree, and it is stale; run 'airspec "
+                "compile' and review the diff first. Nothing was changed"
+            )
+            raise _Stop("stale", message, Exit.PENDING, lines=[*lines, f"airspec: {message}"])
+        report = _read(req, ui, prepared, [])
+        owners = {k: v for k, v in prepared.owners.items() if v is not None}
+        actions = converge.plan_actions(
+            report, prepared.work, prepared.compiled, req.out, req.options, owners
+        )
+    state.actions, state.in_sync = actions, _in_sync(prepared, report)
+    runnable = [a for a in actions if a.run is not None]
+    if not actions:
+        ui.err(f"airspec: in sync ({report.counts.checked} live objects read); nothing to do")
+        return _result(req, ui, state, converge.Outcome())
+    ui.err(f"airspec: plan: {len(runnable)} to apply, {len(actions) - len(runnable)} left to you")
+    if req.fmt is Format.text:
+        ui.out("\n".join(plan_lines(actions)) + "\n")
+    elif req.fmt is Format.markdown and not (runnable and req.yes):
+        ui.out(apply_markdown(apply_document(actions, specs=state.specs, owners=state.owners)))
+    elif req.fmt is Format.json:  # the one JSON document comes at the end; people read stderr
+        for line in plan_lines(actions):
+            ui.err(line)
+    if runnable and not req.yes:
+        answer = ui.confirm(f"Apply {len(runnable)} change(s)?")
+        if answer is None:
+            raise _Stop(
+                "refused",
+                "no terminal to confirm on; rerun with --yes to apply this plan. Nothing was changed",
+                Exit.ERROR,
+            )
+        if not answer:
+            raise _Stop("refused", "not confirmed; nothing was changed", Exit.ERROR)
+    outcome = converge.execute(actions, progress=lambda a: ui.err(f"airspec: {a.verb} {a.target}"))
+    if req.fmt is Format.text and runnable:
+        ui.out("\n".join(outcome_lines(outcome)) + "\n")
+    return _result(req, ui, state, outcome)
+
+
+def _result(req: Request, ui: Ui, state: _State, outcome) -> int:  # type: ignore[no-untyped-def]
+    """The one document of a finished apply, and its exit code: 1 when something failed,
+    could not be read, or is claimed by another spec; 130 when interrupted; 3 when steps are
+    left to the user (refused, manual, pending, orphaned); else 0."""
+    doc: ApplyDocument = apply_document(
+        state.actions, outcome, specs=state.specs, owners=state.owners, in_sync=state.in_sync
+    )
+    if req.fmt is Format.json:
+        ui.out(apply_json(doc) + "\n")
+    elif req.fmt is Format.markdown:
+        ui.out(apply_markdown(doc))
+    if outcome.failed is not None:
+        what = "interrupted at" if outcome.interrupted else "stopped at"
+        ui.err(
+            f"airspec: {what} {shown(outcome.failed.target)}: {shown(outcome.error)}; "
+            f"{len(outcome.applied)} applied, {len(outcome.not_run)} not run"
+            + ("" if not outcome.failed.done else f"; it made {len(outcome.failed.done)} call(s), listed above")
+            + ". Rerun 'airspec apply' to finish: it starts from the live state."
+        )
+        return exit_code(error=True, interrupted=outcome.interrupted)
+    errors = [a for a in outcome.left if a.verb in ERROR_VERBS]
+    for a in errors:
+        ui.err(f"airspec: {a.verb} {shown(a.target)}: {shown(a.summary)}")
+    left = [a for a in outcome.left if a.verb not in ERROR_VERBS]
+    if state.actions:
+        ui.err(
+            f"airspec: {len(outcome.applied)} applied"
+            + (f", {len(left)} left to you" if left else "")
+            + (f", {len(errors)} need attention" if errors else "")
+        )
+    return exit_code(error=bool(errors), drift=bool(left))
+
+
+# `Verb` is re-exported for callers that read a result's actions
+__all__ = ["Format", "Request", "Ui", "Verb", "run"]
