@@ -223,3 +223,26 @@ def test_software_service_accounts_are_houstons_step(tmp_path: Path) -> None:
         assert result.exit_code == 3, result.output
         assert result.stdout.count("bash software/astro-commands.sh update DEPLOYMENT_ID") == 1
         assert [c for c in kube.calls if kube_call_mutates(c)] == []
+
+
+def test_helm_runs_only_in_a_namespace_this_spec_owns(cluster: Cluster, tmp_path: Path) -> None:
+    """`--with-tools` runs `helm upgrade --install` only where the release's namespace
+    records this spec's owner: a release in someone else's namespace may be theirs."""
+    values = cluster.read("helm/values.yaml")
+    values["workers"][0]["replicas"] = 5
+    cluster.kube.put_helm_release("airflow-agents", "remote-exec-demo", 2, values)
+    cluster.kube.put(cluster.read("k8s/namespace.yaml") | {}, manager="kubectl")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "helm.log"
+    (bin_dir / "helm").write_text(f'#!/bin/sh\necho "$*" >> {log}\n')
+    (bin_dir / "helm").chmod(0o755)
+    cluster.env["PATH"] = f"{bin_dir}:/usr/bin:/bin"
+    cluster.TARGETS = ("kubernetes", "helm")
+    code, out, _ = cluster.apply("--with-tools")
+    assert code == 3, out
+    assert "not run: namespace airflow-agents records owner none recorded" in out
+    assert not log.exists(), "helm ran in a namespace this spec does not own"
+    code, out, _ = cluster.apply("--with-tools", "--adopt")
+    assert code == 0, out
+    assert "upgrade --install remote-exec-demo" in log.read_text()

@@ -216,6 +216,20 @@ def test_renaming_a_spec_leaves_an_orphan_that_check_reports(
     assert (out / "demo").is_dir()  # reported, never deleted
 
 
+def test_a_folder_in_out_that_airspec_never_wrote_is_stale(
+    tmp_path: Path, runner: CliRunner
+) -> None:
+    """A stray out/<dir>/ without a manifest would pass review as compiled output."""
+    spec = write_spec(tmp_path, MINIMAL)
+    out = tmp_path / "out"
+    assert invoke(runner, "compile", str(spec), "--out", str(out)).exit_code == 0
+    (out / "hand-made").mkdir()
+    (out / "hand-made" / "policy.json").write_text('{"Statement": []}\n')
+    check = invoke(runner, "compile", str(spec), "--out", str(out), "--check")
+    assert check.exit_code == 2
+    assert f"{out.as_posix()}/hand-made/: not written by airspec" in check.stdout
+
+
 def test_header_names_the_spec_relative_to_the_repository_whatever_the_cwd(
     tmp_path: Path,
 ) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from airspec.apply.actions import Action, ApplyError, Builder, Options, Run, SpecView, Verb
 from airspec.apply.findings import Finding
+from airspec.apply.owner import recorded_in_annotations
 from airspec.artifact import Artifact, Service
 from airspec.live import readers as live
 
@@ -93,8 +94,31 @@ def _pending(
         cwd=folder,
     )
     if o.with_tools and shutil.which(binary):
-        action.run = _run_commands(commands, folder)
+        blocked = _helm_blocked(s, o) if binary == "helm" else None
+        if blocked is None:
+            action.run = _run_commands(commands, folder)
+        else:
+            action.summary += f"; not run: {blocked}"
     return action
+
+
+def _helm_blocked(s: SpecView, o: Options) -> str | None:
+    """Why `helm upgrade --install` must not run: the release's namespace exists and does
+    not record this spec's owner (another spec's, or not airspec's), so the release in it is
+    not provably this spec's. None when it may run (or --adopt)."""
+    if o.adopt:
+        return None
+    current = live.k8s_namespace(s.clients, s.r.namespace)
+    if current is None:
+        return None  # created by this run's namespace action, as this spec's
+    annotations = (current.get("metadata") or {}).get("annotations") or {}
+    recorded = recorded_in_annotations(annotations, set())
+    if recorded.owner == s.owner.identity:
+        return None
+    return (
+        f"namespace {s.r.namespace} records owner {recorded.who()}, not this spec's, so the "
+        "release in it may be another's; run the command yourself, or rerun with --adopt"
+    )
 
 
 def astro_step(s: SpecView, target: str, fs: list[Finding], o: Options, command: str) -> Action:
