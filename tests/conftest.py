@@ -158,6 +158,29 @@ def git_repo(folder: Path, remote: str | None = TEAM_A) -> Path:
     return folder
 
 
+EC2_TRUST = {  # a role someone else made, for EC2: what apply must not take over unasked
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def fake_tool(folder: Path, name: str, line: str = '"$*"') -> tuple[str, Path]:
+    """A stand-in `name` on a PATH of its own that appends `line` (its arguments) to a log:
+    (the PATH to run with, the log)."""
+    bin_dir = folder / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    log = folder / f"{name}.log"
+    (bin_dir / name).write_text(f"#!/bin/sh\necho {line} >> {log}\n")
+    (bin_dir / name).chmod(0o755)
+    return f"{bin_dir}:/usr/bin:/bin", log
+
+
 class SpecCli:
     """The CLI run on one spec compiled into `out`, against a local server that records the
     requests it gets. A subclass sets `spec`, `out`, `env`, the `--target`s (TARGETS), the

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ROOT, SpecCli, git_repo
+from conftest import EC2_TRUST, ROOT, SpecCli, fake_tool, git_repo
 from live_servers import RecordingMotoServer, aws_call_mutates, aws_client, moto_env
 
 SPEC = ROOT / "specs" / "remote-exec-eks.airspec.yaml"
@@ -94,18 +94,7 @@ def _policy_document(account: Account) -> dict[str, Any]:
 def test_untagged_role_is_refused_without_adopt_and_adopted_with_it(account: Account) -> None:
     account.iam.create_role(
         RoleName=ROLE,
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "ec2.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
+        AssumeRolePolicyDocument=json.dumps(EC2_TRUST),
     )
     code, text, mutating = account.apply("--yes")
     assert code == 3, text
@@ -233,13 +222,7 @@ def test_tool_steps_are_pending_unless_with_tools_runs_them(
     )
     assert code == 3, out + err
     assert "eksctl create cluster -f eksctl/cluster.yaml" in out
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    log = tmp_path / "eksctl.log"
-    fake = bin_dir / "eksctl"
-    fake.write_text(f'#!/bin/sh\necho "$PWD $*" >> {log}\n')
-    fake.chmod(0o755)
-    account.env["PATH"] = f"{bin_dir}:/usr/bin:/bin"
+    account.env["PATH"], log = fake_tool(tmp_path, "eksctl", '"$PWD $*"')
     code, out, err = account.run(
         "apply",
         str(account.spec),

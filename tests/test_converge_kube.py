@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from airspec.cli import app
-from conftest import ROOT, SpecCli, git_repo
+from conftest import ROOT, SpecCli, fake_tool, git_repo
 from live_servers import FakeKube, kube_call_mutates
 
 SPEC = ROOT / "specs" / "remote-exec-eks.airspec.yaml"
@@ -232,12 +232,7 @@ def test_helm_runs_only_in_a_namespace_this_spec_owns(cluster: Cluster, tmp_path
     values["workers"][0]["replicas"] = 5
     cluster.kube.put_helm_release("airflow-agents", "remote-exec-demo", 2, values)
     cluster.kube.put(cluster.read("k8s/namespace.yaml") | {}, manager="kubectl")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    log = tmp_path / "helm.log"
-    (bin_dir / "helm").write_text(f'#!/bin/sh\necho "$*" >> {log}\n')
-    (bin_dir / "helm").chmod(0o755)
-    cluster.env["PATH"] = f"{bin_dir}:/usr/bin:/bin"
+    cluster.env["PATH"], log = fake_tool(tmp_path, "helm")
     cluster.TARGETS = ("kubernetes", "helm")
     code, out, _ = cluster.apply("--with-tools")
     assert code == 3, out

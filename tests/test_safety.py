@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ROOT, SpecCli, git_repo, variant
+from conftest import EC2_TRUST, ROOT, SpecCli, git_repo, variant
 from live_servers import RecordingMotoServer, aws_call_mutates, aws_client, moto_env
 
 SPEC = ROOT / "specs" / "remote-exec-eks.airspec.yaml"
@@ -273,18 +273,7 @@ def test_calls_made_inside_a_failed_action_are_reported(
     iam = aws_client(moto.url, "iam")
     iam.create_role(
         RoleName=ROLE,
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "ec2.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
+        AssumeRolePolicyDocument=json.dumps(EC2_TRUST),
     )
     aws_client(moto.url, "s3").create_bucket(Bucket="my-airflow-bucket")
     repo = Repo(tmp_path, moto, "https://github.com/acme/team-a", SPEC.read_text())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SpecCli, git_repo, variant
+from conftest import ROOT, SpecCli, fake_tool, git_repo, variant
 from live_servers import FakeGcp, gcp_call_mutates
 
 SPEC = ROOT / "specs" / "remote-exec-gke.airspec.yaml"
@@ -147,12 +147,7 @@ def test_an_existing_gke_cluster_that_differs_is_manual_never_created(tmp_path: 
         cluster["status"] = "RUNNING"
         cluster["nodePools"][0]["autoscaling"]["maxNodeCount"] = 6
         gcp.clusters[f"{PROJECT}/locations/us-central1/clusters/airflow-agents"] = cluster
-        bin_dir = tmp_path / "bin"
-        bin_dir.mkdir()
-        log = tmp_path / "gcloud.log"
-        (bin_dir / "gcloud").write_text(f'#!/bin/sh\necho "$*" >> {log}\n')
-        (bin_dir / "gcloud").chmod(0o755)
-        project.env["PATH"] = f"{bin_dir}:/usr/bin:/bin"
+        project.env["PATH"], log = fake_tool(tmp_path, "gcloud")
         project.TARGETS = ("gke",)
         code, out, _ = project.apply("--with-tools")
         assert code == 3, out

@@ -80,12 +80,16 @@ class Report(_Frozen):
 EMPTY_COUNTS = Counts(checked=0, in_sync=0, missing=0, drift=0, broadening=0, error=0, suppressed=0)
 
 
-def report_json_schema() -> dict[str, Any]:
-    schema = Report.model_json_schema()
+def _json_schema(model: type[BaseModel], name: str, title: str) -> dict[str, Any]:
+    schema = model.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://airspec.dev/schemas/drift-report.schema.json"
-    schema["title"] = "airspec drift report (airspec.drift/v1)"
+    schema["$id"] = f"https://airspec.dev/schemas/{name}.schema.json"
+    schema["title"] = title
     return schema
+
+
+def report_json_schema() -> dict[str, Any]:
+    return _json_schema(Report, "drift-report", f"airspec drift report ({REPORT_VERSION})")
 
 
 # --- apply (without --dry-run) -----------------------------------------------------------------
@@ -145,8 +149,4 @@ class ApplyDocument(_Frozen):
 
 
 def apply_json_schema() -> dict[str, Any]:
-    schema = ApplyDocument.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://airspec.dev/schemas/apply-result.schema.json"
-    schema["title"] = "airspec apply result (airspec.apply/v1)"
-    return schema
+    return _json_schema(ApplyDocument, "apply-result", f"airspec apply result ({APPLY_VERSION})")
