@@ -174,7 +174,7 @@ def test_no_credential_placed_anywhere_reaches_any_format(doc: tuple[Any, Any, l
             counts=Counts(checked=1, in_sync=0, missing=0, drift=1, broadening=0, error=0, suppressed=0),
             findings=findings,
         )
-        for shown in (to_json(report), to_markdown(report), text_report(report, 120)):
+        for shown in (to_json(report), to_markdown(report), text_report(report)):
             for secret in secrets:
                 assert secret not in shown, shown
 

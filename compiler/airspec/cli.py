@@ -299,9 +299,6 @@ class _TerminalUi:
     """The session's Ui: stdout for the document, stderr for people, a prompt and a progress
     bar only where there is a terminal."""
 
-    def __init__(self) -> None:
-        self.width: int | None = None  # rich measures a terminal itself; a pipe gets 200
-
     def out(self, text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()

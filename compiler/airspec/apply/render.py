@@ -163,7 +163,7 @@ def to_markdown(report: Report) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def text_report(report: Report, width: int | None = None) -> str:
+def text_report(report: Report) -> str:
     """The report for a terminal or a CI log: one block per finding, every value whole and
     on its own line (a table would fold or cut it), plain text (no markup is read)."""
     lines: list[str] = []

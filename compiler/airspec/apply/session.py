@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from airspec.apply.actions import ERROR_VERBS, Action, Options, Verb
 from airspec.apply.findings import ApplyDocument, ErrorInfo, Report, Status
@@ -33,6 +33,10 @@ from airspec.apply.render import (
 from airspec.diagnostics import Diagnostic, format_text
 from airspec.exits import Exit, exit_code
 
+if TYPE_CHECKING:
+    from airspec.apply.converge import Outcome
+    from airspec.apply.dry_run import Prepared
+
 
 class Format(StrEnum):
     text = "text"
@@ -42,8 +46,6 @@ class Format(StrEnum):
 
 class Ui(Protocol):
     """How a run talks to the person (or pipeline) that started it."""
-
-    width: int | None  # the terminal's, or None when stdout is not one
 
     def out(self, text: str) -> None:
         """Write to stdout, as given."""
@@ -146,7 +148,7 @@ def _interruptible(changed: str) -> Iterator[None]:
         raise _Stop("interrupted", f"interrupted; {changed}", Exit.INTERRUPTED) from None
 
 
-def _prepare(req: Request, state: _State):  # type: ignore[no-untyped-def]
+def _prepare(req: Request, state: _State) -> Prepared:
     from airspec.apply.dry_run import UnknownTarget, WrongIdentity, prepare
     from airspec.apply.owner import OwnerError
     from airspec.diagnostics import DiagnosticsError
@@ -186,7 +188,7 @@ def _prepare(req: Request, state: _State):  # type: ignore[no-untyped-def]
     return prepared
 
 
-def _read(req: Request, ui: Ui, prepared, stale: list[str]) -> Report:  # type: ignore[no-untyped-def]
+def _read(req: Request, ui: Ui, prepared: Prepared, stale: list[str]) -> Report:
     from airspec.apply.runner import run as run_checks
 
     total = sum(len(w.checks) for w in prepared.work)
@@ -200,7 +202,7 @@ def _read(req: Request, ui: Ui, prepared, stale: list[str]) -> Report:  # type: 
         )
 
 
-def _in_sync(prepared, report: Report) -> list[str]:  # type: ignore[no-untyped-def]
+def _in_sync(prepared: Prepared, report: Report) -> list[str]:
     dirty = {(f.spec, f.target) for f in report.findings}
     return sorted(
         {c.target for w in prepared.work for c in w.checks if (w.spec, c.target) not in dirty}
@@ -219,7 +221,7 @@ def _dry_run(req: Request, ui: Ui, state: _State) -> int:
     elif req.fmt is Format.markdown:
         ui.out(to_markdown(report))
     else:
-        ui.out(text_report(report, ui.width))
+        ui.out(text_report(report))
     errors = any(f.status is Status.ERROR for f in report.findings)
     drift = any(f.status.value in req.fail_on for f in report.findings)
     return exit_code(error=errors, pending=bool(report.stale), drift=drift)
@@ -274,7 +276,7 @@ def _apply(req: Request, ui: Ui, state: _State) -> int:
     return _result(req, ui, state, outcome)
 
 
-def _result(req: Request, ui: Ui, state: _State, outcome) -> int:  # type: ignore[no-untyped-def]
+def _result(req: Request, ui: Ui, state: _State, outcome: Outcome) -> int:
     """The one document of a finished apply, and its exit code: 1 when something failed,
     could not be read, or is claimed by another spec; 130 when interrupted; 3 when steps are
     left to the user (refused, manual, pending, orphaned); else 0."""
