@@ -15,6 +15,7 @@ from airspec.diagnostics import Diagnostic, DiagnosticsError, has_errors
 from airspec.loader import Document, load_document
 from airspec.lock import read_lock
 from airspec.model import Spec
+from airspec.partial import Unparsed, partial_spec, touched_unparsed
 from airspec.rules import all_rules
 from airspec.rules.context import RuleContext
 from airspec.rules.secrets import secret_paths
@@ -41,7 +42,14 @@ def _run(phase: str, ctx: RuleContext) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     for rule in all_rules().values():
         if rule.check is not None and rule.phase == phase:
-            found.extend(rule.check(ctx))
+            try:
+                for diag in rule.check(ctx):
+                    found.append(diag)
+            except Unparsed:  # the rule reads a part that did not parse (already reported)
+                continue
+            except TypeError as exc:  # ... through C code (re.match), which names the type
+                if not touched_unparsed(exc):
+                    raise
     return found
 
 
@@ -65,6 +73,16 @@ def _model_diagnostics(doc: Document, exc: ValidationError) -> list[Diagnostic]:
     return out
 
 
+def _lock_of(path: Path, spec: Spec) -> tuple[dict[str, Any], list[Diagnostic]]:
+    """The lock file's values for this spec's cluster (any cluster when its name did not parse)."""
+    try:
+        cluster = spec.cloud.aws.cluster.name if spec.cloud.aws else None
+        str(cluster)
+    except Unparsed:
+        cluster = None
+    return read_lock(path, cluster)
+
+
 def check_spec(path: Path, display: str | None = None, *, for_compile: bool = False) -> Checked:
     """Check one spec file completely; never raises for a problem in the spec."""
     shown = display or str(path)
@@ -74,15 +92,19 @@ def check_spec(path: Path, display: str | None = None, *, for_compile: bool = Fa
         return Checked(path, shown, diagnostics=tuple(exc.diagnostics))
     found = list(doc.problems) + _run("raw", RuleContext(doc))
     found += schema_diagnostics(doc.data, doc.source, set(secret_paths(doc.data)))
-    if has_errors(found):
+    spec = None
+    if not has_errors(found):
+        try:
+            spec = Spec.model_validate(doc.data)
+        except ValidationError as exc:
+            found += _model_diagnostics(doc, exc)
+    if spec is None:  # every problem in one round: the cross-field rules on what parsed
+        partial = partial_spec(doc.data)
+        if partial is not None:
+            lock, lock_problems = _lock_of(path, partial)
+            found += lock_problems + _run("spec", RuleContext(doc, partial, lock))
         return Checked(path, shown, doc, diagnostics=tuple(sorted(set(found))))
-    try:
-        spec = Spec.model_validate(doc.data)
-    except ValidationError as exc:
-        found += _model_diagnostics(doc, exc)
-        return Checked(path, shown, doc, diagnostics=tuple(sorted(set(found))))
-    cluster = spec.cloud.aws.cluster.name if spec.cloud.aws else None
-    lock, lock_problems = read_lock(path, cluster)
+    lock, lock_problems = _lock_of(path, spec)
     found += lock_problems
     ctx = RuleContext(doc, spec, lock)
     found += _run("spec", ctx)
