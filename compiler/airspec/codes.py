@@ -263,6 +263,7 @@ NAME_LIMIT = "AS221"  # rules/names.py
 SCHEDULING = "AS222"  # rules/scheduling.py
 IDENTITY_MODE = "AS223"  # rules/aws.py
 POLICY_SIZE = "AS224"  # rules/iam_size.py (phase "artifacts")
+UNKNOWN_LOCATION = "AS225"  # rules/locations.py (phase "raw")
 
 
 # The .airspecignore file (apply --dry-run).

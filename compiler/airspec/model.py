@@ -165,11 +165,11 @@ GsaId = Annotated[
     ),
 ]
 GcpRegion = Annotated[
-    str, _fmt(codes.BAD_FORMAT, r"^[a-z]+-[a-z]+[0-9]$", "a GCP region, e.g. us-central1")
+    str, _fmt(codes.BAD_FORMAT, r"^[a-z]+-[a-z]+[0-9]+$", "a GCP region, e.g. us-central1")
 ]
 GcpLocation = Annotated[
     str,
-    _fmt(codes.BAD_FORMAT, r"^[a-z]+-[a-z]+[0-9](-[a-z])?$", "a GKE location: a region or a zone"),
+    _fmt(codes.BAD_FORMAT, r"^[a-z]+-[a-z]+[0-9]+(-[a-z])?$", "a GKE location: a region or a zone"),
 ]
 # Each secrets service keeps its own naming: Secret Manager ids cannot hold '/', and SSM
 # hierarchical parameter names must begin with '/'.

@@ -16,6 +16,7 @@ from airspec.codes import make
 from airspec.diagnostics import Diagnostic
 from airspec.loader import PathKey, SourceMap
 from airspec.model import spec_json_schema
+from airspec.regions import SPEC_FIELDS as LOCATION_FIELDS
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -121,6 +122,8 @@ class _Mapper:
         elif kind in ("pattern", "maxLength", "minLength"):
             if path in self.redacted:
                 return  # AS203 already says what is wrong, without echoing the value
+            if path in LOCATION_FIELDS:
+                return  # AS225 knows the names: it says which one was meant
             code = schema.get("x-airspec-code", codes.BAD_FORMAT)
             what = schema.get("x-airspec-format", "in the expected format")
             yield make(

@@ -7,6 +7,7 @@ from airspec.rules import (
     aws,
     gcp,
     iam_size,
+    locations,
     names,
     platform,
     providers,
@@ -15,7 +16,7 @@ from airspec.rules import (
     secrets,
 )
 
-_MODULES = (secrets, references, platform, aws, gcp, providers, names, scheduling, iam_size)
+_MODULES = (secrets, references, platform, aws, gcp, providers, names, scheduling, iam_size, locations)
 
 
 def all_rules() -> dict[str, Rule]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterator
 
 from airspec.aws import issuer_region
@@ -18,6 +19,7 @@ from airspec.codes import (
 from airspec.diagnostics import Diagnostic, Severity
 from airspec.lock import effective_issuer
 from airspec.platforms import SOFTWARE
+from airspec.regions import check_aws_region
 from airspec.rules.context import RuleContext
 
 
@@ -85,8 +87,8 @@ def issuer_matches_region(ctx: RuleContext) -> Iterator[Diagnostic]:
     if spec.cloud.aws is None or not _irsa(ctx):
         return
     issuer, source = _issuer(ctx)
-    if issuer is None:
-        return
+    if issuer is None or check_aws_region(spec.cloud.aws.region) is not None:
+        return  # an unknown region is AS225's to report, not the issuer's fault
     found = issuer_region(issuer)
     if found != spec.cloud.aws.region:
         where = (
@@ -110,9 +112,21 @@ def issuer_matches_region(ctx: RuleContext) -> Iterator[Diagnostic]:
 def issuer_known(ctx: RuleContext) -> Iterator[Diagnostic]:
     """The cluster's OIDC issuer is neither in the spec nor in the lock file (a warning).
 
-    The issuer exists only once the cluster does. Until then `compile` writes every artifact
-    except `aws/trust-policy.json` (it never writes a placeholder), and the runbook says to
-    run `airspec resolve SPEC` after `eksctl create cluster`, then compile again.
+    Without it `compile` writes every artifact except `aws/trust-policy.json` and `GRAPH.md`
+    (it never writes a placeholder), and the runbook stops before the IAM role and Helm
+    steps. Two ways to give it:
+
+    - paste it: for a cluster that exists (yours or another team's), anyone who may describe
+      it can print it, and it goes into the spec as `cloud.aws.cluster.oidcIssuer`:
+
+          aws eks describe-cluster --name CLUSTER --region REGION --query cluster.identity.oidc.issuer --output text
+
+      (`airspec init --existing-cluster --oidc-issuer URL` writes it for you);
+    - record it: `airspec resolve SPEC` reads it from the EKS API with your credentials and
+      writes it to the lock file beside the spec (`<spec>.lock.json`); for a cluster airspec
+      creates, run it after `eksctl create cluster`, then compile again.
+
+    With `cloud.aws.identity: pod-identity` no issuer is needed.
     """
     spec = ctx.spec
     assert spec is not None
@@ -120,11 +134,16 @@ def issuer_known(ctx: RuleContext) -> Iterator[Diagnostic]:
         return
     issuer, _ = _issuer(ctx)
     if issuer is None:
+        cluster = shlex.quote(spec.cloud.aws.cluster.name)
+        region = shlex.quote(spec.cloud.aws.region)
         yield make(
             ISSUER_UNRESOLVED,
             ctx.at("cloud", "aws", "cluster", key=True),
             "the cluster's OIDC issuer is not known yet; aws/trust-policy.json is not written",
-            "after the cluster exists, run 'airspec resolve SPEC' to record it in the lock file",
+            "paste it as cloud.aws.cluster.oidcIssuer from 'aws eks describe-cluster --name "
+            f"{cluster} --region {region} --query cluster.identity.oidc.issuer --output text', "
+            "or, once the cluster exists, run 'airspec resolve SPEC' to record it in the lock "
+            "file ('airspec explain AS210')",
             Severity.WARNING,
         )
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from airspec.codes import LOCATION_REGION, SECRET_ID_PREFIX, make, rule
 from airspec.diagnostics import Diagnostic
+from airspec.regions import check_gcp_location, check_gcp_region
 from airspec.rules.context import RuleContext
 
 _SECRET_ID = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -51,6 +52,8 @@ def cluster_in_region(ctx: RuleContext) -> Iterator[Diagnostic]:
     location = g.cluster.location
     if location == g.region or location.startswith(g.region + "-"):
         return
+    if check_gcp_region(g.region) or check_gcp_location(location):
+        return  # AS225 names the unknown one
     yield make(
         LOCATION_REGION,
         ctx.at("cloud", "gcp", "cluster", "location"),
