@@ -33,9 +33,9 @@ MINIMAL = textwrap.dedent(
         agentTokenSecret: agent-token
         imagePullSecret: registry
       providers:
-        packages:
-          - apache-airflow-providers-amazon[s3fs]==9.9.0
-          - apache-airflow-providers-common-io==1.6.1
+        packages: ["apache-airflow-providers-amazon[s3fs]==9.9.0", "apache-airflow-providers-common-io==1.6.1"]
+      helm:
+        chartVersion: "1.0.2"
     cloud:
       aws:
         accountId: "123456789012"
@@ -170,13 +170,16 @@ EC2_TRUST = {  # a role someone else made, for EC2: what apply must not take ove
 }
 
 
-def fake_tool(folder: Path, name: str, line: str = '"$*"') -> tuple[str, Path]:
-    """A stand-in `name` on a PATH of its own that appends `line` (its arguments) to a log:
-    (the PATH to run with, the log)."""
+def fake_tool(
+    folder: Path, name: str, line: str = '"$*"', fails_on: str = ""
+) -> tuple[str, Path]:
+    """A stand-in `name` on a PATH of its own that appends `line` (its arguments) to a log,
+    and exits 1 when its first argument is `fails_on`: (the PATH to run with, the log)."""
     bin_dir = folder / "bin"
     bin_dir.mkdir(exist_ok=True)
     log = folder / f"{name}.log"
-    (bin_dir / name).write_text(f"#!/bin/sh\necho {line} >> {log}\n")
+    status = f'[ "$1" != {fails_on} ]\n' if fails_on else ""
+    (bin_dir / name).write_text(f"#!/bin/sh\necho {line} >> {log}\n{status}")
     (bin_dir / name).chmod(0o755)
     return f"{bin_dir}:/usr/bin:/bin", log
 

@@ -222,7 +222,8 @@ def test_tool_steps_are_pending_unless_with_tools_runs_them(
     )
     assert code == 3, out + err
     assert "eksctl create cluster -f eksctl/cluster.yaml" in out
-    account.env["PATH"], log = fake_tool(tmp_path, "eksctl", '"$PWD $*"')
+    # no cluster yet: the stand-in fails `eksctl get cluster`, so the guarded create runs
+    account.env["PATH"], log = fake_tool(tmp_path, "eksctl", '"$PWD $*"', fails_on="get")
     code, out, err = account.run(
         "apply",
         str(account.spec),
@@ -235,7 +236,10 @@ def test_tool_steps_are_pending_unless_with_tools_runs_them(
     )
     assert code == 0, out + err
     folder = account.out / "remote-exec-demo"
-    assert log.read_text() == f"{folder} create cluster -f eksctl/cluster.yaml\n"
+    assert log.read_text() == (
+        f"{folder} get cluster --name remote-execution-airflow-cluster --region us-east-1\n"
+        f"{folder} create cluster -f eksctl/cluster.yaml\n"
+    )
 
 
 def test_json_with_yes_is_one_document_holding_plan_and_result(account: Account) -> None:

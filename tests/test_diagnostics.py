@@ -145,10 +145,10 @@ def test_secret_values_are_refused_and_never_echoed(
 
 
 def test_backend_needs_provider_package(tmp_path: Path) -> None:
-    text = MINIMAL.replace("      - apache-airflow-providers-common-io==1.6.1\n", "")
+    text = MINIMAL.replace(', "apache-airflow-providers-common-io==1.6.1"', "")
     (d,) = diagnose(tmp_path, text)
     assert d.code == "AS204" and "apache-airflow-providers-common-io" in d.message
-    assert d.line == 30  # points at backends.xcom (one line was removed above it)
+    assert d.line == 31  # points at backends.xcom
 
 
 def test_xcom_on_s3_needs_the_s3fs_extra(tmp_path: Path) -> None:

@@ -128,7 +128,7 @@ def test_one_bucket_for_logs_and_xcom_is_one_condition(tmp_path: Path) -> None:
 
 def test_logs_only_bucket_gets_no_bucket_viewer(tmp_path: Path) -> None:
     text = GKE_MINIMAL.replace("  xcom: {bucket: demo-bucket, prefix: xcom}\n", "")
-    text = text.replace("      - apache-airflow-providers-common-io==1.6.1\n", "")
+    text = text.replace(', "apache-airflow-providers-common-io==1.6.1"', "")
     b = _bindings(_compile(tmp_path, text)["gcp/iam-bindings.json"])
     assert {role for _, role in b} == {"roles/iam.workloadIdentityUser", "roles/storage.objectUser"}
 
@@ -417,7 +417,7 @@ def test_gcp_ids_follow_gcp_rules(tmp_path: Path, field: str, bad: str) -> None:
 
 
 def test_gke_without_google_provider(tmp_path: Path) -> None:
-    text = GKE_MINIMAL.replace("      - apache-airflow-providers-google==22.8.0\n", "")
+    text = GKE_MINIMAL.replace('"apache-airflow-providers-google==22.8.0", ', "")
     diags = diagnose(tmp_path, text)
     assert {d.code for d in diags} == {"AS204"}
     assert all("apache-airflow-providers-google" in d.message for d in diags)

@@ -265,7 +265,7 @@ def test_header_names_the_spec_relative_to_the_repository_whatever_the_cwd(
 
 def _with_constraints(tmp_path: Path, path: str) -> str:
     (tmp_path / ".git").mkdir(exist_ok=True)  # the spec's repository is tmp_path
-    return MINIMAL.replace("    packages:\n", f"    constraints: {path}\n    packages:\n")
+    return MINIMAL.replace("    packages: [", f"    constraints: {path}\n    packages: [")
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from collections.abc import Callable, Sequence
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
 
 from airspec import __version__
 from airspec.diagnostics import (
@@ -125,6 +126,45 @@ FormatOpt = Annotated[
 def _say(message: str) -> None:
     """Progress and summaries go to stderr, so stdout stays parseable."""
     print(message, file=sys.stderr)
+
+
+def _completer(choices: Callable[[], Sequence[str]]) -> Callable[[str], list[str]]:
+    """A shell-completion callback offering the `choices` that start with what was typed."""
+
+    def complete(incomplete: str) -> list[str]:
+        return [c for c in choices() if c.lower().startswith(incomplete.lower())]
+
+    return complete
+
+
+def _platforms() -> Sequence[str]:
+    from airspec.starter import PLATFORMS
+
+    return PLATFORMS
+
+
+def _clouds() -> Sequence[str]:
+    from airspec.starter import CLOUDS
+
+    return CLOUDS
+
+
+def _identities() -> Sequence[str]:
+    from airspec.starter import IDENTITIES
+
+    return IDENTITIES
+
+
+def _targets() -> Sequence[str]:
+    from airspec.artifact import Service
+
+    return [str(s) for s in Service]
+
+
+def _codes() -> Sequence[str]:
+    from airspec.rules import all_rules
+
+    return list(all_rules())
 
 
 def _print_diagnostics(
@@ -355,6 +395,7 @@ def apply(
             "--target",
             "-t",
             help="Only read these services (repeatable): iam, eks, s3, kubernetes, helm, gke, gcp-iam.",
+            autocompletion=_completer(_targets),
         ),
     ] = None,
     fail_on: Annotated[
@@ -467,7 +508,9 @@ def resolve(
 
 
 @app.command(
-    epilog="Example: airspec init --platform astro-remote-execution --cloud aws specs/orders.airspec.yaml"
+    epilog="Example: airspec init specs/orders.airspec.yaml --existing-cluster --identity irsa "
+    "--oidc-issuer https://oidc.eks.eu-central-1.amazonaws.com/id/EXAMPLE0123 "
+    "--dags-repo https://github.com/acme/dags"
 )
 def init(
     path: Annotated[
@@ -480,25 +523,84 @@ def init(
             "--platform",
             "-p",
             help="astro-remote-execution (agents in your cluster) or astronomer-software.",
+            autocompletion=_completer(_platforms),
         ),
     ] = "astro-remote-execution",
-    cloud: Annotated[str, typer.Option("--cloud", "-c", help="aws (EKS) or gcp (GKE).")] = "aws",
+    cloud: Annotated[
+        str,
+        typer.Option(
+            "--cloud", "-c", help="aws (EKS) or gcp (GKE).", autocompletion=_completer(_clouds)
+        ),
+    ] = "aws",
     name: Annotated[
         str | None, typer.Option("--name", help="metadata.name (default: from the file name).")
+    ] = None,
+    existing_cluster: Annotated[
+        bool,
+        typer.Option(
+            "--existing-cluster",
+            help="The cluster exists and is managed elsewhere: no node groups or pools; its "
+            "prerequisites are checked instead.",
+        ),
+    ] = False,
+    identity: Annotated[
+        str | None,
+        typer.Option(
+            "--identity",
+            help="AWS: how pods get the role, irsa or pod-identity (default pod-identity; irsa "
+            "with --oidc-issuer).",
+            autocompletion=_completer(_identities),
+        ),
+    ] = None,
+    oidc_issuer: Annotated[
+        str | None,
+        typer.Option(
+            "--oidc-issuer",
+            help="IRSA: the cluster's issuer, from 'aws eks describe-cluster --name CLUSTER "
+            "--query cluster.identity.oidc.issuer --output text'; sets the region.",
+        ),
+    ] = None,
+    dags_repo: Annotated[
+        str | None,
+        typer.Option("--dags-repo", help="https URL of the git repository holding the DAGs."),
+    ] = None,
+    chart_version: Annotated[
+        str | None,
+        typer.Option(
+            "--chart-version",
+            help="The agents' Helm chart version (default: the version airspec is tested with).",
+        ),
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", help="AWS or GCP region (default: us-east-1 / us-central1).")
+    ] = None,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help="The cluster's name (default: airflow).")
     ] = None,
 ) -> None:
     """Write a commented starter spec that validates as written; never overwrites a file.
 
-    Also writes the JSON Schema the spec's modeline names (schemas/airspec.schema.json in the
-    project) when it is missing, so editors complete and check the fields.
+    With --existing-cluster (and, for IRSA, --oidc-issuer) the spec compiles to a complete
+    runbook without live access. Also writes the JSON Schema the spec's modeline names
+    (schemas/airspec.schema.json in the project) when it is missing, so editors complete and
+    check the fields.
     """
     import os
 
     from airspec.frontend import check_spec
-    from airspec.starter import StarterError, write_starter
+    from airspec.starter import Choices, StarterError, write_starter
 
+    choices = Choices(
+        existing_cluster=existing_cluster,
+        identity=identity,
+        oidc_issuer=oidc_issuer,
+        dags_repo=dags_repo,
+        chart_version=chart_version,
+        region=region,
+        cluster=cluster,
+    )
     try:
-        written = write_starter(path, platform, cloud, name)
+        written = write_starter(path, platform, cloud, name, choices)
     except StarterError as exc:
         _say(f"airspec: {exc}")
         raise typer.Exit(exit_code(error=True)) from None
@@ -548,7 +650,11 @@ def report_schema(
 @app.command(epilog="Example: airspec explain AS221  (or: airspec explain, for every code)")
 def explain(
     code: Annotated[
-        str | None, typer.Argument(help="A diagnostic code, e.g. AS203. Omit to list all.")
+        str | None,
+        typer.Argument(
+            help="A diagnostic code, e.g. AS203. Omit to list all.",
+            autocompletion=_completer(_codes),
+        ),
     ] = None,
 ) -> None:
     """Explain a diagnostic code, or list every code."""

@@ -16,6 +16,11 @@ DEFAULT_AGENT_IMAGE = (
     "images.astronomer.cloud/baseimages/astro-remote-execution-agent:"
     "3.0-4-python-3.12-astro-agent-1.0.2"
 )
+# The astronomer/astro-remote-execution-agent chart version the runbook installs when the spec
+# pins none (with warning AS226): the version this project's example specs pin and its tests
+# check the values against (the chart's defaults in tests/reference/webinar/values.yaml).
+TESTED_CHART_VERSION = "1.0.2"
+CHART_VERSION_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$"
 
 
 def _fmt(code: str, pattern: str, description: str, **kw: Any) -> Any:
@@ -281,7 +286,21 @@ class Software(_Model):
 
 class Helm(_Model):
     release_name: DnsLabel | None = Field(default=None, description="default: metadata.name")
-    chart_version: str | None = Field(default=None, description="pin the chart version")
+    chart_version: (
+        Annotated[
+            str,
+            _fmt(
+                codes.BAD_FORMAT,
+                CHART_VERSION_PATTERN,
+                'a chart version, quoted, e.g. "1.0.2"',
+            ),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="the astronomer/astro-remote-execution-agent chart version helm installs; "
+        f"unset: {TESTED_CHART_VERSION}, the version airspec is tested with (warning AS226)",
+    )
 
 
 class Deployment(_Model):

@@ -33,9 +33,9 @@ class _UnparsedValue:
         raise Unparsed
 
     __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
-    __hash__ = __bool__ = __len__ = __iter__ = __contains__ = _refuse  # type: ignore[assignment]
-    __str__ = __repr__ = __format__ = __int__ = __float__ = __index__ = _refuse  # type: ignore[assignment]
-    __getitem__ = __add__ = __radd__ = __mod__ = __call__ = _refuse  # type: ignore[assignment]
+    __hash__ = __bool__ = __len__ = __iter__ = __contains__ = _refuse
+    __str__ = __repr__ = __format__ = __int__ = __float__ = __index__ = _refuse
+    __getitem__ = __add__ = __radd__ = __mod__ = __call__ = _refuse
 
     def __getattr__(self, name: str) -> NoReturn:
         raise Unparsed

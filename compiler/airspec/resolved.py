@@ -9,7 +9,7 @@ from airspec import gcp as gcpnames
 from airspec.artifact import LiveTarget, Service
 from airspec.frontend import Checked
 from airspec.lock import effective_issuer
-from airspec.model import Aws, Gcp, Spec
+from airspec.model import TESTED_CHART_VERSION, Aws, Gcp, Spec
 from airspec.platforms import DEFAULT_CLOUD_ACCESS, SA_SUFFIX, SOFTWARE
 from airspec.providers import read_constraints
 
@@ -44,6 +44,11 @@ class ResolvedSpec:
     service_accounts: tuple[ServiceAccount, ...]
     # the spec as the runbook's commands name it: relative to out/<name>/, where they run
     spec_from_runbook: str = ""
+
+    @property
+    def chart_version(self) -> str:
+        """The agents' chart version helm installs: the spec's, else the tested one (AS226)."""
+        return self.spec.deployment.helm.chart_version or TESTED_CHART_VERSION
 
     @property
     def is_software(self) -> bool:

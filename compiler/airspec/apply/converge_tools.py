@@ -42,6 +42,9 @@ def runbook_commands(runbook: str, tool: str) -> list[str]:
     return commands
 
 
+_EKSCTL_CREATE = re.compile(r"eksctl create cluster .*$")
+
+
 def tool(service: Service) -> Builder:
     binary = TOOLS[service]
 
@@ -57,11 +60,12 @@ def tool(service: Service) -> Builder:
         elif target.startswith("eks/nodegroup/") and _cluster_exists(s, target):
             # `create cluster` refuses an existing cluster: add the node group to it
             group = target.rsplit("/", 1)[1]
+            # the runbook's create is guarded (`eksctl get cluster … || eksctl create cluster …`)
+            creates = [m.group(0) for c in commands if (m := _EKSCTL_CREATE.search(c))]
             commands = [
                 c.replace("eksctl create cluster", "eksctl create nodegroup", 1)
                 + f" --include={group}"
-                for c in commands
-                if c.startswith("eksctl create cluster")
+                for c in creates
             ]
         if not commands:
             what = ", ".join(sorted({f.path or f.message for f in fs})) or "settings"

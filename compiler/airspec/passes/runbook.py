@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from typing import NamedTuple
 
 from airspec import aws, gcp
 from airspec.artifact import Artifact, ArtifactKind, Context
@@ -24,7 +25,17 @@ CHART_REPO = "https://helm.astronomer.io"
 REGISTRY = "images.astronomer.cloud"
 WI_CHECK_IMAGE = "google/cloud-sdk:slim"
 
-Step = tuple[str, str, list[str]]
+
+
+class Step(NamedTuple):
+    """One numbered runbook step: its commands, and what a reader must know before running
+    them: what it changes beyond this deployment (checked first), what network it needs."""
+
+    title: str
+    note: str
+    lines: list[str]
+    beyond: str = ""  # the blast radius, when the step reaches past this deployment's objects
+    network: str = ""  # egress or public images the step needs
 
 
 def _q(value: str) -> str:
@@ -56,20 +67,51 @@ def _block(lines: list[str]) -> str:
     return "```sh\n" + "\n".join(lines) + "\n```\n"
 
 
+# Where each value the runbook reads from the environment comes from (a secret never
+# lives in the spec, an artifact or this file).
+ENV_SOURCES = {
+    "ASTRO_AGENT_TOKEN": "an agent token of the Astro Deployment: Astro UI, the Deployment, "
+    "**Remote Agents** tab, **Tokens** view, **+ Agent Token** (shown once; at most 50 per "
+    "Deployment)",
+    "ASTRO_REGISTRY_PASSWORD": "a **Deployment API token** with the Deployment Admin role (or "
+    "an Organization API token with the Org Owner role): Astro UI, the Deployment, **Access** "
+    "tab, **API Tokens**. `images.astronomer.cloud` takes it as the password of the user `cli`",
+}
+
+
+def _git_sources(bundle: str, repo: str) -> dict[str, str]:
+    return {
+        env_var(bundle, "LOGIN"): f"the git user the token below belongs to, for `{repo}`: "
+        "for a GitHub personal access token your GitHub user name; for a GitHub App "
+        "installation token `x-access-token`",
+        env_var(bundle, "TOKEN"): "a token that may read that repository (GitHub: a "
+        "fine-grained personal access token with **Contents: read** on it), used as the "
+        "connection's password",
+    }
+
+
 def _env_check(r: ResolvedSpec) -> list[Step]:
     if r.is_software:
         return []
-    needed = ["ASTRO_AGENT_TOKEN", "ASTRO_REGISTRY_PASSWORD"]
+    d = r.spec.deployment
+    assert d.astro is not None
+    needed = dict(ENV_SOURCES)
     tools = []
     for b in r.spec.bundles:
         if b.git.credentials_secret:
-            needed += [env_var(b.name, "LOGIN"), env_var(b.name, "TOKEN")]
+            needed.update(_git_sources(b.name, b.git.repo))
             tools = ["command -v jq >/dev/null || { echo 'install jq first' >&2; false; }"]
+    where = "\n".join(f"- `{name}`: {source}." for name, source in needed.items())
     return [
-        (
+        Step(
             "Check the environment",
             "Secret values come from these environment variables; the commands below read "
-            "them and nothing in this folder holds one."
+            "them and nothing in this folder holds one.\n\n"
+            + where
+            + "\n\nThe Deployment's API URL in `helm/values.yaml` (`astroDeploymentAPIURL`, "
+            f"from the spec's `deployment.astro.apiUrl`: `{d.astro.api_url}`) is the one in "
+            "the `values.yaml` the Astro UI offers under the Deployment's **Remote Agents** "
+            "tab, **Agents** view, **Register a Remote Agent**, **Download**."
             + (
                 " `jq` builds the git connection's JSON, so any token text is escaped."
                 if tools
@@ -86,12 +128,21 @@ def _aws_cluster(r: ResolvedSpec, ctx: Context) -> list[Step]:
     if r.cluster_exists:  # checked with the OIDC provider in the identity steps
         return []
     return [
-        (
+        Step(
             "Create the EKS cluster",
-            "With the IAM OIDC provider (`iam.withOIDC`), control plane logging and the node groups.",
-            [f"eksctl create cluster -f {_q('eksctl/cluster.yaml')}"],
+            "With the IAM OIDC provider (`iam.withOIDC`), control plane logging and the node "
+            "groups. Skipped when the cluster exists (eksctl does not update a cluster).",
+            [_eksctl_create(r)],
         )
     ]
+
+
+def _eksctl_create(r: ResolvedSpec) -> str:
+    a = r.aws
+    return (
+        f"eksctl get cluster --name {_q(a.cluster.name)} --region {_q(a.region)} >/dev/null "
+        f"2>&1 \\\n  || eksctl create cluster -f {_q('eksctl/cluster.yaml')}"
+    )
 
 
 def _pod_identity(r: ResolvedSpec, ctx: Context) -> list[Step]:
@@ -107,11 +158,11 @@ def _pod_identity(r: ResolvedSpec, ctx: Context) -> list[Step]:
             else f", the Pod Identity associations of `{found.path}` (the role above must exist first)"
         )
         return [
-            (
+            Step(
                 "Create the EKS cluster",
                 f"With the EKS Pod Identity agent add-on{associations}, control plane logging "
-                "and the node groups.",
-                [f"eksctl create cluster -f {_q('eksctl/cluster.yaml')}"],
+                "and the node groups. Skipped when the cluster exists.",
+                [_eksctl_create(r)],
             )
         ]
     if found is None:
@@ -122,20 +173,31 @@ def _pod_identity(r: ResolvedSpec, ctx: Context) -> list[Step]:
         f"\\\n  || aws eks create-addon {on} --addon-name {addon}"
     ]
     for assoc in found.content["associations"]:
+        sa, role = _q(assoc["serviceAccountName"]), _q(assoc["roleARN"])
+        ns = _q(assoc["namespace"])
         lines.append(
-            f"aws eks create-pod-identity-association {on} --namespace {_q(assoc['namespace'])} "
-            f"--service-account {_q(assoc['serviceAccountName'])} --role-arn {_q(assoc['roleARN'])}"
+            f"id=$(aws eks list-pod-identity-associations {on} --namespace {ns} "
+            f"--service-account {sa} --query 'associations[0].associationId' --output text)\n"
+            f'if [ -n "$id" ] && [ "$id" != None ]; then\n'
+            f'  aws eks update-pod-identity-association {on} --association-id "$id" '
+            f"--role-arn {role}\n"
+            "else\n"
+            f"  aws eks create-pod-identity-association {on} --namespace {ns} "
+            f"--service-account {sa} --role-arn {role}\n"
+            "fi"
         )
     return [
-        (
+        Step(
             "Install the Pod Identity agent and associate the service accounts",
-            f"airspec does not create or change the cluster `{a.cluster.name}`. EKS Pod "
+            f"airspec does not create or change the cluster `{a.cluster.name}` itself. EKS Pod "
             "Identity needs the `eks-pod-identity-agent` add-on (the first command installs it "
             "when it is missing) and one association per service account "
-            f"(`{found.path}`). An association that exists already is refused; change its "
-            "role with `aws eks update-pod-identity-association --association-id ID "
-            "--role-arn ARN`.",
+            f"(`{found.path}`): an existing association is pointed at the role, a missing one "
+            "created.",
             lines,
+            beyond=f"the add-on is cluster-wide: it runs a DaemonSet on every node of "
+            f"`{a.cluster.name}`, for every namespace. The first command only reads when the "
+            "add-on is there already.",
         )
     ]
 
@@ -152,7 +214,7 @@ def _aws_identity(r: ResolvedSpec, ctx: Context) -> list[Step]:
     )
     if r.oidc_issuer is None:
         return [
-            (
+            Step(
                 "Record the cluster's OIDC issuer, then compile again",
                 existing
                 + ("" if r.cluster_exists else "The issuer exists only now that the cluster does. ")
@@ -165,7 +227,7 @@ def _aws_identity(r: ResolvedSpec, ctx: Context) -> list[Step]:
             )
         ]
     provider = aws.oidc_provider_arn(a.account_id, r.oidc_issuer, r.partition)
-    check: Step = (
+    check = Step(
         "Check the OIDC issuer and its IAM provider",
         existing + f"The first command must print `{r.oidc_issuer}`; the second must list "
         f"`{aws.STS_AUDIENCE}` as a client id."
@@ -185,32 +247,54 @@ def _aws_identity(r: ResolvedSpec, ctx: Context) -> list[Step]:
     return [check, *_aws_role(r, ctx)]
 
 
+def _policy_upsert(arn: str, name: str, document: str) -> str:
+    """Create the managed policy, or make `document` its default version (a policy keeps at
+    most five versions: the oldest non-default one goes first when it is full)."""
+    at = f"--policy-arn {_q(arn)}"
+    return (
+        f"if aws iam get-policy {at} >/dev/null 2>&1; then\n"
+        f"  if [ \"$(aws iam list-policy-versions {at} --query 'length(Versions)' --output text)\" "
+        "-ge 5 ]; then\n"
+        f"    aws iam delete-policy-version {at} --version-id \"$(aws iam list-policy-versions {at} "
+        "--query 'Versions[?!IsDefaultVersion] | sort_by(@, &CreateDate)[0].VersionId' "
+        '--output text)"\n'
+        "  fi\n"
+        f"  aws iam create-policy-version {at} --policy-document {document} --set-as-default\n"
+        "else\n"
+        f"  aws iam create-policy --policy-name {_q(name)} --policy-document {document}\n"
+        "fi"
+    )
+
+
+def _role_upsert(name: str, trust: str) -> str:
+    """Create the role, or set its trust policy when it exists."""
+    return (
+        f"if aws iam get-role --role-name {_q(name)} >/dev/null 2>&1; then\n"
+        f"  aws iam update-assume-role-policy --role-name {_q(name)} --policy-document {trust}\n"
+        "else\n"
+        f"  aws iam create-role --role-name {_q(name)} --assume-role-policy-document {trust}\n"
+        "fi"
+    )
+
+
 def _aws_role(r: ResolvedSpec, ctx: Context) -> list[Step]:
     a = r.aws
     steps: list[Step] = []
     has_policy = ctx.find(ArtifactKind.AWS_IAM_POLICY) is not None
     lines = []
     if has_policy:
-        lines.append(
-            f"aws iam create-policy --policy-name {_q(a.role.policy_name)} "
-            "--policy-document file://aws/iam-policy.json"
-        )
-    lines.append(
-        f"aws iam create-role --role-name {_q(a.role.name)} "
-        "--assume-role-policy-document file://aws/trust-policy.json"
-    )
+        lines.append(_policy_upsert(r.policy_arn, a.role.policy_name, "file://aws/iam-policy.json"))
+    lines.append(_role_upsert(a.role.name, "file://aws/trust-policy.json"))
     if has_policy:
         lines.append(
             f"aws iam attach-role-policy --role-name {_q(a.role.name)} --policy-arn {_q(r.policy_arn)}"
         )
     who = "the Deployment's" if r.is_software else "the agents'"
     steps.append(
-        (
-            f"Create {who} IAM role",
-            "To update an existing role instead: `aws iam create-policy-version --policy-arn "
-            f"{r.policy_arn} --policy-document file://aws/iam-policy.json --set-as-default` "
-            f"and `aws iam update-assume-role-policy --role-name {a.role.name} "
-            "--policy-document file://aws/trust-policy.json`.",
+        Step(
+            f"Create or update {who} IAM role",
+            "Create-or-update: a policy or role that exists gets the compiled document as its "
+            "new version or trust policy, so the step can run again.",
             lines,
         )
     )
@@ -221,12 +305,11 @@ def _aws_role(r: ResolvedSpec, ctx: Context) -> list[Step]:
     if trust is not None and policy is not None and policy.live is not None:
         role, policy_name = policy.live.id.split("/", 1)
         steps.append(
-            (
-                "Create the read-only role for Astro's log reader",
+            Step(
+                "Create or update the read-only role for Astro's log reader",
                 "Astro reads task logs through this role; it can only list and read the logs prefix.",
                 [
-                    f"aws iam create-role --role-name {_q(role)} "
-                    f"--assume-role-policy-document file://{trust.path}",
+                    _role_upsert(role, f"file://{trust.path}"),
                     f"aws iam put-role-policy --role-name {_q(role)} --policy-name {_q(policy_name)} "
                     f"--policy-document file://{policy.path}",
                 ],
@@ -241,11 +324,15 @@ def _gcp_cluster(r: ResolvedSpec) -> list[Step]:
     where = f"--cluster={_q(c.name)} --project={_q(g.project)} --location={_q(c.location)}"
     on = f"--project={_q(g.project)} --location={_q(c.location)}"
     pool_flag = f"--workload-pool={_q(gcp.workload_pool(g.project))}"
-    create = [f"gcloud container clusters create {_q(c.name)} {on} {pool_flag} --num-nodes=1"]
+    create = [
+        f"gcloud container clusters describe {_q(c.name)} {on} >/dev/null 2>&1 \\\n"
+        f"  || gcloud container clusters create {_q(c.name)} {on} {pool_flag} --num-nodes=1"
+    ]
     update = [f"gcloud container clusters update {_q(c.name)} {on} {pool_flag}"]
     for p in c.node_pools:
         create.append(
-            f"gcloud container node-pools create {_q(p.name)} {where} "
+            f"gcloud container node-pools describe {_q(p.name)} {where} >/dev/null 2>&1 \\\n"
+            f"  || gcloud container node-pools create {_q(p.name)} {where} "
             f"--machine-type={_q(p.machine_type)} --workload-metadata=GKE_METADATA "
             f"--enable-autoscaling --num-nodes={max(p.min_count, 1)} "
             f"--min-nodes={p.min_count} --max-nodes={p.max_count}"
@@ -256,12 +343,15 @@ def _gcp_cluster(r: ResolvedSpec) -> list[Step]:
         )
     # GKE cannot create a cluster without a pool; the one it makes is not in the spec, and
     # drift would report it forever, so it goes once the declared pools exist
-    create.append(f"gcloud container node-pools delete default-pool {where} --quiet")
+    create.append(  # gone already (a rerun): the delete fails and describe confirms it
+        f"gcloud container node-pools delete default-pool {where} --quiet \\\n"
+        f"  || ! gcloud container node-pools describe default-pool {where} >/dev/null 2>&1"
+    )
     credentials = f"gcloud container clusters get-credentials {_q(c.name)} {on}"
     if r.cluster_exists:
         pool = gcp.workload_pool(g.project)
         return [
-            (
+            Step(
                 "Check the existing cluster",
                 f"airspec does not create or change `{c.name}`. Workload Identity needs the "
                 f"workload pool `{pool}` (the first command must print it) and "
@@ -279,8 +369,9 @@ def _gcp_cluster(r: ResolvedSpec) -> list[Step]:
             )
         ]
     return [
-        (
+        Step(
             "Create the GKE cluster with Workload Identity",
+            "Each create is skipped when the object exists. "
             "GKE creates the cluster with a `default-pool` the spec does not declare; the last "
             "command removes it once the declared pools exist. "
             "For an existing cluster run the update form instead: "
@@ -295,20 +386,21 @@ def _gcp_identity(r: ResolvedSpec, ctx: Context) -> list[Step]:
     g = r.gcp
     email = r.gsa_email
     lines = [
-        f"gcloud iam service-accounts create {_q(g.service_account)} --project={_q(g.project)} "
-        f"--display-name={_q('airspec ' + r.name)}"
+        f"gcloud iam service-accounts describe {_q(email)} --project={_q(g.project)} "
+        ">/dev/null 2>&1 \\\n"
+        f"  || gcloud iam service-accounts create {_q(g.service_account)} "
+        f"--project={_q(g.project)} --display-name={_q('airspec ' + r.name)}"
     ]
     bindings = ctx.find(ArtifactKind.GCP_IAM_BINDINGS)
     resources = [] if bindings is None else bindings.content["resources"]
     condition_files = {
         a.content["expression"]: a.path for a in ctx.all(ArtifactKind.GCP_IAM_CONDITION)
     }
+    buckets = []
     for res in resources:
         if res["type"] == "storage.bucket":
             target = "gs://" + res["resource"].rsplit("/", 1)[1]
-            lines.append(
-                f"gcloud storage buckets update {_q(target)} --uniform-bucket-level-access"
-            )
+            buckets.append(target)
             verb = f"gcloud storage buckets add-iam-policy-binding {_q(target)}"
         elif res["type"] == "project":
             verb = f"gcloud projects add-iam-policy-binding {_q(g.project)}"
@@ -321,15 +413,48 @@ def _gcp_identity(r: ResolvedSpec, ctx: Context) -> list[Step]:
                     condition_file = condition_files[b["condition"]["expression"]]
                     line += f" --condition-from-file={_q(condition_file)}"
                 lines.append(line)
-    return [
-        (
+    steps = [_uniform_access(buckets)] if buckets else []
+    steps.append(
+        Step(
             "Create the Google service account and its bindings",
             "Workload Identity lets exactly the listed Kubernetes service accounts act as "
             f"`{email}`; bucket grants are limited to the backends' prefixes by the IAM "
-            "conditions in `gcp/conditions/` (they need uniform bucket-level access).",
+            "conditions in `gcp/conditions/` (they need uniform bucket-level access, the step "
+            "before). The service account is created when missing; adding a binding that "
+            "exists changes nothing.",
             lines,
         )
-    ]
+    )
+    return steps
+
+
+UBLA_CONFIRM = "AIRSPEC_ENABLE_UNIFORM_ACCESS"
+
+
+def _uniform_access(buckets: list[str]) -> Step:
+    """Uniform bucket-level access: the IAM conditions need it, and it changes the bucket for
+    everyone who uses it, so the commands check first and stop for a confirmation."""
+    lines = []
+    for target in buckets:
+        describe = f"gcloud storage buckets describe {_q(target)}"
+        lines.append(
+            f"if [ \"$({describe} --format='value(uniform_bucket_level_access)')\" != True ]; then\n"
+            f"  {describe} --format='yaml(acl,default_acl)'  # who has access by ACL today\n"
+            f'  : "${{{UBLA_CONFIRM}:?read the ACLs above, then set {UBLA_CONFIRM}=yes}}"\n'
+            f"  gcloud storage buckets update {_q(target)} --uniform-bucket-level-access\n"
+            "fi"
+        )
+    return Step(
+        "Check, then turn on uniform bucket-level access",
+        "The IAM conditions that limit the grants to the backends' prefixes work only with "
+        "uniform bucket-level access. A bucket that has it already is left alone; for one "
+        "that does not, the command prints its ACLs and stops until "
+        f"`{UBLA_CONFIRM}=yes` is set.",
+        lines,
+        beyond="the bucket may be shared: uniform bucket-level access disables every object "
+        "and bucket ACL for all its users, not only this deployment (anyone reading through an "
+        "ACL loses access), and after 90 days it can no longer be turned off.",
+    )
 
 
 def _secrets_store(r: ResolvedSpec) -> list[Step]:
@@ -352,7 +477,7 @@ def _secrets_store(r: ResolvedSpec) -> list[Step]:
             )
         )
     return [
-        (
+        Step(
             "Store connections and variables",
             "Airflow's secrets backend looks up " + " and ".join(names) + ". Set `CONN_ID` and "
             "`CONN_URI` (a connection URI or JSON), or `VAR_KEY` and `VAR_VALUE`, in the "
@@ -404,11 +529,15 @@ def _verify(r: ResolvedSpec, ctx: Context, title_note: str) -> Step:
         )
     else:
         lines = [f"kubectl get pods --namespace {_q(ns)}", _annotation_check(r, ns, first)]
-    note = title_note
+    note, network = title_note, ""
     if r.spec.cloud.gcp is not None:
         lines.append(_wi_check(ns, first))
         note += f" The last command must list `{r.gsa_email}` as the active account."
-    return ("Verify", note, lines)
+        network = (
+            f"the last command runs the public image `{WI_CHECK_IMAGE}` from Docker Hub: the "
+            "nodes need egress to `docker.io` (or a mirror of that image: change `--image`)."
+        )
+    return Step("Verify", note, lines, network=network)
 
 
 def _agents(r: ResolvedSpec, ctx: Context) -> list[Step]:
@@ -447,23 +576,60 @@ def _agents(r: ResolvedSpec, ctx: Context) -> list[Step]:
     secret_lines.append("kubectl apply -f k8s/")
     helm = (
         f"helm upgrade --install {_q(r.helm_release)} {CHART} --namespace {_q(ns)} "
-        "--values helm/values.yaml"
+        f"--version {_q(r.chart_version)} --values helm/values.yaml"
     )
-    if d.helm.chart_version:
-        helm += f" --version {_q(d.helm.chart_version)}"
     return [
-        (
+        Step(
             "Create the namespace, its Secrets and ConfigMaps",
             "Create-or-update: safe to run again.",
             secret_lines,
         ),
-        (
+        Step(
             "Install or upgrade the agents",
-            "",
+            f"Chart `{CHART}` version {r.chart_version}"
+            + (
+                " (the spec's `deployment.helm.chartVersion`)."
+                if d.helm.chart_version
+                else " (the version airspec is tested with: the spec pins none, warning AS226)."
+            ),
             [f"helm repo add astronomer {CHART_REPO} --force-update", helm],
+            network=_agent_egress(r, ctx),
         ),
         _verify(r, ctx, "Pods become Ready, and the worker service account carries the identity."),
     ]
+
+
+def _agent_egress(r: ResolvedSpec, ctx: Context) -> str:
+    """What the agents reach outside the cluster once installed."""
+    d = r.spec.deployment
+    assert d.astro is not None
+    host = d.astro.api_url.split("://", 1)[1].split("/", 1)[0]
+    images = sorted({w.image or d.image for w in d.workers} | {d.image})
+    registries = sorted({i.split("/", 1)[0] for i in images if "/" in i})
+    needs = [
+        f"this machine reaches `{CHART_REPO}` (the chart)",
+        f"the nodes pull {', '.join(f'`{i}`' for i in images)} from "
+        + ", ".join(f"`{reg}`" for reg in registries),
+        f"the agents reach the Deployment's API at `{host}` over HTTPS (Astronomer asks to "
+        "allow it in the egress allowlist)",
+    ]
+    values = ctx.find(ArtifactKind.HELM_VALUES)
+    workers = [] if values is None else values.content.get("workers", [])
+    if any(
+        "pip" in c.get("command", [])[:1]
+        for w in workers
+        for c in w.get("initContainers", [])
+    ):
+        needs.append(
+            "each worker's `install-providers` init container runs pip against the package "
+            "index (PyPI: `pypi.org`, `files.pythonhosted.org`) at every start"
+        )
+    if r.spec.bundles:
+        needs.append(
+            "the DAG processor and workers clone "
+            + ", ".join(f"`{b.git.repo}`" for b in r.spec.bundles)
+        )
+    return "; ".join(needs) + "."
 
 
 def _software(r: ResolvedSpec, ctx: Context) -> list[Step]:
@@ -472,7 +638,7 @@ def _software(r: ResolvedSpec, ctx: Context) -> list[Step]:
     houston_config = _path(ctx, ArtifactKind.SOFTWARE_HOUSTON_CONFIG)
     astro_commands = _path(ctx, ArtifactKind.SOFTWARE_ASTRO_COMMANDS)
     return [
-        (
+        Step(
             "Let Houston annotate Deployment service accounts",
             f"Merges `{houston_config}` into the platform's values and keeps the rest. "
             f"`--version` pins the chart the platform runs ({sw.platform_chart_version}, from "
@@ -487,8 +653,11 @@ def _software(r: ResolvedSpec, ctx: Context) -> list[Step]:
                 f"--version {_q(sw.platform_chart_version)} "
                 f"--reuse-values --values {houston_config}",
             ],
+            beyond=f"this upgrades the whole Astronomer platform release "
+            f"`{sw.platform_release_name}` (every Deployment it runs), with the same chart "
+            "version; the first command checks that version before anything changes.",
         ),
-        (
+        Step(
             "Create the Deployment with its cloud role",
             f"For a Deployment that exists already: `bash {astro_commands} update <deployment-id>`.",
             [f"bash {astro_commands} create"],
@@ -505,7 +674,7 @@ def _software_env(r: ResolvedSpec, ctx: Context) -> list[Step]:
     dockerfile = '"$ASTRO_PROJECT/Dockerfile"'
     block = f"/^# airspec:begin {r.name}$/,/^# airspec:end {r.name}$/d"
     return [
-        (
+        Step(
             "Configure the Deployment's Airflow backends",
             f"`{env.path}` holds the settings for remote task logs, XCom and the secrets "
             "backend as Dockerfile `ENV` lines (no secret values). They go into the Dockerfile "
@@ -566,10 +735,14 @@ def runbook(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
         _intro(r),
         "",
     ]
-    for i, (title, note, lines) in enumerate(steps, 1):
-        text.append(f"## {i}. {title}")
+    for i, step in enumerate(steps, 1):
+        text.append(f"## {i}. {step.title}")
         text.append("")
-        if note:
-            text += [note, ""]
-        text.append(_block(lines))
+        if step.beyond:
+            text += [f"> **Beyond this deployment:** {step.beyond}", ""]
+        if step.network:
+            text += [f"> **Network:** {step.network}", ""]
+        if step.note:
+            text += [step.note, ""]
+        text.append(_block(step.lines))
     return [Artifact(PATH, ArtifactKind.RUNBOOK, "markdown", "\n".join(text).rstrip("\n") + "\n")]

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import get_args
 
 from airspec.codes import (
     BAD_QUANTITY,
     BLOCK_NOT_FOR_PLATFORM,
     BLOCK_REQUIRED,
+    CHART_UNPINNED,
     CLOUD_MISMATCH,
     UNKNOWN_COMPONENT,
     make,
     rule,
 )
-from airspec.diagnostics import Diagnostic
+from airspec.diagnostics import Diagnostic, Severity
 from airspec.kube import quantity_text, quantity_value
+from airspec.model import TESTED_CHART_VERSION, SecretsBackend
 from airspec.platforms import COMPONENTS, DEFAULT_CLOUD_ACCESS, REMOTE, SOFTWARE
 from airspec.rules.context import RuleContext
 
+SECRETS_TYPES = get_args(SecretsBackend.model_fields["type"].annotation)
+CLOUD_TYPES = ("aws-", "gcp-")
 REMOTE_ONLY = (
     "astro",
     "workers",
@@ -150,8 +155,10 @@ def backends_match_cloud(ctx: RuleContext) -> Iterator[Diagnostic]:
         CLOUD_MISMATCH,
         ctx.at("backends", "secrets", "type"),
         f"secrets backend '{secrets.type}' is for {other}, but the spec targets cloud.{cloud}",
-        "use a backend of the same cloud (aws-secrets-manager, aws-ssm | gcp-secret-manager) "
-        "or local-filesystem",
+        "use "
+        + " or ".join(
+            t for t in SECRETS_TYPES if t.startswith(f"{cloud}-") or not t.startswith(CLOUD_TYPES)
+        ),
     )
 
 
@@ -216,3 +223,32 @@ def resource_quantities(ctx: RuleContext) -> Iterator[Diagnostic]:
                     f"'{key}' {text!r} is not a Kubernetes quantity",
                     'e.g. cpu: "500m", memory: 2Gi, ephemeralStorage: 1Gi',
                 )
+
+
+@rule(CHART_UNPINNED, "chart-unpinned")
+def chart_pinned(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """The agents' Helm chart version is not pinned (a warning).
+
+    The runbook installs `astronomer/astro-remote-execution-agent` with `helm upgrade
+    --install --version`: without a version helm takes the newest chart, whose values may
+    differ from what airspec wrote (the image is pinned, the chart would not be). When
+    `deployment.helm.chartVersion` is unset the runbook pins the version airspec is tested
+    with (`TESTED_CHART_VERSION` in `airspec/model.py`) and this warning says so; set the
+    field to make the choice yours.
+    """
+    spec = ctx.spec
+    assert spec is not None
+    if spec.deployment.platform != REMOTE or spec.deployment.helm.chart_version is not None:
+        return
+    raw = ctx.raw_at(("deployment",)) or {}
+    where = (
+        ctx.at("deployment", "helm", key=True) if "helm" in raw else ctx.at("deployment", key=True)
+    )
+    yield make(
+        CHART_UNPINNED,
+        where,
+        "deployment.helm.chartVersion is not set; the runbook installs chart "
+        f"{TESTED_CHART_VERSION}, the version airspec is tested with",
+        f'pin it: helm: {{chartVersion: "{TESTED_CHART_VERSION}"}} under deployment',
+        Severity.WARNING,
+    )
