@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
-
-from collections.abc import Callable, Sequence
 
 if TYPE_CHECKING:
 
@@ -115,6 +113,16 @@ SpecsArg = Annotated[
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="Also name each tree that did not change.")
 ]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        "-o",
+        help="The compiled trees' folder, <out>/<name>/ per spec (default: out/ at the root "
+        "of the git work tree holding the specs).",
+        show_default=False,
+    ),
+]
 FormatOpt = Annotated[
     DiagFormat,
     typer.Option(
@@ -194,6 +202,15 @@ def _specs(paths: list[Path]) -> list[Path]:
         raise typer.Exit(exit_code(error=True)) from None
 
 
+def _out(out: Path | None, specs: list[Path]) -> Path:
+    """--out as given, else the project's out/ (the git work tree holding the specs)."""
+    if out is not None:
+        return out
+    from airspec.repo import default_out, shown
+
+    return Path(shown(default_out(specs)))
+
+
 def _summary(diags: list[Diagnostic]) -> str:
     errors = sum(d.is_error for d in diags)
     warnings = len(diags) - errors
@@ -242,9 +259,7 @@ def validate(specs: SpecsArg, fmt: FormatOpt = DiagFormat.text) -> None:
 )
 def compile_(
     specs: SpecsArg,
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Output folder; each spec writes <out>/<name>/.")
-    ] = Path("out"),
+    out: OutOpt = None,
     check: Annotated[
         bool,
         typer.Option(
@@ -252,17 +267,33 @@ def compile_(
             help="Write nothing; exit 2 and name the stale files if out/ is not up to date.",
         ),
     ] = False,
+    diff: Annotated[
+        bool,
+        typer.Option("--diff", help="With --check: print a unified diff of each stale file."),
+    ] = False,
     fmt: FormatOpt = DiagFormat.text,
     verbose: VerboseOpt = False,
 ) -> None:
     """Validate specs and lower them into reviewable artifacts under out/<name>/.
 
-    Nothing is written unless every spec compiles; each out/<name>/ is replaced atomically.
+    Nothing is written unless every spec compiles; each out/<name>/ is replaced atomically,
+    and a file it removes from out/<name>/ (no longer generated, or added by hand) is named.
+    The default out/ is the one at the root of the git work tree holding the specs, wherever
+    the command runs.
     """
-    from airspec.emit import EmitError, orphans, render_tree, stale_out, write_tree
+    from airspec.emit import (
+        EmitError,
+        orphans,
+        removed_files,
+        render_tree,
+        stale_out,
+        unified_diff,
+        write_tree,
+    )
     from airspec.pipeline import compile_specs
 
     specs = _specs(specs)
+    out = _out(out, specs)
     batch = compile_specs(specs, out)
     diags = batch.diagnostics
     trees: dict[str, dict[str, bytes]] = {}
@@ -275,10 +306,12 @@ def compile_(
         _say(f"airspec: {_summary(diags)}; nothing written")
         raise typer.Exit(exit_code(error=True))
     if check:
-        stale = [
-            (f"{out.as_posix()}/{s.path}", s.reason) for s in stale_out(out, batch.root, trees)
-        ]
+        found = stale_out(out, batch.root, trees)
+        stale = [(f"{out.as_posix()}/{s.path}", s.reason) for s in found]
         _print_diagnostics(diags, fmt, stale=stale)
+        if diff and fmt is not DiagFormat.json:
+            for s in found:
+                print(unified_diff(out, s, trees), end="")
         if stale:
             folders = sum(path.endswith("/") for path, _ in stale)  # leftovers, orphans
             plain = len(stale) - folders
@@ -292,6 +325,7 @@ def compile_(
     _print_diagnostics(diags, fmt)
     written = 0
     for name, files in trees.items():
+        removed = removed_files(out, name, files)
         try:
             changed = write_tree(out, name, files)
         except EmitError as exc:
@@ -300,6 +334,8 @@ def compile_(
             )
             raise typer.Exit(exit_code(error=True)) from None
         written += changed
+        for path in removed:
+            _say(f"removed {(out / name / path).as_posix()} (airspec does not generate it)")
         if changed or verbose:
             _say(
                 f"{'wrote' if changed else 'unchanged'} {(out / name).as_posix()}/ "
@@ -406,9 +442,7 @@ def apply(
             "drift; or none.",
         ),
     ] = "broadening,missing,drift",
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="The compiled tree to check for staleness.")
-    ] = Path("out"),
+    out: OutOpt = None,
     context: Annotated[
         str | None, typer.Option("--context", help="kubeconfig context (default: current).")
     ] = None,
@@ -465,7 +499,7 @@ def apply(
 
     request = Request(
         specs=specs,
-        out=out,
+        out=_out(out, specs),
         targets=target,
         kube_context=context,
         ignore_file=ignore_file,

@@ -196,6 +196,36 @@ def stale_files(out_dir: Path, name: str, files: dict[str, bytes]) -> list[Stale
     return out
 
 
+def removed_files(out_dir: Path, name: str, files: dict[str, bytes]) -> list[str]:
+    """Files in out/<name>/ that writing `files` removes: ones airspec no longer generates,
+    and ones someone added by hand."""
+    return sorted(set(existing_files(out_dir / name)) - set(files))
+
+
+def unified_diff(out_dir: Path, stale: Stale, trees: Mapping[str, dict[str, bytes]]) -> str:
+    """The unified diff that `compile` would apply to one stale file (on disk -> compiled)."""
+    import difflib
+
+    name, _, rel = stale.path.partition("/")
+    if not rel or rel.endswith("/"):
+        return ""  # a folder (leftover, orphan): no text to compare
+    on_disk = out_dir / stale.path
+    before = on_disk.read_bytes() if on_disk.is_file() else b""
+    after = trees.get(name, {}).get(rel, b"")
+    try:
+        old, new = before.decode("utf-8"), after.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"Binary files differ: {stale.path}\n"
+    shown = f"{out_dir.as_posix()}/{stale.path}"
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True),
+        new.splitlines(keepends=True),
+        fromfile=shown if before or on_disk.is_file() else "/dev/null",
+        tofile=shown if rel in trees.get(name, {}) else "/dev/null",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+
+
 def stale_out(out_dir: Path, root: Path, trees: Mapping[str, dict[str, bytes]]) -> list[Stale]:
     """Everything `compile --check` reports: stale files and leftovers of each tree, and
     trees no spec produces any more."""

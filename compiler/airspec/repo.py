@@ -18,3 +18,26 @@ def project_root(out_dir: Path) -> Path:
     """The folder spec paths in headers are relative to: the git work tree that holds the out
     folder, else the out folder's parent (so the header does not depend on the cwd)."""
     return git_work_tree(out_dir) or out_dir.resolve().parent
+
+
+def default_out(specs: list[Path]) -> Path:
+    """The default out folder: `out/` at the root of the git work tree holding the specs,
+    wherever the command runs (so `cd specs && airspec compile .` writes the project's out/,
+    not a second tree in specs/); `out` in the working directory when the specs are in no
+    git work tree."""
+    for spec in specs:
+        tree = git_work_tree(spec.parent if spec.is_file() or not spec.exists() else spec)
+        if tree is not None:
+            return tree / "out"
+    return Path("out")
+
+
+def shown(path: Path) -> str:
+    """A path as messages show it: relative to the working directory when that is short."""
+    import os
+
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive
+        return path.as_posix()
+    return Path(rel).as_posix() if not rel.startswith("../../..") else path.as_posix()

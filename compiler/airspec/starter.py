@@ -14,9 +14,9 @@ from pathlib import Path, PurePosixPath
 
 from airspec.aws import issuer_region
 from airspec.model import (
+    CHART_VERSION_PATTERN,
     DNS_LABEL_PATTERN,
     GSA_ID_PATTERN,
-    CHART_VERSION_PATTERN,
     TESTED_CHART_VERSION,
     spec_json_schema_text,
 )
