@@ -514,6 +514,72 @@ def apply(
 
 
 @app.command(
+    epilog="Example: airspec review origin/main --format markdown > review.md  (a PR comment)"
+)
+def review(
+    base: Annotated[
+        str | None,
+        typer.Argument(
+            help="A git revision (default: the merge base with the default branch).",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="The compiled trees' folder (default: out/ at the root of the git work tree "
+            "holding the working directory).",
+            show_default=False,
+        ),
+    ] = None,
+    report_format: Annotated[
+        ReportFormat,
+        typer.Option("--format", "-f", help="text, json (airspec.review/v1), markdown (a PR comment)."),
+    ] = ReportFormat.text,
+    fail_on_broadening: Annotated[
+        bool, typer.Option("--fail-on-broadening", help="Exit 3 when the change grants more.")
+    ] = False,
+) -> None:
+    """Say what a change grants: the compiled trees at BASE against the working tree, by meaning.
+
+    Per spec and identity (IAM role, Google service account, GCP member): grants added and
+    removed, and who may now assume the identity, broadening first. IAM statements are
+    compared as IAM evaluates them (the engine of 'apply --dry-run'), so reordering or
+    reformatting is no change and s3:GetObject -> s3:* is one wider grant. A broadening that
+    out/ holds but its spec does not compile to is called out as a hand edit.
+
+    Exit 0, 1 on error (no git, an unknown revision), 3 with --fail-on-broadening when
+    something is broadened.
+    """
+    from airspec.repo import git_work_tree
+    from airspec.review import ReviewError, to_json, to_markdown, to_text
+    from airspec.review import review as review_out
+
+    root = git_work_tree(out if out is not None else Path.cwd())
+    if root is None:
+        _say("airspec: review compares git revisions: run it inside a git work tree")
+        raise typer.Exit(exit_code(error=True))
+    try:
+        result = review_out(root, out if out is not None else root / "out", base)
+    except ReviewError as exc:
+        _say(f"airspec: {exc}")
+        raise typer.Exit(exit_code(error=True)) from None
+    render = {
+        ReportFormat.text: to_text,
+        ReportFormat.json: to_json,
+        ReportFormat.markdown: to_markdown,
+    }[report_format]
+    print(render(result), end="")
+    _say(
+        f"airspec: {len(result.broadening)} broadening, {len(result.narrowing)} narrowing "
+        f"in {len(result.trees)} tree(s)"
+    )
+    raise typer.Exit(exit_code(drift=fail_on_broadening and bool(result.broadening)))
+
+
+@app.command(
     epilog="Example: airspec resolve specs/remote-exec-eks.airspec.yaml  (after eksctl create cluster)"
 )
 def resolve(
