@@ -49,7 +49,7 @@ SecretName = Annotated[
     _fmt(
         codes.NOT_DNS_SAFE,
         r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
-        "the name of an existing Kubernetes Secret (never its value)",
+        "the name of a Kubernetes Secret (never its value)",
         max_length=253,
     ),
 ]
@@ -208,9 +208,18 @@ class Metadata(_Model):
 
 
 class Astro(_Model):
-    api_url: HttpsUrl = Field(description="the Astro Deployment's API URL")
-    agent_token_secret: SecretName
-    image_pull_secret: SecretName
+    api_url: HttpsUrl = Field(
+        description="the Astro Deployment's API URL (astroDeploymentAPIURL in the values.yaml "
+        "the Astro UI offers under the Deployment's Remote Agents tab)"
+    )
+    agent_token_secret: SecretName = Field(
+        description="the NAME of the Kubernetes Secret holding the agent token (key 'token'); "
+        "the runbook creates or updates it from $ASTRO_AGENT_TOKEN, never from the spec"
+    )
+    image_pull_secret: SecretName = Field(
+        description="the NAME of the docker-registry Secret for images.astronomer.cloud; the "
+        "runbook creates or updates it from $ASTRO_REGISTRY_PASSWORD"
+    )
     log_reader_role_arn: RoleArn | None = Field(
         default=None, description="Astro's identity that reads task logs (optional)"
     )
