@@ -135,13 +135,13 @@ def test_aws_region_typos_are_refused_with_the_region_meant(
     )
     diags = diagnose(tmp_path, text)
     (d,) = [d for d in diags if d.is_error]
-    assert d.code == "AS225" and hint in d.hint and (d.line, d.col) == (19, 13)
+    assert d.code == "AS230" and hint in d.hint and (d.line, d.col) == (19, 13)
     assert not any(x.code == "AS201" for x in diags)  # the issuer is not blamed
 
 
 def test_aws_partitions(tmp_path: Path) -> None:
     iso = MINIMAL.replace("region: us-east-1", "region: us-iso-east-1")
-    (d,) = [d for d in diagnose(tmp_path, iso) if d.code == "AS225"]
+    (d,) = [d for d in diagnose(tmp_path, iso) if d.code == "AS230"]
     assert "aws-iso" in d.message
     gov = MINIMAL.replace("region: us-east-1", "region: us-gov-west-1").replace(
         "oidc.eks.us-east-1", "oidc.eks.us-gov-west-1"
@@ -150,13 +150,13 @@ def test_aws_partitions(tmp_path: Path) -> None:
     china = MINIMAL.replace("region: us-east-1", "region: cn-north-1").replace(
         "oidc.eks.us-east-1.amazonaws.com", "oidc.eks.cn-north-1.amazonaws.com"
     )
-    (d,) = [d for d in diagnose(tmp_path, china) if d.code == "AS225"]
+    (d,) = [d for d in diagnose(tmp_path, china) if d.code == "AS230"]
     assert "amazonaws.com.cn" in d.message  # a China cluster's issuer is in .com.cn
     arn = MINIMAL.replace(
         "    imagePullSecret: registry\n",
         "    imagePullSecret: registry\n    logReaderRoleArn: arn:aws-us-gov:iam::123456789012:role/r\n",
     )
-    (d,) = [d for d in diagnose(tmp_path, arn) if d.code == "AS225"]
+    (d,) = [d for d in diagnose(tmp_path, arn) if d.code == "AS230"]
     assert "aws-us-gov" in d.message and "'us-east-1' is in 'aws'" in d.message
 
 
@@ -171,7 +171,7 @@ def test_aws_partitions(tmp_path: Path) -> None:
 def test_gcp_regions_and_zones(tmp_path: Path, old: str, new: str, hint: str) -> None:
     diags = diagnose(tmp_path, GKE_MINIMAL.replace(old, new, 1))
     (d,) = [d for d in diags if d.is_error]
-    assert d.code == "AS225" and hint in d.hint, d
+    assert d.code == "AS230" and hint in d.hint, d
 
 
 def test_gcp_two_digit_regions_are_regions(tmp_path: Path) -> None:
@@ -221,7 +221,7 @@ def test_a_cross_field_rule_runs_whatever_else_failed(tmp_path: Path, broken: se
 def test_helm_chart_is_pinned_and_an_unpinned_spec_warns(tmp_path: Path, runner: CliRunner) -> None:
     unpinned = MINIMAL.replace('  helm:\n    chartVersion: "1.0.2"\n', "")
     (d,) = diagnose(tmp_path, unpinned)
-    assert d.code == "AS226" and not d.is_error and "1.0.2" in d.message
+    assert d.code == "AS231" and not d.is_error and "1.0.2" in d.message
     out = tmp_path / "out"
     spec = write_spec(tmp_path, unpinned)
     assert invoke(runner, "compile", str(spec), "--out", str(out)).exit_code == 0
@@ -446,7 +446,7 @@ def test_completion_offers_values() -> None:
     assert _complete("airspec init --platform astro") == ["astro-remote-execution", "astronomer-software"]
     assert _complete("airspec apply x --target g") == ["gke", "gcp-iam"]
     codes = _complete("airspec explain AS2")
-    assert "AS201" in codes and "AS225" in codes and all(c.startswith("AS2") for c in codes)
+    assert "AS201" in codes and "AS230" in codes and all(c.startswith("AS2") for c in codes)
 
 
 def test_hints_offer_only_the_specs_cloud(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ DEFAULT_AGENT_IMAGE = (
     "3.0-4-python-3.12-astro-agent-1.0.2"
 )
 # The astronomer/astro-remote-execution-agent chart version the runbook installs when the spec
-# pins none (with warning AS226): the version this project's example specs pin and its tests
+# pins none (with warning AS231): the version this project's example specs pin and its tests
 # check the values against (the chart's defaults in tests/reference/webinar/values.yaml).
 TESTED_CHART_VERSION = "1.0.2"
 CHART_VERSION_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$"
@@ -308,7 +308,7 @@ class Helm(_Model):
     ) = Field(
         default=None,
         description="the astronomer/astro-remote-execution-agent chart version helm installs; "
-        f"unset: {TESTED_CHART_VERSION}, the version airspec is tested with (warning AS226)",
+        f"unset: {TESTED_CHART_VERSION}, the version airspec is tested with (warning AS231)",
     )
 
 

@@ -123,7 +123,7 @@ def check_gcp_location(location: str) -> Unknown | None:
     return Unknown(f"'{location}' is neither a GCP region nor a zone", hint)
 
 
-# The spec fields holding a location: the schema stage leaves their format to AS225, which
+# The spec fields holding a location: the schema stage leaves their format to AS230, which
 # knows the names and suggests the closest one.
 SPEC_FIELDS = (
     ("cloud", "aws", "region"),

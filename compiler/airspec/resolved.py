@@ -47,7 +47,7 @@ class ResolvedSpec:
 
     @property
     def chart_version(self) -> str:
-        """The agents' chart version helm installs: the spec's, else the tested one (AS226)."""
+        """The agents' chart version helm installs: the spec's, else the tested one (AS231)."""
         return self.spec.deployment.helm.chart_version or TESTED_CHART_VERSION
 
     @property

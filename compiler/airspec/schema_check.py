@@ -123,7 +123,7 @@ class _Mapper:
             if path in self.redacted:
                 return  # AS203 already says what is wrong, without echoing the value
             if path in LOCATION_FIELDS:
-                return  # AS225 knows the names: it says which one was meant
+                return  # AS230 knows the names: it says which one was meant
             code = schema.get("x-airspec-code", codes.BAD_FORMAT)
             what = schema.get("x-airspec-format", "in the expected format")
             yield make(

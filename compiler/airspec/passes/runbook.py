@@ -590,7 +590,7 @@ def _agents(r: ResolvedSpec, ctx: Context) -> list[Step]:
             + (
                 " (the spec's `deployment.helm.chartVersion`)."
                 if d.helm.chart_version
-                else " (the version airspec is tested with: the spec pins none, warning AS226)."
+                else " (the version airspec is tested with: the spec pins none, warning AS231)."
             ),
             [f"helm repo add astronomer {CHART_REPO} --force-update", helm],
             network=_agent_egress(r, ctx),

@@ -88,7 +88,7 @@ def issuer_matches_region(ctx: RuleContext) -> Iterator[Diagnostic]:
         return
     issuer, source = _issuer(ctx)
     if issuer is None or check_aws_region(spec.cloud.aws.region) is not None:
-        return  # an unknown region is AS225's to report, not the issuer's fault
+        return  # an unknown region is AS230's to report, not the issuer's fault
     found = issuer_region(issuer)
     if found != spec.cloud.aws.region:
         where = (

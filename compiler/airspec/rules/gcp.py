@@ -53,7 +53,7 @@ def cluster_in_region(ctx: RuleContext) -> Iterator[Diagnostic]:
     if location == g.region or location.startswith(g.region + "-"):
         return
     if check_gcp_region(g.region) or check_gcp_location(location):
-        return  # AS225 names the unknown one
+        return  # AS230 names the unknown one
     yield make(
         LOCATION_REGION,
         ctx.at("cloud", "gcp", "cluster", "location"),
