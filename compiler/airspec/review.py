@@ -330,48 +330,37 @@ def _broadens(kind: str, change: str) -> bool:
     return (change == "added") != (kind == "deny")
 
 
+def _one_way(
+    tree: str, name: str, side: list[Atom], other: list[Atom], change: str
+) -> list[Change]:
+    """The atoms of `side` no atom of `other` covers, as `change` ("added": side is the new
+    one); each with the atoms of `other` it replaced or was narrowed to."""
+    out = []
+    for atom in side:
+        if _covered(atom, other):
+            continue
+        related = _related(atom, side, other)
+        out.append(
+            Change(tree, name, atom.kind, change, atom.text, _broadens(atom.kind, change), related)
+        )
+    return out
+
+
+def _related(atom: Atom, side: list[Atom], other: list[Atom]) -> tuple[str, ...]:
+    """Added: the old atoms the new one covers (it replaced them). Removed: the new atoms the
+    old one covers (it was narrowed to them)."""
+    return tuple(
+        o.text for o in other if o not in side and o.kind == atom.kind and _covered(o, [atom])
+    )
+
+
 def diff_identity(tree: str, name: str, old: Identity | None, new: Identity | None) -> list[Change]:
     """The changes of one identity between two sides (None: absent on that side)."""
     before = old.atoms if old else []
     after = new.atoms if new else []
-    out: list[Change] = []
-    for atom in after:
-        if not _covered(atom, before):
-            replaced = tuple(
-                b.text
-                for b in before
-                if b not in after and b.kind == atom.kind and _covered(b, [atom])
-            )
-            out.append(
-                Change(
-                    tree,
-                    name,
-                    atom.kind,
-                    "added",
-                    atom.text,
-                    _broadens(atom.kind, "added"),
-                    replaced,
-                )
-            )
-    for atom in before:
-        if not _covered(atom, after):
-            narrowed = tuple(
-                a.text
-                for a in after
-                if a not in before and a.kind == atom.kind and _covered(a, [atom])
-            )
-            out.append(
-                Change(
-                    tree,
-                    name,
-                    atom.kind,
-                    "removed",
-                    atom.text,
-                    _broadens(atom.kind, "removed"),
-                    narrowed,
-                )
-            )
-    return out
+    return _one_way(tree, name, after, before, "added") + _one_way(
+        tree, name, before, after, "removed"
+    )
 
 
 def review_trees(

@@ -148,7 +148,9 @@ class Choices:
     def checked(self, platform: str, cloud: str) -> Choices:
         """These choices with the defaults filled in; StarterError when they cannot make a
         spec that compiles to a complete runbook without live access."""
-        identity = self.identity or ("irsa" if platform == SOFTWARE or self.oidc_issuer else "pod-identity")
+        identity = self.identity or (
+            "irsa" if platform == SOFTWARE or self.oidc_issuer else "pod-identity"
+        )
         if cloud != "aws" and (self.identity or self.oidc_issuer):
             raise StarterError("--identity and --oidc-issuer are for --cloud aws")
         if identity not in IDENTITIES:
@@ -162,7 +164,9 @@ class Choices:
         if self.chart_version and platform == SOFTWARE:
             raise StarterError("--chart-version is the agents' chart: astro-remote-execution only")
         if self.chart_version and not _CHART_VERSION.match(self.chart_version):
-            raise StarterError(f"--chart-version {self.chart_version!r} is not a version like 1.0.2")
+            raise StarterError(
+                f"--chart-version {self.chart_version!r} is not a version like 1.0.2"
+            )
         region = self.region
         if self.oidc_issuer is not None:
             if identity != "irsa":
@@ -184,7 +188,9 @@ class Choices:
         region = region or ("us-east-1" if cloud == "aws" else "us-central1")
         problem = check_aws_region(region) if cloud == "aws" else check_gcp_region(region)
         if problem is not None:
-            raise StarterError(f"--region: {problem.message}" + (f"; {problem.hint}" if problem.hint else ""))
+            raise StarterError(
+                f"--region: {problem.message}" + (f"; {problem.hint}" if problem.hint else "")
+            )
         cluster = self.cluster or "airflow"
         if not _CLUSTER.match(cluster):
             raise StarterError(f"--cluster {cluster!r} is not a cluster name (a DNS label)")
@@ -237,6 +243,13 @@ def starter_spec(
     # Software: the platform already runs on its cluster, so no node groups (checked only)
     bundles = _BUNDLES.format(repo=c.dags_repo, name=name) if c.dags_repo else ""
     new_cluster = not c.existing_cluster
+    common = {
+        "name": name,
+        "xcom": xcom,
+        "region": c.region,
+        "cluster": c.cluster,
+        "bundles": bundles,
+    }
     if cloud == "aws":
         identity = ""
         if c.identity == "pod-identity":
@@ -254,29 +267,13 @@ def starter_spec(
                 "--query cluster.identity.oidc.issuer --output text\n"
                 f"      oidcIssuer: {pasted}\n"
             )
-        text += _AWS.format(
-            identity=identity,
-            issuer=issuer,
-            nodes=_AWS_NODES if remote and new_cluster else "",
-            role=role,
-            name=name,
-            xcom=xcom,
-            region=c.region,
-            cluster=c.cluster,
-            bundles=bundles,
-        )
+        nodes = _AWS_NODES if remote and new_cluster else ""
+        text += _AWS.format(identity=identity, issuer=issuer, nodes=nodes, role=role, **common)
     else:
         gsa = (name if len(name) >= 6 else f"{name}-airflow")[:30].rstrip("-")
         gsa = gsa if _GSA_ID.match(gsa) else "airflow-agents"
-        text += _GCP.format(
-            nodes=_GCP_NODES if remote and new_cluster else "",
-            gsa=gsa,
-            name=name,
-            xcom=xcom,
-            region=c.region,
-            cluster=c.cluster,
-            bundles=bundles,
-        )
+        nodes = _GCP_NODES if remote and new_cluster else ""
+        text += _GCP.format(nodes=nodes, gsa=gsa, **common)
     return text
 
 
