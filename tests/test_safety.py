@@ -135,8 +135,13 @@ def test_an_object_claimed_by_another_spec_is_refused_with_both_owners_then_adop
         "take over role AirflowS3LoggerXComRole "
         "(previous owner: 'github.com/acme/team-a/remote-exec-demo')"
     ) in out
-    assert actions(mutating)[:2] == ["TagRole", "UpdateAssumeRolePolicy"]
-    assert _tags(iam, ROLE)["airspec.io/owner"] == "github.com/acme/team-b/remote-exec-demo"
+    # the drifted role is tagged then updated; the claimed objects that needed no change
+    # (the policy, the log-reader role) are tagged as team B's too
+    assert actions(mutating) == ["TagPolicy", "TagRole", "UpdateAssumeRolePolicy", "TagRole"]
+    for role in (ROLE, READER):
+        assert _tags(iam, role)["airspec.io/owner"] == "github.com/acme/team-b/remote-exec-demo"
+    code, out, mutating = team_b.apply("--yes")
+    assert (code, mutating) == (0, []), out
 
 
 def test_two_specs_on_one_cluster_share_the_oidc_provider(

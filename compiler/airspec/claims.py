@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from airspec import aws as awsnames
+from airspec import gcp as gcpnames
 from airspec.artifact import Artifact, ArtifactKind
 from airspec.resolved import ResolvedSpec
 
@@ -40,17 +41,23 @@ def claims(r: ResolvedSpec, artifacts: tuple[Artifact, ...]) -> list[Claim]:
     where = f"{cluster[0].upper()} cluster {cluster[-1]}"
     if r.spec.cloud.aws is not None:
         a = r.aws
+        # IAM names are unique in an account whatever their case (IAM API Reference,
+        # CreateRole: "Names are not distinguished by case"): claims compare lowercase
         role_path: PathKey = ("cloud", "aws", "role", "name")
-        out.append(Claim(("iam-role", r.role_arn), f"IAM role {a.role.name}", role_path))
+        out.append(Claim(("iam-role", r.role_arn.lower()), f"IAM role {a.role.name}", role_path))
         policy_path: PathKey = ("cloud", "aws", "role", "policyName")
         out.append(
-            Claim(("iam-policy", r.policy_arn), f"IAM policy {a.role.policy_name}", policy_path)
+            Claim(
+                ("iam-policy", r.policy_arn.lower()),
+                f"IAM policy {a.role.policy_name}",
+                policy_path,
+            )
         )
         if any(x.kind is ArtifactKind.AWS_LOG_READER_TRUST_POLICY for x in artifacts):
             reader_arn = awsnames.role_arn(a.account_id, r.log_reader_role, r.partition)
             out.append(
                 Claim(
-                    ("iam-role", reader_arn),
+                    ("iam-role", reader_arn.lower()),
                     f"IAM role {r.log_reader_role} (the log reader)",
                     role_path,
                 )
@@ -90,6 +97,18 @@ def claims(r: ResolvedSpec, artifacts: tuple[Artifact, ...]) -> list[Claim]:
                 ns_path,
             )
         )
+        if r.spec.cloud.gcp is not None and sa.cloud_access:
+            # one Workload Identity principal per project, whatever the cluster (GKE docs,
+            # "Workload Identity Federation for GKE": identity sameness): two clusters of a
+            # project with this namespace and name are one principal
+            member = gcpnames.ksa_member(r.gcp.project, sa.namespace, sa.name)
+            out.append(
+                Claim(
+                    ("wi-principal", member),
+                    f"the Workload Identity principal {member} (one per project, any cluster)",
+                    ns_path,
+                )
+            )
     if any(x.kind is ArtifactKind.K8S_NAMESPACE for x in artifacts):
         out.append(
             Claim(("namespace", *cluster, r.namespace), f"namespace {r.namespace} on {where}", ns_path)

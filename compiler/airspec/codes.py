@@ -226,8 +226,10 @@ SHARED_LIVE_OBJECT = declare(
     "AS225",
     "shared-live-object",
     """Two specs compiled (or applied) together name the same live object that each would
-    write: an IAM role or policy, an owned bucket, a Google service account or one of its
-    binding slots, a Kubernetes namespace or service account, or a Helm release on one cluster.
+    write: an IAM role or policy (IAM names compare without case), an owned bucket, a Google
+    service account or one of its binding slots, a Workload Identity principal (one per
+    project, whatever the cluster), a Kubernetes namespace or service account, or a Helm
+    release on one cluster.
 
     Each apply would rewrite the object to its own spec's version (a new policy version on
     every run, a bucket policy losing the other spec's binding), so this is refused before

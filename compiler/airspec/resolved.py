@@ -72,6 +72,16 @@ class ResolvedSpec:
         return gcpnames.gsa_email(self.gcp.service_account, self.gcp.project)
 
     @property
+    def gcp_members(self) -> frozenset[str]:
+        """The IAM members this spec grants: its GSA, and every Kubernetes service account
+        it names (with cloud access or not: a grant to one without is the spec's to remove)."""
+        g = self.gcp
+        return frozenset(
+            {gcpnames.gsa_member(self.gsa_email)}
+            | {gcpnames.ksa_member(g.project, sa.namespace, sa.name) for sa in self.service_accounts}
+        )
+
+    @property
     def pod_identity(self) -> bool:
         """EKS Pod Identity: associations, not OIDC trust and service account annotations."""
         return self.spec.cloud.aws is not None and self.spec.cloud.aws.identity == "pod-identity"

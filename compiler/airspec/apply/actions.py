@@ -36,6 +36,7 @@ class Verb(StrEnum):
     PENDING = "pending"
     MANUAL = "manual"
     ORPHANED = "orphaned"  # this spec owns it, the spec no longer names it (no --prune)
+    NOTE = "note"  # for the reader only: nothing to do, nothing left
 
 
 # verbs that stop a run from being called successful: exit 1, not "drift left"
@@ -79,6 +80,7 @@ class SpecView:
     clients: live.Clients
     out: Path
     owner: Owner
+    others: frozenset[str] = frozenset()  # GCP members of the other specs of this run
     memo: dict[Any, Any] = field(default_factory=dict, compare=False)  # reads made once a run
 
     @property

@@ -47,12 +47,14 @@ def diff(
     broadening: BroadeningRule | None = None,
     secret_env: frozenset[str] = frozenset(),
     unordered: bool = False,
+    free_form: bool = True,
 ) -> list[Finding]:
     """Findings for every difference between two normalized values.
 
     Normal forms sort what is unordered, so lists compare in order; with `unordered` a list
     item only on one side is reported at the list's path (its index in a sorted list means
-    nothing to a reader). Both sides pass the redactor before they become a Finding.
+    nothing to a reader). Both sides pass the redactor before they become a Finding
+    (`free_form`: key names count; False for policy documents, whose keys are grammar).
     """
     broadens = None if broadening is None else broadening(compiled, live)
     dd = DeepDiff(compiled, live, view="tree", verbose_level=2, threshold_to_diff_deeper=0)
@@ -79,8 +81,10 @@ def diff(
                     target=target,
                     status=status,
                     path=format_path(parts),
-                    compiled=redact_at(before, parts, [compiled], secret_env=secret_env),
-                    live=redact_at(after, parts, [live], secret_env=secret_env),
+                    compiled=redact_at(
+                        before, parts, [compiled], secret_env=secret_env, keys=free_form
+                    ),
+                    live=redact_at(after, parts, [live], secret_env=secret_env, keys=free_form),
                     message=_MESSAGES.get(change, change.replace("_", " ")),
                 )
             )

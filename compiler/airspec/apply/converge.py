@@ -30,9 +30,9 @@ from airspec.apply import converge_aws as aws
 from airspec.apply import converge_gcp as gcp
 from airspec.apply import converge_kube as kube
 from airspec.apply import converge_tools as tools
-from airspec.apply.actions import Action, ApplyError, Builder, Options, SpecView, Verb
+from airspec.apply.actions import Action, ApplyError, Builder, Options, Run, SpecView, Verb
 from airspec.apply.findings import Finding, Report, Status
-from airspec.apply.owner import Owner
+from airspec.apply.owner import Owner, Recorded, Standing
 from airspec.apply.runner import SpecChecks
 from airspec.artifact import Service
 from airspec.live import readers as live
@@ -137,7 +137,19 @@ def plan_actions(
     """One action per out-of-sync live object, in dependency order; an object that could
     not be read is `unreadable` (nothing is decided for it)."""
     by_name = {c.resolved.name: c for c in compiled if c.resolved is not None}
-    specs = {w.spec: SpecView(by_name[w.spec], w.clients, out, owners[w.spec]) for w in work}
+    members = {
+        name: c.resolved.gcp_members
+        for name, c in by_name.items()
+        if c.resolved is not None and c.resolved.spec.cloud.gcp is not None
+    }
+
+    def others(spec: str) -> frozenset[str]:
+        return frozenset().union(*(m for name, m in members.items() if name != spec))
+
+    specs = {
+        w.spec: SpecView(by_name[w.spec], w.clients, out, owners[w.spec], others(w.spec))
+        for w in work
+    }
     grouped: dict[tuple[str, str], list[Finding]] = {}
     actions: list[Action] = []
     for f in report.findings:
@@ -151,15 +163,79 @@ def plan_actions(
         for (spec, target), findings in grouped.items()
         for action in _actions(specs[spec], target, findings, options)
     ]
+    decided = {(a.spec, a.target) for a in actions}
     for w in work:
         s = specs[w.spec]
+        undecided = [c.target for c in w.checks if (w.spec, c.target) not in decided]
+        actions += _claims(s, undecided, options)
         try:
             actions += aws.orphans(s, frozenset(c.service for c in w.checks), options)
         except live.ReadError as exc:
             summary = f"could not look for orphaned IAM objects: {exc}"
             actions.append(s.left("iam/orphans", Verb.UNREADABLE, summary, []))
+        except Exception as exc:
+            summary = f"could not look for orphaned IAM objects: {live.unexpected(exc)}"
+            actions.append(s.left("iam/orphans", Verb.UNREADABLE, summary, []))
     actions = _merge_steps(_share(actions))
     return sorted(actions, key=lambda a: (_rank(a), a.spec, a.target, a.verb))
+
+
+Claimed = Callable[[SpecView, str], Recorded | None]
+Recorder = Callable[[SpecView, str], Run]
+# kind -> (what the object records about its owner, the run that records this spec's)
+_CLAIMED: dict[str, tuple[Claimed, Recorder]] = {
+    "iam/role": (aws.claimed, aws.record_owner),
+    "iam/policy": (aws.claimed, aws.record_owner),
+    "s3/bucket": (aws.claimed, aws.record_owner),
+    "kubernetes/namespace": (kube.claimed, kube.record_owner),
+    "kubernetes/configmap": (kube.claimed, kube.record_owner),
+    "kubernetes/serviceaccount": (kube.claimed, kube.record_owner),
+    "gcp-iam/iam.serviceAccount": (gcp.claimed, gcp.record_owner),
+}
+
+
+def _shown(target: str) -> str:
+    """`iam/role/arn:…:role/Name` as a person reads it: `role Name`."""
+    kind, ident = target.split("/", 2)[1:]
+    return f"{kind.split('.')[-1].lower()} {ident.rsplit('/', 1)[-1] if ident.startswith('arn:') else ident}"
+
+
+def _claims(s: SpecView, targets: list[str], o: Options) -> list[Action]:
+    """Objects the spec names that need no change but record another spec's owner: claimed
+    all the same (reported with both owners, exit 1), so a spec never rides on another's
+    object unnoticed (an equal policy, then attached to its role). --adopt records this
+    spec's owner on them."""
+    out = []
+    for target in targets:
+        entry = _CLAIMED.get(_kind(target))
+        if entry is None or "#" in target:
+            continue
+        read, record = entry
+        try:
+            recorded = read(s, target)
+        except live.ReadError as exc:
+            out.append(s.left(target, Verb.UNREADABLE, f"cannot tell its owner: {exc}", []))
+            continue
+        except Exception as exc:
+            summary = f"cannot tell its owner: {live.unexpected(exc)}"
+            out.append(s.left(target, Verb.UNREADABLE, summary, []))
+            continue
+        if recorded is None or recorded.standing(s.owner) is not Standing.CLAIMED:
+            continue
+        what = _shown(target)
+        if o.adopt:
+            summary = (
+                f"take over {what} (previous owner: {recorded.who()}); it needs no other change"
+            )
+            out.append(Action(s.r.name, target, Verb.ADOPT, summary, [], record(s, target)))
+            continue
+        summary = (
+            f"{what} needs no change but is claimed by another spec: its owner is "
+            f"'{recorded.owner}', this spec is '{s.owner.identity}'; airspec never changes or "
+            "prunes it (--adopt takes it over)"
+        )
+        out.append(s.left(target, Verb.CLAIMED, summary, []))
+    return out
 
 
 def _share(actions: list[Action]) -> list[Action]:
@@ -193,6 +269,9 @@ def _actions(s: SpecView, target: str, findings: list[Finding], o: Options) -> l
         built = builder(s, target, artifact, findings, missing, o)
     except live.ReadError as exc:  # what the builder reads to decide (tags, the policy)
         return [s.left(target, Verb.UNREADABLE, f"cannot decide: {exc}", findings)]
+    except Exception as exc:  # an answer it cannot take (a proxy's page)
+        summary = f"cannot decide: {live.unexpected(exc)}"
+        return [s.left(target, Verb.UNREADABLE, summary, findings)]
     return built if isinstance(built, list) else [built]
 
 
@@ -231,6 +310,10 @@ def execute(actions: Sequence[Action], progress: Callable[[Action], None] | None
             action.run(action.done)
         except (ApplyError, live.ReadError) as exc:
             outcome.failed, outcome.error = action, str(exc)
+            outcome.not_run = list(runnable[i + 1 :])
+            return outcome
+        except Exception as exc:  # never a traceback mid-run: what was made is reported
+            outcome.failed, outcome.error = action, live.unexpected(exc)
             outcome.not_run = list(runnable[i + 1 :])
             return outcome
         except KeyboardInterrupt:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from shlex import quote as q  # every live value in a printed command is one argument
 from typing import Any
 
 from airspec.apply.actions import (
@@ -20,12 +21,13 @@ from airspec.apply.actions import (
     ApplyError,
     Decision,
     Options,
+    Run,
     SpecView,
     Verb,
     ownership,
 )
 from airspec.apply.findings import Finding
-from airspec.apply.owner import recorded_in_tags
+from airspec.apply.owner import Recorded, recorded_in_tags
 from airspec.artifact import Artifact, ArtifactKind, Service
 from airspec.aws import STS_AUDIENCE
 from airspec.live import readers as live
@@ -88,6 +90,10 @@ def _call(what: str, fn: Any, *, retry: bool = False, **kwargs: Any) -> Any:
             raise ApplyError(f"{what}: {code} {message}".strip()) from None
         except BotoCoreError as exc:
             raise ApplyError(f"{what}: {exc}") from None
+        except Exception as exc:  # an answer botocore cannot parse (a proxy's page)
+            raise ApplyError(
+                f"{what}: {live.unexpected(exc)}; it may or may not have been made"
+            ) from None
 
 
 def _aws_tags(tags: dict[str, str]) -> list[dict[str, str]]:
@@ -180,7 +186,7 @@ def oidc_provider(
         )
         left.commands = [
             "aws iam remove-client-id-from-open-id-connect-provider "
-            f"--open-id-connect-provider-arn {arn} --client-id {c}"
+            f"--open-id-connect-provider-arn {q(arn)} --client-id {q(c)}"
             for c in extra
         ]
         actions.append(left)
@@ -217,7 +223,9 @@ def policy(
 
         return Action(s.r.name, target, Verb.CREATE, f"create policy {name}", fs, create)
     got = live.aws_call("ListPolicyTags", iam.list_policy_tags, PolicyArn=arn)
-    d = ownership(s, target, fs, o, recorded_in_tags(_tag_map((got or {}).get("Tags"))), f"policy {name}")
+    d = ownership(
+        s, target, fs, o, recorded_in_tags(_tag_map((got or {}).get("Tags"))), f"policy {name}"
+    )
     if isinstance(d, Action):
         return d
 
@@ -318,8 +326,19 @@ def _attachments(
     if isinstance(d, Action):
         return d
 
+    current_now = set(live.iam_role_attachments(s.clients, arn) or []) if not missing else set()
+    for policy_arn in sorted(wanted - current_now):
+        refusal = _policy_not_ours(s, target, fs, o, policy_arn)
+        if refusal is not None:
+            return refusal
+
     def attach(done: list[str]) -> None:
         _adopt(d, done, "TagRole", iam.tag_role, s, RoleName=name)
+        for policy_arn in sorted(wanted - current_now):
+            if o.adopt and _policy_tags(s, policy_arn) is not None:
+                _adopt(
+                    Decision(Verb.ADOPT), done, "TagPolicy", iam.tag_policy, s, PolicyArn=policy_arn
+                )
         current = set(live.iam_role_attachments(s.clients, arn) or [])
         for extra in sorted(current - wanted):
             _call("DetachRolePolicy", iam.detach_role_policy, RoleName=name, PolicyArn=extra)
@@ -339,6 +358,74 @@ def _attachments(
     summary = d.summary(f"attach exactly {shown} to role {name}")
     verb = Verb.UPDATE if d.verb is Verb.CREATE else d.verb
     return Action(s.r.name, target, verb, summary, fs, attach)
+
+
+def _policy_tags(s: SpecView, arn: str) -> dict[str, str] | None:
+    """A managed policy's tags; None when it does not exist (yet)."""
+    iam = s.clients.aws("iam")
+    got = live.aws_call(f"iam list-policy-tags {arn}", iam.list_policy_tags, PolicyArn=arn)
+    return None if got is None else _tag_map(got.get("Tags"))
+
+
+def _policy_not_ours(
+    s: SpecView, target: str, fs: list[Finding], o: Options, arn: str
+) -> Action | None:
+    """Attaching a policy grants the role whatever its owner puts in it: only a policy this
+    spec owns (or creates in this run) is attached, unless --adopt takes it over."""
+    tags = _policy_tags(s, arn)
+    if tags is None:
+        return None  # created by this run's policy action
+    d = ownership(s, target, fs, o, recorded_in_tags(tags), f"policy {_name_of(arn, 'policy')}")
+    if isinstance(d, Action):
+        d.summary = f"not attached: {d.summary}"
+        return d
+    return None
+
+
+def claimed(s: SpecView, target: str) -> Recorded | None:
+    """What an IAM role, policy or owned bucket the spec names records about its owner, for
+    the objects that need no change (a claim is reported even then); None to skip."""
+    kind, ident = target.split("/", 2)[1:]
+    if kind == "role" and "#" not in ident:
+        got = live.aws_call(
+            "GetRole", s.clients.aws("iam").get_role, RoleName=_name_of(ident, "role")
+        )
+        return None if got is None else recorded_in_tags(_tag_map(got["Role"].get("Tags")))
+    if kind == "policy":
+        tags = _policy_tags(s, ident)
+        return None if tags is None else recorded_in_tags(tags)
+    if kind == "bucket" and any(b.name == ident and b.owned for b in s.r.spec.buckets):
+        s3 = s.clients.aws("s3")
+        got = live.aws_call(f"s3 get-bucket-tagging {ident}", s3.get_bucket_tagging, Bucket=ident)
+        return recorded_in_tags(_tag_map((got or {}).get("TagSet")))
+    return None
+
+
+def record_owner(s: SpecView, target: str) -> Run:
+    """--adopt of an object that needs no other change: record this spec's owner on it."""
+    kind, ident = target.split("/", 2)[1:]
+    iam = s.clients.aws("iam")
+    adopt = Decision(Verb.ADOPT)
+    if kind == "role":
+        return lambda done: _adopt(
+            adopt, done, "TagRole", iam.tag_role, s, RoleName=_name_of(ident, "role")
+        )
+    if kind == "policy":
+        return lambda done: _adopt(adopt, done, "TagPolicy", iam.tag_policy, s, PolicyArn=ident)
+    s3 = s.clients.aws("s3")
+
+    def tag_bucket(done: list[str]) -> None:  # PutBucketTagging replaces the set: keep the others
+        got = live.aws_call(f"s3 get-bucket-tagging {ident}", s3.get_bucket_tagging, Bucket=ident)
+        tags = {**_tag_map((got or {}).get("TagSet")), **s.tags}
+        _call(
+            "PutBucketTagging",
+            s3.put_bucket_tagging,
+            Bucket=ident,
+            Tagging={"TagSet": _aws_tags(tags)},
+        )
+        done.append(f"s3:PutBucketTagging {ident} {TAG_OWNER_SHOWN}")
+
+    return tag_bucket
 
 
 def role_policy(
@@ -446,12 +533,22 @@ def bucket(
     def finish(done: list[str]) -> None:
         if d.verb is Verb.ADOPT:  # PutBucketTagging replaces the set: keep the others
             tags = {**current, **s.tags}
-            _call("PutBucketTagging", s3.put_bucket_tagging, Bucket=name, Tagging={"TagSet": _aws_tags(tags)})
+            _call(
+                "PutBucketTagging",
+                s3.put_bucket_tagging,
+                Bucket=name,
+                Tagging={"TagSet": _aws_tags(tags)},
+            )
             done.append(f"s3:PutBucketTagging {name} {TAG_OWNER_SHOWN}")
         secure(done, paths)
 
     what = " and ".join(
-        t for p, t in (("publicAccessBlock", "Block Public Access"), ("encryption", "default encryption")) if p in paths
+        t
+        for p, t in (
+            ("publicAccessBlock", "Block Public Access"),
+            ("encryption", "default encryption"),
+        )
+        if p in paths
     )
     summary = d.summary(f"set {what or 'the owner tags'} on bucket {name}")
     return Action(s.r.name, target, d.verb, summary, fs, finish)
@@ -555,8 +652,8 @@ def pod_identity_associations(
             )
             continue
         command = (
-            f"aws eks delete-pod-identity-association --region {region} "
-            f"--cluster-name {cluster} --association-id {ident}"
+            f"aws eks delete-pod-identity-association --region {q(region)} "
+            f"--cluster-name {q(cluster)} --association-id {q(ident)}"
         )
         summary = (
             f"association of {ns}/{sa} with {current.get('roleArn')} was not made by this "
@@ -599,19 +696,29 @@ def _named(s: SpecView) -> set[str]:
     return named
 
 
-def _owned_by(s: SpecView, arns: list[tuple[str, Any]]) -> list[str]:
+def _owned_by(s: SpecView, arns: list[tuple[str, Any]], hidden: list[str]) -> list[str]:
     """Of (arn, tag reader) pairs, the ARNs tagged with this spec's owner identity (read in
-    parallel). An object with the same name tag but another owner is not ours."""
+    parallel). An object with the same name tag but another owner is not ours; one whose
+    tags these credentials may not read (AccessDenied: a boundary or SCP guarding another
+    team's role) is not provably ours either: it is added to `hidden`, not an error."""
     from concurrent.futures import ThreadPoolExecutor
 
-    def tags(item: tuple[str, Any]) -> dict[str, str]:
+    def tags(item: tuple[str, Any]) -> dict[str, str] | None:
         _arn, read = item
-        return _tag_map((read() or {}).get("Tags"))
+        try:
+            return _tag_map((read() or {}).get("Tags"))
+        except live.AccessDenied:
+            return None
 
     with ThreadPoolExecutor(ORPHAN_WORKERS) as pool:
         found = list(pool.map(tags, arns))
+    hidden += [arn for (arn, _), t in zip(arns, found, strict=True) if t is None]
     mine = s.owner.identity
-    return [arn for (arn, _), t in zip(arns, found, strict=True) if recorded_in_tags(t).owner == mine]
+    return [
+        arn
+        for (arn, _), t in zip(arns, found, strict=True)
+        if t is not None and recorded_in_tags(t).owner == mine
+    ]
 
 
 def orphans(s: SpecView, services: frozenset[Service], o: Options) -> list[Action]:
@@ -640,6 +747,7 @@ def orphans(s: SpecView, services: frozenset[Service], o: Options) -> list[Actio
     def reader(what: str, fn: Any, **kwargs: Any) -> Any:
         return lambda: live.aws_call(what, fn, **kwargs)
 
+    hidden: list[str] = []
     role_arns = _owned_by(
         s,
         [
@@ -647,6 +755,7 @@ def orphans(s: SpecView, services: frozenset[Service], o: Options) -> list[Actio
             for r in roles
             if r["Arn"] not in named
         ],
+        hidden,
     )
     policy_arns = _owned_by(
         s,
@@ -655,6 +764,7 @@ def orphans(s: SpecView, services: frozenset[Service], o: Options) -> list[Actio
             for p in policies
             if p["Arn"] not in named
         ],
+        hidden,
     )
     kept_trust = json.dumps(
         [r["AssumeRolePolicyDocument"] for r in roles if r["Arn"] not in role_arns]
@@ -673,11 +783,19 @@ def orphans(s: SpecView, services: frozenset[Service], o: Options) -> list[Actio
             for p in providers["OpenIDConnectProviderList"]
             if p["Arn"] not in named and p["Arn"] not in kept_trust
         ],
+        hidden,
     )
     # roles whose attachments this run leaves to this spec: the spec's own role (its
     # attachment action detaches what it no longer names) and the roles pruned
     detaching = {*role_arns, *(a for a in named if ":role/" in a)}
-    return (
+    notes = []
+    if hidden:
+        summary = (
+            f"{len(hidden)} IAM object(s) whose tags these credentials may not read were not "
+            "considered as orphans (not provably this spec's): " + ", ".join(sorted(hidden))
+        )
+        notes.append(s.left("iam/orphans", Verb.NOTE, summary, []))
+    return notes + (
         [_orphan(s, f"iam/role/{arn}", o, _delete_role(s.clients, arn)) for arn in role_arns]
         + [
             _orphan(s, f"iam/policy/{arn}", o, _delete_policy(iam, arn, detaching))
@@ -700,7 +818,9 @@ class Deletion:
 def _orphan(s: SpecView, target: str, o: Options, deletion: Deletion) -> Action:
     kind = target.split("/", 2)[1]
     if deletion.blocked is not None:
-        summary = f"{kind} created for this spec, no longer in it, cannot be deleted: {deletion.blocked}"
+        summary = (
+            f"{kind} created for this spec, no longer in it, cannot be deleted: {deletion.blocked}"
+        )
         left = s.left(target, Verb.MANUAL, summary, [])
         left.commands = deletion.commands
         return left
@@ -726,15 +846,15 @@ def _delete_role(c: live.Clients, arn: str) -> Deletion:
     name = _name_of(arn, "role")
     iam = c.aws("iam")
     commands = [
-        f"aws iam list-attached-role-policies --role-name {name}  # detach each: aws iam detach-role-policy",
-        f"aws iam list-role-policies --role-name {name}  # delete each: aws iam delete-role-policy",
-        f"aws iam delete-role --role-name {name}",
+        f"aws iam list-attached-role-policies --role-name {q(name)}  # detach each: aws iam detach-role-policy",
+        f"aws iam list-role-policies --role-name {q(name)}  # delete each: aws iam delete-role-policy",
+        f"aws iam delete-role --role-name {q(name)}",
     ]
     profiles = _instance_profiles(iam, name)
     if profiles:
         blocked = f"role {name} is in instance profile(s) {', '.join(profiles)}"
         commands = [
-            f"aws iam remove-role-from-instance-profile --instance-profile-name {p} --role-name {name}"
+            f"aws iam remove-role-from-instance-profile --instance-profile-name {q(p)} --role-name {q(name)}"
             for p in profiles
         ] + commands
         return Deletion(commands, None, blocked)
@@ -776,7 +896,9 @@ def _entities(iam: Any, arn: str) -> list[tuple[str, str]]:
 
 
 def _delete_policy(iam: Any, arn: str, detaching: set[str]) -> Deletion:
-    commands = [f"aws iam delete-policy --policy-arn {arn}  # after deleting its non-default versions"]
+    commands = [
+        f"aws iam delete-policy --policy-arn {q(arn)}  # after deleting its non-default versions"
+    ]
     leaving = {_name_of(r, "role") for r in detaching}
     held = [f"{k} {n}" for k, n in _entities(iam, arn) if not (k == "role" and n in leaving)]
     if held:
@@ -812,5 +934,5 @@ def _delete_provider(iam: Any, arn: str) -> Deletion:
         done.append(f"iam:DeleteOpenIDConnectProvider {arn}")
 
     return Deletion(
-        [f"aws iam delete-open-id-connect-provider --open-id-connect-provider-arn {arn}"], run
+        [f"aws iam delete-open-id-connect-provider --open-id-connect-provider-arn {q(arn)}"], run
     )

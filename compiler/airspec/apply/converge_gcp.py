@@ -31,13 +31,14 @@ from airspec.apply.actions import (
     ApplyError,
     Decision,
     Options,
+    Run,
     SpecView,
     Verb,
     ownership,
 )
 from airspec.apply.findings import Finding
-from airspec.apply.normalize import gcp_bindings, member_key
-from airspec.apply.owner import recorded_in_description
+from airspec.apply.normalize import gcp_bindings, member_key, spec_grants
+from airspec.apply.owner import Recorded, recorded_in_description
 from airspec.artifact import Artifact
 from airspec.live import readers as live
 
@@ -138,16 +139,21 @@ def changes(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> tuple[
 
 
 def foreign_members(
-    live_bindings: list[dict[str, Any]], compiled: list[dict[str, Any]], ours: set[str]
+    live_bindings: list[dict[str, Any]],
+    compiled: list[dict[str, Any]],
+    ours: set[str],
+    *,
+    owned: bool = True,
+    others: frozenset[str] = frozenset(),
 ) -> list[Slot]:
-    """Grants on this spec's roles that the merge leaves and the spec does not make: another
-    member's, or this spec's member in a binding it did not write."""
-    roles = {b["role"] for b in compiled}
+    """Grants that concern this spec (`normalize.spec_grants`: its members anywhere, anyone
+    in a binding it writes) that the merge leaves and the spec does not make: its own
+    account in a binding it did not write, another member in one it did. Other specs'
+    grants on a shared resource are not listed."""
     merged = merge_bindings(live_bindings, compiled, ours)
     want = _slots(compiled)
-    return sorted(
-        slot for key, slot in _slots(merged).items() if slot[0] in roles and key not in want
-    )
+    relevant = spec_grants(merged, compiled, frozenset(ours), owned=owned, others=others)
+    return sorted(slot for key, slot in _slots(relevant).items() if key not in want)
 
 
 # --- the calls --------------------------------------------------------------------------------
@@ -166,6 +172,8 @@ def _execute(what: str, request: Any) -> Any:
         raise ApplyError(f"{what}: the Google credentials failed ({type(exc).__name__})") from None
     except OSError as exc:
         raise ApplyError(f"{what}: cannot reach the Google API ({exc})") from None
+    except Exception as exc:
+        raise ApplyError(f"{what}: {live.unexpected(exc)}; it may or may not have been made") from None
 
 
 class _HttpFailure(ApplyError):
@@ -268,13 +276,7 @@ def _record_owner(s: SpecView, resource: str, done: list[str]) -> None:
 
 
 def _ours(s: SpecView) -> set[str]:
-    """The members this spec grants: the GSA, and every service account the spec names
-    (with cloud access or not: a binding for one without is this spec's to remove)."""
-    g = s.r.gcp
-    email = gcpnames.gsa_email(g.service_account, g.project)
-    return {gcpnames.gsa_member(email)} | {
-        gcpnames.ksa_member(g.project, sa.namespace, sa.name) for sa in s.r.service_accounts
-    }
+    return set(s.r.gcp_members)
 
 
 def _remove_command(kind: str, resource: str, slot: Slot, expression: str) -> str:
@@ -322,6 +324,25 @@ def _gsa_decision(s: SpecView, target: str, fs: list[Finding], o: Options) -> De
     return ownership(s, target, fs, o, recorded, f"service account {s.r.gsa_email}")
 
 
+def claimed(s: SpecView, target: str) -> Recorded | None:
+    """What the spec's GSA records about its owner (read once a run), for a GSA policy that
+    needs no change; None to skip."""
+    kind, resource = target.split("/", 2)[1:]
+    if kind != "iam.serviceAccount":
+        return None
+    key = ("gsa", resource)
+    if key not in s.memo:
+        s.memo[key] = live.gcp_service_account(s.clients, resource)
+    account = s.memo[key]
+    return None if account is None else recorded_in_description(account.get("description"))
+
+
+def record_owner(s: SpecView, target: str) -> Run:
+    """--adopt of a GSA whose policy needs no change: write this spec's owner into it."""
+    resource = target.split("/", 2)[2]
+    return lambda done: _record_owner(s, resource, done)
+
+
 def iam_policy(
     s: SpecView, target: str, a: Artifact | None, fs: list[Finding], missing: bool, o: Options
 ) -> list[Action]:
@@ -367,7 +388,9 @@ def iam_policy(
         parts += [f"remove {_shown_slot(x)}" for x in removed]
         summary = decision.summary(f"on {short}: " + "; ".join(parts))
         actions.append(Action(s.r.name, target, decision.verb, summary, fs, converge))
-    foreign = foreign_members(bindings, compiled, ours)
+    foreign = foreign_members(
+        bindings, compiled, ours, owned=kind == "iam.serviceAccount", others=s.others
+    )
     if foreign:
         expressions = _expressions(bindings)
         actions.append(

@@ -26,13 +26,23 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from shlex import quote as q  # every live value in a printed command is one argument
 from typing import Any
 
 from airspec.apply import converge_tools as tools
-from airspec.apply.actions import Action, ApplyError, Decision, Options, SpecView, Verb, ownership
+from airspec.apply.actions import (
+    Action,
+    ApplyError,
+    Decision,
+    Options,
+    Run,
+    SpecView,
+    Verb,
+    ownership,
+)
 from airspec.apply.findings import Finding
 from airspec.apply.normalize import k8s_object
-from airspec.apply.owner import recorded_in_annotations
+from airspec.apply.owner import Standing, recorded_in_annotations
 from airspec.artifact import Artifact, ArtifactKind, Service
 from airspec.live import readers as live
 
@@ -61,6 +71,10 @@ def _kube_write(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
     except HTTPError as exc:
         raise ApplyError(
             f"{what}: cannot reach the Kubernetes API ({type(exc).__name__})"
+        ) from None
+    except Exception as exc:
+        raise ApplyError(
+            f"{what}: {live.unexpected(exc)}; it may or may not have been made"
         ) from None
 
 
@@ -151,6 +165,16 @@ def manifest(
     else:
         kind, patch, args = "configmap", "patch_namespaced_config_map", (name, ns)
         what = f"configmap {ns}/{name}"
+        home = live.k8s_namespace(s.clients, ns)
+        if home is not None:  # nothing is made or changed in another spec's namespace
+            recorded = _recorded(home, _owners(home))
+            if recorded.standing(s.owner) is Standing.CLAIMED and not o.adopt:
+                summary = (
+                    f"{what} is in namespace {ns}, claimed by another spec: its owner is "
+                    f"'{recorded.owner}', this spec is '{s.owner.identity}'; --adopt takes "
+                    "the namespace over"
+                )
+                return [s.left(target, Verb.CLAIMED, summary, fs)]
         current = None if missing else live.k8s_configmap(s.clients, ns, name)
     owners = {} if current is None else _owners(current)
     if current is None:
@@ -179,7 +203,7 @@ def manifest(
         summary = d.summary(f"server-side apply {what}")
         actions.append(Action(s.r.name, target, d.verb, summary, fs, apply))
     if kept:
-        where = f" --namespace {ns}" if ns else ""
+        where = f" --namespace {q(ns)}" if ns else ""
         ops = json.dumps([{"op": "remove", "path": _json_pointer(p)} for p in kept])
         actions.append(
             Action(
@@ -189,10 +213,65 @@ def manifest(
                 f"{what}: {len(kept)} field(s) another field manager set are not in the "
                 "manifest; server-side apply keeps them: review, and remove with",
                 [] if actions else fs,
-                commands=[f"kubectl patch {kind} {name}{where} --type=json -p '{ops}'"],
+                commands=[f"kubectl patch {kind} {q(name)}{where} --type=json -p {q(ops)}"],
             )
         )
     return actions
+
+
+def claimed(s: SpecView, target: str) -> Any:
+    """What a namespace, ConfigMap or service account the spec names records about its
+    owner, for the objects that need no change; None to skip."""
+    kind, ident = target.split("/", 2)[1:]
+    if kind == "namespace":
+        current = live.k8s_namespace(s.clients, ident)
+    elif kind == "configmap":
+        ns, name = ident.split("/", 1)
+        current = live.k8s_configmap(s.clients, ns, name)
+    elif kind == "serviceaccount":
+        ns, name = ident.split("/", 1)
+        current = live.k8s_service_account(s.clients, ns, name)
+    else:
+        return None
+    return None if current is None else _recorded(current, _owners(current))
+
+
+def record_owner(s: SpecView, target: str) -> Run:
+    """--adopt of an object that needs no other change: apply this spec's owner annotations
+    to it (server-side apply of those two fields alone)."""
+    kind, ident = target.split("/", 2)[1:]
+    api = s.clients.kube()
+    if kind == "namespace":
+        name, ns = ident, None
+        args: tuple[str, ...] = (ident,)
+        call, api_kind = api.patch_namespace, "Namespace"
+    else:
+        ns, name = ident.split("/", 1)
+        api_kind = "ConfigMap" if kind == "configmap" else "ServiceAccount"
+        call = (
+            api.patch_namespaced_config_map
+            if kind == "configmap"
+            else api.patch_namespaced_service_account
+        )
+        args = (name, ns)
+    meta: dict[str, Any] = {"name": name, "annotations": s.owner.tags()}
+    if ns is not None:
+        meta["namespace"] = ns
+    body = {"apiVersion": "v1", "kind": api_kind, "metadata": meta}
+
+    def run(done: list[str]) -> None:
+        _kube_write(
+            f"record the owner of {kind} {ident}",
+            call,
+            *args,
+            body,
+            field_manager=MANAGER,
+            force=True,
+            _content_type=APPLY_PATCH,
+        )
+        done.append(f"kubernetes: server-side apply {kind} {ident}: airspec.io/owner")
+
+    return run
 
 
 def _differs(current: dict[str, Any], compiled: dict[str, Any]) -> bool:
@@ -243,7 +322,10 @@ def service_account(
     d = ownership(s, target, fs, o, _recorded(current, owners), _with_managers(what, owners))
     if isinstance(d, Action):
         annotations = (current.get("metadata") or {}).get("annotations") or {}
-        if d.verb is Verb.REFUSED and annotations.get("meta.helm.sh/release-name") == r.helm_release:
+        if (
+            d.verb is Verb.REFUSED
+            and annotations.get("meta.helm.sh/release-name") == r.helm_release
+        ):
             runbook = (s.out / r.name / "RUNBOOK.md").read_text(encoding="utf-8")
             d.summary += "; or run the Helm step again (its values set the annotation)"
             d.commands, d.cwd = tools.runbook_commands(runbook, "helm"), s.out / r.name

@@ -21,7 +21,7 @@ from airspec.apply.runner import SpecChecks, run
 from airspec.artifact import Service
 from airspec.diagnostics import DiagnosticsError, has_errors
 from airspec.emit import render_tree, stale_out
-from airspec.live.readers import Clients, ReadError
+from airspec.live.readers import Clients, ReadError, unexpected
 from airspec.pipeline import Compiled, compile_specs
 
 
@@ -33,8 +33,9 @@ class WrongIdentity(Exception):
     """The credentials are for another account or project than the specs name; nothing
     else was read."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], specs: list[str] | None = None) -> None:
         self.problems = problems
+        self.specs = specs or []
         super().__init__("; ".join(problems))
 
 
@@ -84,6 +85,11 @@ def prepare(
     expected: list[Expected] = []
     trees: dict[str, dict[str, bytes]] = {}
     owners: dict[str, Owner | None] = {}
+    members = {
+        c.resolved.name: c.resolved.gcp_members
+        for c in batch.compiled
+        if c.resolved is not None and c.resolved.spec.cloud.gcp is not None
+    }
     for result in batch.compiled:
         r = result.resolved
         assert r is not None
@@ -97,7 +103,8 @@ def prepare(
         aws, gcp = r.spec.cloud.aws, r.spec.cloud.gcp
         identity = owners[r.name]
         owner = identity.identity if identity is not None else None
-        checks = [c for c in plan(r, result.artifacts, owner) if c.service in chosen]
+        others = frozenset().union(*(m for name, m in members.items() if name != r.name))
+        checks = [c for c in plan(r, result.artifacts, owner, others) if c.service in chosen]
         clients = shared.for_region(aws.region if aws else None)
         work.append(SpecChecks(r.name, checks, clients))
         expected.append(
@@ -115,8 +122,10 @@ def prepare(
         problems = identity_problems(expected, work[0].clients if work else shared)
     except ReadError as exc:
         problems = [f"cannot tell whose credentials these are: {exc}"]
+    except Exception as exc:  # an answer the guard cannot take (a proxy's page)
+        problems = [f"cannot tell whose credentials these are: {unexpected(exc)}"]
     if problems:
-        raise WrongIdentity(problems)
+        raise WrongIdentity(problems, [w.spec for w in work])
     return Prepared(work, list(batch.compiled), stale, ignores, owners)
 
 

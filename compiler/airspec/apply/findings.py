@@ -102,7 +102,7 @@ class PlannedAction(_Frozen):
     target: str = Field(description="the live object: service/type/id")
     action: str = Field(
         description="create | update | adopt | delete | refused | claimed | unreadable | "
-        "pending | manual | orphaned"
+        "pending | manual | orphaned | note"
     )
     summary: str
     findings: list[Finding] = Field(default_factory=list)
@@ -133,6 +133,9 @@ class ApplyResult(_Frozen):
     refused: list[str] = Field(description="not made by this spec (needs --adopt)")
     left: list[str] = Field(description="pending, manual and orphaned: the user's step")
     in_sync: list[str] = Field(default_factory=list, description="read and already as compiled")
+    notes: list[str] = Field(
+        default_factory=list, description="for the reader: nothing to do, nothing left"
+    )
 
 
 class ApplyDocument(_Frozen):

@@ -154,6 +154,50 @@ def member_key(member: str) -> str:
     return f"{kind}:{ident.lower()}" if ident else member  # `allUsers` is spelt one way
 
 
+def spec_grants(
+    bindings: list[dict[str, Any]],
+    compiled: list[dict[str, Any]],
+    ours: frozenset[str],
+    *,
+    owned: bool = False,
+    others: frozenset[str] = frozenset(),
+) -> list[dict[str, Any]]:
+    """The live grants that concern one spec: every grant to its own members, and anyone
+    riding on a binding it writes (same role and condition expression as a compiled one) -
+    on a resource it owns (its GSA) any such binding, on a shared one (a bucket, the
+    project) a conditional one, whose expression names this spec's prefixes: an
+    unconditional binding of a role is one per resource, shared by every spec granting it.
+    There, a Google service account (another spec's, whose identical condition means the
+    same prefixes) is not taken for a rider; people, groups, `allUsers`, Kubernetes
+    principals are. `others`: the members of the other specs of this run, never riders."""
+    mine = {member_key(m) for m in ours}
+    theirs = {member_key(m) for m in others} - mine
+    project_gsa = re.compile(r"^serviceaccount:[^@]+@[^.]+\.iam\.gserviceaccount\.com$", re.I)
+    slots = {
+        (b["role"], (b.get("condition") or {}).get("expression", ""))
+        for b in compiled
+        if owned or b.get("condition")
+    }
+    out = []
+    for b in bindings:
+        slot = (b.get("role", ""), (b.get("condition") or {}).get("expression", ""))
+        members = [
+            m
+            for m in b.get("members", [])
+            if member_key(m) in mine
+            or (
+                slot in slots
+                and member_key(m) not in theirs
+                # on a shared resource, another spec's account sharing this exact condition
+                # (the same prefixes) is that spec's grant, not a rider
+                and (owned or not project_gsa.match(m))
+            )
+        ]
+        if members:
+            out.append({**b, "members": members})
+    return out
+
+
 def gcp_bindings(bindings: list[dict[str, Any]], roles: set[str] | None = None) -> dict[str, Any]:
     """Bindings as {role: {condition expression or "": sorted members}}; `roles` limits them."""
     out: dict[str, dict[str, list[str]]] = {}

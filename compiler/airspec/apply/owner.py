@@ -2,11 +2,15 @@
 
 An owner is a spec *in a repository*: `<repository>/<metadata.name>`, for example
 `github.com/acme/platform/remote-exec-demo`. The repository part comes from the git work tree
-holding the spec (its `origin` remote, normalized: no scheme, no user or token, no `.git`,
-lowercase; else its root commit), so a copy of a spec in another repository, even with the
-same `metadata.name`, is another owner. `AIRSPEC_REPOSITORY` sets it where there is no git
-(say why in the README). The spec's path is recorded beside it for people, but is not part of
-the identity: renaming a spec file does not change who owns its objects.
+holding the spec: its `origin` remote, normalized (no scheme, no user or token, no port, no
+`.git`, lowercase, white space as `_`, non-ASCII path parts as punycode), so a copy of a spec
+in another repository, even with the same `metadata.name`, is another owner. What could name
+two repositories by accident is refused rather than guessed: a relative `origin`
+(`../platform.git` is another repository in each checkout) or none at all (clones of one
+starter share its root commit). `AIRSPEC_REPOSITORY` names the repository only where git
+cannot: no git work tree, or no usable `origin`; it never overrides a remote. The spec's
+path is recorded beside the owner for people, but is not part of the identity: renaming a
+spec file does not change who owns its objects.
 
 Where the identity is written:
 - AWS (IAM roles, policies, OIDC providers, owned S3 buckets, EKS add-ons and Pod Identity
@@ -51,7 +55,9 @@ class OwnerError(Exception):
 def normalize_remote(url: str) -> str:
     """A git remote URL as a repository identity: host and path, no scheme, credentials,
     port or `.git`, lowercase. `git@github.com:Acme/Infra.git` and
-    `https://x-access-token:…@github.com/acme/infra` are both `github.com/acme/infra`."""
+    `https://x-access-token:…@github.com/acme/infra` are both `github.com/acme/infra`;
+    white space becomes `_` and a non-ASCII path part its punycode (`xn--…`), so the
+    identity is one ASCII word in every place it is written."""
     text = url.strip()
     m = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://(?P<rest>.*)$", text)
     if m:
@@ -64,7 +70,20 @@ def normalize_remote(url: str) -> str:
         if scp and not re.match(r"^[A-Za-z]:[\\/]", text):
             text = f"{scp.group('host')}/{scp.group('path')}"
     text = text.strip("/").removesuffix(".git").strip("/").lower()
-    return _TAG_UNSAFE.sub("_", text)
+    parts = [_ascii(p) for p in re.sub(r"\s+", "_", text).split("/") if p]
+    return _TAG_UNSAFE.sub("_", "/".join(parts))
+
+
+def _ascii(part: str) -> str:
+    return part if part.isascii() else "xn--" + part.encode("punycode").decode("ascii")
+
+
+def _relative(url: str) -> bool:
+    """A remote that names a folder relative to the checkout (`../x.git`, `./x`, `x`)."""
+    text = url.strip()
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text) or text.startswith("/"):
+        return False
+    return not re.match(r"^(?:[^@/]+@)?[^:/]+:", text)  # scp-like host:path is not
 
 
 def _git(top: Path, *args: str) -> str:
@@ -82,33 +101,45 @@ def repository_identity(spec: Path) -> str:
 
     Raises OwnerError when it cannot be decided."""
     explicit = os.environ.get(REPOSITORY_ENV, "").strip()
+    top = git_work_tree(spec.parent)
+    remote = _git(top, "config", "--get", "remote.origin.url") if top is not None else ""
+    if remote and not _relative(remote):
+        return normalize_remote(remote)
     if explicit:
         return normalize_remote(explicit)
-    top = git_work_tree(spec.parent)
     if top is None:
-        raise OwnerError(
-            f"{spec} is not in a git repository, so airspec cannot record who owns the live "
-            f"objects; set {REPOSITORY_ENV} to your repository (e.g. github.com/acme/platform)"
+        why = f"{spec} is not in a git repository"
+    elif remote:
+        why = (
+            f"the git repository at {top} has a relative 'origin' ({_shown_remote(remote)}), "
+            "which names another repository in each checkout"
         )
-    remote = _git(top, "config", "--get", "remote.origin.url")
-    if remote:
-        return normalize_remote(remote)
-    roots = sorted(_git(top, "rev-list", "--max-parents=0", "HEAD").split())
-    if roots:
-        return f"git-root-{roots[0][:16]}"
+    else:
+        why = (
+            f"the git repository at {top} has no 'origin' remote (clones of one starter "
+            "would share any other identity)"
+        )
     raise OwnerError(
-        f"the git repository at {top} has no 'origin' remote and no commit, so airspec cannot "
-        f"record who owns the live objects; add the remote, or set {REPOSITORY_ENV}"
+        f"{why}, so airspec cannot record who owns the live objects; add the remote, or set "
+        f"{REPOSITORY_ENV} to your repository (e.g. github.com/acme/platform)"
     )
 
 
+def _shown_remote(url: str) -> str:
+    return re.sub(r"//[^/@\s]*@", "//", url)  # never a token from the remote in a message
+
+
+MAX_IDENTITY = 200  # leaves room in a GSA description (256 bytes) for the key and spec path
+
+
 def owner_identity(repository: str, name: str) -> str:
-    """`<repository>/<name>`, fitted to a tag value (a long one keeps a digest of the whole)."""
+    """`<repository>/<name>`, at most MAX_IDENTITY characters (ASCII): a longer one keeps
+    the name and a digest of the whole."""
     owner = f"{repository}/{name}"
-    if len(owner) <= MAX_TAG_VALUE:
+    if len(owner) <= MAX_IDENTITY:
         return owner
     digest = hashlib.sha256(owner.encode()).hexdigest()[:16]
-    keep = MAX_TAG_VALUE - len(name) - len(digest) - 2
+    keep = MAX_IDENTITY - len(name) - len(digest) - 2
     return f"{repository[:keep]}~{digest}/{name}"
 
 
@@ -123,8 +154,14 @@ class Owner:
         return {TAG_OWNER: self.identity, TAG_SPEC: _TAG_UNSAFE.sub("_", self.spec)[:256]}
 
     def description(self) -> str:
-        """For a Google service account's description (at most 256 characters)."""
-        return f"{TAG_OWNER}={self.identity} {TAG_SPEC}={self.spec}"[:256]
+        """For a Google service account's description: the owner first and whole, then the
+        spec path, cut to the API's limit of 256 UTF-8 bytes."""
+        head = f"{TAG_OWNER}={self.identity}"
+        spec = re.sub(r"\s+", "_", self.spec)
+        text = f"{head} {TAG_SPEC}={spec}"
+        while len(text.encode("utf-8")) > 256:
+            text = text[:-1]
+        return text if text.startswith(head) else head
 
 
 def owner_for(spec: Path, name: str, source: str) -> Owner:
@@ -174,14 +211,15 @@ def recorded_in_tags(tags: dict[str, str] | None) -> Recorded:
     return Recorded(tags.get(TAG_OWNER) or None, f"spec name '{legacy}'" if legacy else None)
 
 
-_DESCRIPTION_OWNER = re.compile(re.escape(TAG_OWNER) + r"=(\S+)")
-_DESCRIPTION_LEGACY = re.compile(re.escape(LEGACY_TAG_NAME) + r"=(\S+)")
+# only at the start: a description that quotes an owner somewhere in its text is not one
+_DESCRIPTION_OWNER = re.compile(r"^" + re.escape(TAG_OWNER) + r"=(\S+)")
+_DESCRIPTION_LEGACY = re.compile(r"^" + re.escape(LEGACY_TAG_NAME) + r"=(\S+)")
 
 
 def recorded_in_description(description: str | None) -> Recorded:
     text = description or ""
-    owner = _DESCRIPTION_OWNER.search(text)
-    legacy = _DESCRIPTION_LEGACY.search(text)
+    owner = _DESCRIPTION_OWNER.match(text)
+    legacy = _DESCRIPTION_LEGACY.match(text)
     return Recorded(
         owner.group(1) if owner else None, f"spec name '{legacy.group(1)}'" if legacy else None
     )

@@ -41,6 +41,7 @@ class Check:
     broadening: BroadeningRule | None = None
     secret_env: frozenset[str] = frozenset()  # env names whose values are secret
     unordered: bool = False  # the normal form's lists are sets (IAM, GCP bindings)
+    free_form: bool = True  # False: a policy document (its keys are grammar, never secrets)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Inputs:
 
     resolved: ResolvedSpec
     artifacts: Context
+    others: frozenset[str] = frozenset()  # GCP members of the other specs of this run
 
 
 def _normalized(read: Reader, form: Callable[[Any], Any]) -> Reader:
@@ -82,6 +84,7 @@ def _iam(a: Artifact, target: str, read: Reader) -> Check:
         _normalized(read, form),
         iam_broadening,
         unordered=True,
+        free_form=False,
     )
 
 
@@ -349,12 +352,18 @@ def _gke_prerequisites(i: Inputs, a: Artifact) -> list[Check]:
 
 def _gcp_iam_bindings(i: Inputs, a: Artifact) -> list[Check]:
     out = []
+    ours = i.resolved.gcp_members
     for res in a.content["resources"]:
         bindings = res["bindings"]
-        roles = {b["role"] for b in bindings}
         kind, resource = res["type"], res["resource"]
         read = partial(live.gcp_policy, kind=kind, resource=resource)
-        form = partial(_bindings_of_policy, roles=roles)
+        form = partial(
+            _bindings_of_policy,
+            compiled=bindings,
+            ours=ours,
+            owned=kind == "iam.serviceAccount",
+            others=i.others,
+        )
         out.append(
             Check(
                 a.path,
@@ -364,13 +373,22 @@ def _gcp_iam_bindings(i: Inputs, a: Artifact) -> list[Check]:
                 _normalized(read, form),
                 gcp_broadening,
                 unordered=True,
+                free_form=False,
             )
         )
     return out
 
 
-def _bindings_of_policy(policy: dict[str, Any], roles: set[str]) -> Any:
-    return nf.gcp_bindings(policy.get("bindings", []), roles)
+def _bindings_of_policy(
+    policy: dict[str, Any],
+    compiled: list[dict[str, Any]],
+    ours: frozenset[str],
+    owned: bool,
+    others: frozenset[str],
+) -> Any:
+    """What of a live policy is this spec's to compare (`normalize.spec_grants`)."""
+    grants = nf.spec_grants(policy.get("bindings", []), compiled, ours, owned=owned, others=others)
+    return nf.gcp_bindings(grants)
 
 
 Planner = Callable[[Inputs, Artifact], list[Check]]
@@ -394,10 +412,17 @@ PLANNERS: dict[ArtifactKind, Planner] = {
 }
 
 
-def plan(r: ResolvedSpec, artifacts: tuple[Artifact, ...], owner: str | None = None) -> list[Check]:
+def plan(
+    r: ResolvedSpec,
+    artifacts: tuple[Artifact, ...],
+    owner: str | None = None,
+    others: frozenset[str] = frozenset(),
+) -> list[Check]:
     """Every check for one compiled spec, in artifact order. `owner`: the spec's owner
-    identity, when known (an owned bucket's tag is compared with it)."""
-    inputs = Inputs(r, Context(artifacts))
+    identity, when known (an owned bucket's tag is compared with it); `others`: the GCP
+    members of the other specs checked in this run (their grants on a shared resource are
+    not this spec's drift)."""
+    inputs = Inputs(r, Context(artifacts), others)
     checks: list[Check] = []
     for a in sorted(artifacts, key=lambda a: a.path):
         planner = PLANNERS.get(a.kind)

@@ -53,17 +53,44 @@ _WORDS = frozenset(
         "keyfile",
         "keyjson",
         "dsn",
+        "pass",  # SMTP_PASS, DB_PASS
+        "fernetkey",  # Airflow's: decrypts every connection and variable
+        "accountkey",
+        "sharedaccesskey",
+        "connectionstring",
+        "sshkey",
+        "deploykey",
     }
+)
+# keys that *name* a Kubernetes Secret (the chart conventions): shown, whatever their words
+_NAMES_A_SECRET = re.compile(
+    r"^(existing[-_]?secret\w*|image[-_]?pull[-_]?secrets?|\w*secret[-_]?names?|\w*secret[-_]?refs?)$",
+    re.I,
 )
 _SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _ENV_VALUE_PREFIXES = ("AIRFLOW_CONN_", "AIRFLOW_VAR_")
 _URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s@?#]+)@")
 _PARAM = re.compile(
-    r"(?P<key>(?:password|passwd|pwd|token|secret|api[_-]?key|access[_-]?key|client[_-]?secret"
-    r"|private[_-]?key|auth)\s*[=:]\s*)(?P<value>[\"']?[^\s&;,\"'}]+[\"']?)",
+    r"(?P<key>\b(?:password|passwd|pwd|token|secret|api[_-]?key|access[_-]?key|client[_-]?secret"
+    r"|private[_-]?key|auth|account[_-]?key|shared[_-]?access[_-]?key|sig)(?:\s*=\s*|\s*:\s+))"
+    r"(?P<value>[\"']?[^\s&;,\"'}]+[\"']?)",
     re.I,
 )
-_SHAPES = tuple((what, shape) for what, shape in CREDENTIAL_SHAPES if "URL" not in what)
+# an HTTP credential anywhere in text: `Authorization: Bearer …`, `Basic …`
+_HEADER = re.compile(
+    r"(?P<key>\b(?:authorization|proxy-authorization)\s*[:=]\s*(?:(?:bearer|basic|token|digest)\s+)?)"
+    r"(?P<value>\S+)|(?P<scheme>\b(?:bearer|basic)\s+)(?P<token>[A-Za-z0-9._~+/=-]{8,})",
+    re.I,
+)
+# a PEM private key, whole: header, body (newlines real or escaped), footer
+_PEM = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S
+)
+_SHAPES = tuple(
+    (what, shape)
+    for what, shape in CREDENTIAL_SHAPES
+    if "URL" not in what and "private key" not in what
+)
 
 
 def _words(key: str) -> list[str]:
@@ -74,7 +101,10 @@ def credential_key(key: Any) -> bool:
     """Whether a mapping key names a credential (its last word, or last two joined)."""
     if not isinstance(key, str):
         return False
-    words = _words(key.rsplit("/", 1)[-1])  # `example.com/token`: the name after the prefix
+    name = key.rsplit("/", 1)[-1]  # `example.com/token`: the name after the prefix
+    if _NAMES_A_SECRET.match(name):
+        return False
+    words = _words(name)
     if not words:
         return False
     last = words[-1]
@@ -99,10 +129,15 @@ def redact_text(text: str) -> str:
         except ValueError:
             parsed = None
         if isinstance(parsed, dict | list):
-            cleaned = _redact(parsed, frozenset(), lambda _: REDACTED)
+            cleaned = _redact(parsed, frozenset(), lambda _: REDACTED, keys=True)
             if cleaned != parsed:
                 return json.dumps(cleaned, separators=(",", ":"))
-    out = _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}{REDACTED}@", text)
+    out = _PEM.sub("<redacted a private key>", text)
+    out = _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}{REDACTED}@", out)
+    out = _HEADER.sub(
+        lambda m: f"{m.group('key')}{REDACTED}" if m.group("key") else f"{m.group('scheme')}{REDACTED}",
+        out,
+    )
     out = _PARAM.sub(lambda m: f"{m.group('key')}{REDACTED}", out)
     for what, shape in _SHAPES:
         out = shape.sub(f"<redacted {what}>", out)
@@ -114,17 +149,21 @@ def _marker(value: Any) -> dict[str, Any]:
     return {"redacted": True, "reason": "credential", "type": kind}
 
 
-def redact(value: Any, *, secret_env: frozenset[str] = frozenset()) -> Any:
-    """A copy of `value` safe to show: credential-named keys' values replaced by a marker,
-    credentials inside strings cut out. `secret_env`: env names whose value is secret."""
-    return _redact(value, secret_env, _marker)
+def redact(value: Any, *, secret_env: frozenset[str] = frozenset(), keys: bool = True) -> Any:
+    """A copy of `value` safe to show: credential-named keys' values replaced by a marker
+    (`keys`: a free-form document; an IAM or GCP policy's keys are its grammar's, and its
+    Sids and roles are names, so there only strings are searched), credentials inside
+    strings cut out. `secret_env`: env names whose value is secret."""
+    return _redact(value, secret_env, _marker, keys=keys)
 
 
-def _redact(value: Any, secret_env: frozenset[str], marker: Callable[[Any], Any]) -> Any:
+def _redact(
+    value: Any, secret_env: frozenset[str], marker: Callable[[Any], Any], *, keys: bool
+) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, list):
-        return [_redact(v, secret_env, marker) for v in value]
+        return [_redact(v, secret_env, marker, keys=keys) for v in value]
     if isinstance(value, dict):
         env_name = value.get("name")
         hide_value = "value" in value and (
@@ -132,10 +171,10 @@ def _redact(value: Any, secret_env: frozenset[str], marker: Callable[[Any], Any]
         )
         out: dict[str, Any] = {}
         for k, v in value.items():
-            if credential_key(k) or (k == "value" and hide_value):
+            if (keys and credential_key(k)) or (k == "value" and hide_value):
                 out[k] = marker(v) if v is not None else None
             else:
-                out[k] = _redact(v, secret_env, marker)
+                out[k] = _redact(v, secret_env, marker, keys=keys)
         return out
     return value
 
@@ -156,14 +195,14 @@ def redact_at(
     roots: Sequence[Any] = (),
     *,
     secret_env: frozenset[str] = frozenset(),
-    secret: Callable[[Sequence[Any]], bool] | None = None,
+    keys: bool = True,
 ) -> Any:
     """`value` as found at `parts` of a document (one of `roots`), redacted: the whole
-    value when a key on its path names a credential, when it is the value of a secret
-    env-style entry, or when `secret(parts)` says so; else what `redact` leaves."""
+    value when a key on its path names a credential (free-form documents: `keys`), or when
+    it is the value of a secret env-style entry; else what `redact` leaves."""
     if value is None:
         return None
-    if any(credential_key(p) for p in parts) or (secret is not None and secret(parts)):
+    if keys and any(credential_key(p) for p in parts):
         return _marker(value)
     if parts and parts[-1] == "value":
         for root in roots:
@@ -172,4 +211,4 @@ def redact_at(
                 name = parent.get("name")
                 if _env_secret(name) or (isinstance(name, str) and name in secret_env):
                     return _marker(value)
-    return redact(value, secret_env=secret_env)
+    return redact(value, secret_env=secret_env, keys=keys)

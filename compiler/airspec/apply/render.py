@@ -231,7 +231,8 @@ def apply_document(
     result = None
     if outcome is not None:
         failed = outcome.failed
-        left = [a for a in outcome.left if a.verb not in (Verb.UNREADABLE, Verb.CLAIMED, Verb.REFUSED)]
+        apart = (Verb.UNREADABLE, Verb.CLAIMED, Verb.REFUSED, Verb.NOTE)
+        left = [a for a in outcome.left if a.verb not in apart]
         result = ApplyResult(
             applied=[a.target for a in outcome.applied],
             failed=None
@@ -248,6 +249,7 @@ def apply_document(
             refused=[a.target for a in outcome.left if a.verb is Verb.REFUSED],
             left=[a.target for a in left],
             in_sync=sorted(in_sync),
+            notes=[redact_text(a.summary) for a in outcome.left if a.verb is Verb.NOTE],
         )
     return ApplyDocument(
         specs=sorted(specs),

@@ -11,6 +11,7 @@ from airspec.apply.compare import diff
 from airspec.apply.findings import Counts, Finding, Report, Status
 from airspec.apply.ignore import IgnoreEntry
 from airspec.apply.plan import Check
+from airspec.apply.redact import redact_text
 from airspec.live import readers as live
 
 ORDER = {Status.BROADENING: 0, Status.ERROR: 1, Status.MISSING: 2, Status.DRIFT: 3}
@@ -32,7 +33,7 @@ def _whole(spec: str, check: Check, status: Status, message: str) -> list[Findin
             target=check.target,
             status=status,
             path="",
-            message=message,
+            message=redact_text(message),  # a server's message may echo what it was sent
         )
     ]
 
@@ -42,6 +43,8 @@ def _run_one(spec: str, check: Check, clients: live.Clients) -> list[Finding]:
         got = check.read(clients)
     except live.ReadError as exc:
         return _whole(spec, check, Status.ERROR, str(exc))
+    except Exception as exc:  # an answer the reader or its normal form cannot take
+        return _whole(spec, check, Status.ERROR, f"{check.target}: {live.unexpected(exc)}")
     if got is None:
         return _whole(spec, check, Status.MISSING, "not found live")
     return diff(
@@ -52,6 +55,7 @@ def _run_one(spec: str, check: Check, clients: live.Clients) -> list[Finding]:
         got,
         broadening=check.broadening,
         secret_env=check.secret_env,
+        free_form=check.free_form,
         unordered=check.unordered,
     )
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from airspec.apply.actions import ERROR_VERBS, Action, Options, Verb
 from airspec.apply.findings import ApplyDocument, ErrorInfo, Report, Status
+from airspec.apply.redact import redact_text
 from airspec.apply.render import (
     apply_document,
     apply_json,
@@ -88,6 +89,7 @@ class _Stop(Exception):
         lines: Sequence[str] = (),
     ) -> None:
         super().__init__(message)
+        message = redact_text(message)  # a server's or a remote's text may carry a credential
         self.error = ErrorInfo(
             kind=kind,
             message=message,
@@ -108,16 +110,76 @@ class _State:
     in_sync: list[str] = field(default_factory=list)
 
 
+class _SafeLines:
+    """The Ui with every stderr line escaped: a server's message never writes a line of its
+    own (a carriage return, a newline, an ANSI sequence) nor shows a credential."""
+
+    def __init__(self, ui: Ui) -> None:
+        self.ui = ui
+
+    def out(self, text: str) -> None:
+        self.ui.out(text)
+
+    def err(self, line: str) -> None:
+        self.ui.err(shown(line))
+
+    def confirm(self, question: str) -> bool | None:
+        return self.ui.confirm(shown(question))
+
+    def progress(self, total: int, label: str) -> AbstractContextManager[Callable[[str], None]]:
+        return self.ui.progress(total, label)
+
+
+DEBUG_ENV = "AIRSPEC_DEBUG"  # set: an unexpected error shows its traceback
+
+
 def run(req: Request, ui: Ui) -> int:
     """Run `airspec apply` (or its dry run) and return the exit code."""
+    import os
+
+    safe = _SafeLines(ui)
     state = _State()
     try:
-        return _dry_run(req, ui, state) if req.dry_run else _apply(req, ui, state)
+        with _terminated_is_interrupted():
+            return _dry_run(req, safe, state) if req.dry_run else _apply(req, safe, state)
     except _Stop as stop:
         for line in stop.lines:
-            ui.err(line)
-        _emit_error(req, ui, state, stop)
+            safe.err(line)
+        _emit_error(req, safe, state, stop)
         return stop.code
+    except Exception as exc:  # a bug: still one document, no traceback (AIRSPEC_DEBUG=1 shows it)
+        if os.environ.get(DEBUG_ENV):
+            raise
+        bug = _Stop(
+            "internal",
+            f"unexpected {type(exc).__name__}: {exc}; rerun with {DEBUG_ENV}=1 for the traceback "
+            "and report it",
+            Exit.ERROR,
+        )
+        for line in bug.lines:
+            safe.err(line)
+        _emit_error(req, safe, state, bug)
+        return bug.code
+
+
+@contextmanager
+def _terminated_is_interrupted() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled) stops a run as Ctrl-C does: what was applied is listed."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _emit_error(req: Request, ui: Ui, state: _State, stop: _Stop) -> None:
@@ -182,6 +244,7 @@ def _prepare(req: Request, state: _State) -> Prepared:
         message = "; ".join(exc.problems) + f"; {done}"
         lines = [f"airspec: {p}" for p in exc.problems]
         lines.append(f"airspec: {done}; use credentials for the spec's account or project")
+        state.specs = sorted(exc.specs)
         raise _Stop("identity", message, Exit.ERROR, lines=lines) from None
     state.specs = sorted(w.spec for w in prepared.work)
     state.owners = {k: v.identity for k, v in prepared.owners.items() if v is not None}
@@ -249,15 +312,17 @@ def _apply(req: Request, ui: Ui, state: _State) -> int:
         )
     state.actions, state.in_sync = actions, _in_sync(prepared, report)
     runnable = [a for a in actions if a.run is not None]
-    if not actions:
+    notes = [a for a in actions if a.verb is Verb.NOTE]
+    left = len(actions) - len(runnable) - len(notes)
+    if len(notes) == len(actions):
         ui.err(f"airspec: in sync ({report.counts.checked} live objects read); nothing to do")
-        return _result(req, ui, state, converge.Outcome())
-    ui.err(f"airspec: plan: {len(runnable)} to apply, {len(actions) - len(runnable)} left to you")
+        for a in notes:
+            ui.err(f"airspec: note: {a.summary}")
+        return _result(req, ui, state, converge.execute(actions))
+    ui.err(f"airspec: plan: {len(runnable)} to apply, {left} left to you")
     if req.fmt is Format.text:
         ui.out("\n".join(plan_lines(actions)) + "\n")
-    elif req.fmt is Format.markdown and not (runnable and req.yes):
-        ui.out(apply_markdown(apply_document(actions, specs=state.specs, owners=state.owners)))
-    elif req.fmt is Format.json:  # the one JSON document comes at the end; people read stderr
+    else:  # the one JSON or Markdown document comes at the end; people read stderr
         for line in plan_lines(actions):
             ui.err(line)
     if runnable and not req.yes:
@@ -299,7 +364,7 @@ def _result(req: Request, ui: Ui, state: _State, outcome: Outcome) -> int:
     errors = [a for a in outcome.left if a.verb in ERROR_VERBS]
     for a in errors:
         ui.err(f"airspec: {a.verb} {shown(a.target)}: {shown(a.summary)}")
-    left = [a for a in outcome.left if a.verb not in ERROR_VERBS]
+    left = [a for a in outcome.left if a.verb not in ERROR_VERBS and a.verb is not Verb.NOTE]
     if state.actions:
         ui.err(
             f"airspec: {len(outcome.applied)} applied"

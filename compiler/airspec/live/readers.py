@@ -30,6 +30,13 @@ class ReadError(Exception):
     """A live read failed for a reason other than "it does not exist"."""
 
 
+class AccessDenied(ReadError):
+    """The credentials may not read this object (AWS AccessDenied, HTTP 403)."""
+
+
+_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403", "Forbidden"}
+
+
 class _Shared:
     """The clients behind every `Clients` view of one run: one per (service, region), one
     Kubernetes client; each built once, under its own lock, so a slow one (the `kubernetes`
@@ -102,7 +109,10 @@ class Clients:
                 connect_timeout=5,
                 read_timeout=30,
             )
-            return boto3.session.Session().client(service, region_name=region, config=config)
+            try:
+                return boto3.session.Session().client(service, region_name=region, config=config)
+            except Exception as exc:  # ProfileNotFound, ConfigParseError, a bad endpoint URL
+                raise ReadError(f"AWS configuration: {type(exc).__name__}: {exc}") from None
 
         return self._shared.get(("aws", service, region), build)
 
@@ -196,16 +206,25 @@ def aws_call(what: str, fn: Any, **kwargs: Any) -> Any:
         if code in _AWS_MISSING:
             return None
         message = exc.response.get("Error", {}).get("Message", "")
-        raise ReadError(f"{what}: {code} {message}".strip()) from None
+        error = AccessDenied if code in _DENIED else ReadError
+        raise error(f"{what}: {code} {message}".strip()) from None
     except BotoCoreError as exc:
         raise ReadError(f"{what}: {exc}") from None
+    except Exception as exc:  # an answer botocore cannot parse: a proxy's or portal's page
+        raise ReadError(f"{what}: {unexpected(exc)}") from None
+
+
+def unexpected(exc: Exception) -> str:
+    """An answer that is not the API's (an HTML page from a proxy, a captive portal, a
+    misrouted ingress), said without a traceback."""
+    return f"not an answer of the API ({type(exc).__name__}); is a proxy in the way?"
 
 
 def caller_account(c: Clients) -> tuple[str, str]:
     """(account id, ARN) of the AWS credentials in use: STS GetCallerIdentity."""
     got = aws_call("sts get-caller-identity", c.aws("sts").get_caller_identity)
-    if got is None:
-        raise ReadError("sts get-caller-identity: no identity returned")
+    if not isinstance(got, dict) or not got.get("Account"):
+        raise ReadError("sts get-caller-identity: no identity returned (is a proxy in the way?)")
     return str(got["Account"]), str(got.get("Arn", ""))
 
 
@@ -394,6 +413,8 @@ def _kube_call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise ReadError(f"{what}: HTTP {exc.status} {exc.reason}") from None
     except HTTPError as exc:
         raise ReadError(f"{what}: cannot reach the Kubernetes API ({type(exc).__name__})") from None
+    except Exception as exc:  # the client could not build its model from the answer
+        raise ReadError(f"{what}: {unexpected(exc)}") from None
 
 
 def _plain(c: Clients, obj: Any) -> Any:
@@ -471,7 +492,7 @@ def _gcp_call(what: str, request: Any) -> Any:
     from googleapiclient.errors import HttpError
 
     try:
-        return request.execute(num_retries=RETRIES)
+        got = request.execute(num_retries=RETRIES)
     except HttpError as exc:
         if exc.resp.status == 404:
             return None
@@ -480,6 +501,11 @@ def _gcp_call(what: str, request: Any) -> Any:
         raise ReadError(f"{what}: {_google_auth_problem(exc)}") from None
     except OSError as exc:
         raise ReadError(f"{what}: cannot reach the Google API ({exc})") from None
+    except Exception as exc:
+        raise ReadError(f"{what}: {unexpected(exc)}") from None
+    if got is not None and not isinstance(got, dict):  # a page, not the API's JSON
+        raise ReadError(f"{what}: {unexpected(TypeError(type(got).__name__))}")
+    return got
 
 
 def _google_auth_problem(exc: Exception) -> str:
