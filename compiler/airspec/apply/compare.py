@@ -12,9 +12,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from deepdiff import DeepDiff
-from deepdiff.helper import notpresent
-
 from airspec.apply.findings import Finding, Status
 from airspec.apply.grants import broadened_statements
 from airspec.apply.redact import redact_at
@@ -56,6 +53,11 @@ def diff(
     nothing to a reader). Both sides pass the redactor before they become a Finding
     (`free_form`: key names count; False for policy documents, whose keys are grammar).
     """
+    if compiled == live:  # in sync, the common case: deepdiff is not even imported
+        return []
+    from deepdiff import DeepDiff
+    from deepdiff.helper import notpresent
+
     broadens = None if broadening is None else broadening(compiled, live)
     dd = DeepDiff(compiled, live, view="tree", verbose_level=2, threshold_to_diff_deeper=0)
     findings: list[Finding] = []

@@ -101,7 +101,7 @@ class Clients:
         region = region or self.region
 
         def build() -> Any:
-            import boto3
+            import botocore.session  # boto3's own layer (resources, s3transfer) is not needed
             from botocore.config import Config
 
             config = Config(
@@ -110,7 +110,8 @@ class Clients:
                 read_timeout=30,
             )
             try:
-                return boto3.session.Session().client(service, region_name=region, config=config)
+                session = botocore.session.get_session()
+                return session.create_client(service, region_name=region, config=config)
             except Exception as exc:  # ProfileNotFound, ConfigParseError, a bad endpoint URL
                 raise ReadError(f"AWS configuration: {type(exc).__name__}: {exc}") from None
 
