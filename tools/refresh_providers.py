@@ -120,16 +120,37 @@ def metadata(dists: dict[str, str], python: str, tmp: Path) -> dict[str, dict[st
     return found
 
 
+def _extras_on(found: dict[str, dict[str, object]], names: set[str]) -> set[str]:
+    """Distributions among `names` that a recorded requirement asks for with extras."""
+    wanted = set()
+    for meta in found.values():
+        for text in meta["requires_dist"]:  # type: ignore[attr-defined]
+            req = Requirement(text)
+            if req.extras and canonicalize_name(req.name) in names:
+                wanted.add(canonicalize_name(req.name))
+    return wanted
+
+
 def refresh(
     freeze: str, requests: list[str], python: str
 ) -> tuple[dict[str, str], dict[str, dict[str, object]]]:
-    """(requested provider -> newest fitting version, metadata of what the image lacks)."""
+    """(requested provider -> newest fitting version, metadata of what the image lacks, of
+    what is requested, and of every image distribution something asks for with extras: the
+    extras' requirements are installed too)."""
     pins = image_pins(freeze)
     with tempfile.TemporaryDirectory() as tmp:
         resolved = resolve(requests, pins, python, Path(tmp))
         requested = {canonicalize_name(Requirement(r).name) for r in requests}
         wanted = {n: v for n, v in resolved.items() if n not in pins or n in requested}
-        return {n: resolved[n] for n in sorted(requested)}, metadata(wanted, python, Path(tmp))
+        found = metadata(wanted, python, Path(tmp) / "1")
+        for round_ in range(2, 10):
+            more = {
+                n: resolved[n] for n in _extras_on(found, set(resolved)) if n not in found
+            }
+            if not more:
+                break
+            found |= metadata(more, python, Path(tmp) / str(round_))
+        return {n: resolved[n] for n in sorted(requested)}, found
 
 
 def _merge(pool: dict[str, dict[str, object]], found: dict[str, dict[str, object]]) -> None:

@@ -20,6 +20,8 @@ BACKEND_CLASSES = {
 }
 XCOM_BACKEND = "airflow.providers.common.io.xcom.backend.XComObjectStorageBackend"
 GIT_BUNDLE = "airflow.providers.git.bundles.git.GitDagBundle"
+# Astro Runtime's logging config, which the agent image ships (the chart's default values set it)
+LOGGING_CONFIG_CLASS = "astronomer.runtime.logging.logging_config"
 
 Env = list[tuple[str, str]]
 

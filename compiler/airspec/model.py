@@ -231,6 +231,18 @@ class Resources(_Model):
     ephemeral_storage: Quantity = "1Gi"
 
 
+class ImagePackagesFile(_Model):
+    """An image's package set, for an image airspec does not know."""
+
+    file: str = Field(
+        description="the image's `pip freeze` (docker run --rm --entrypoint pip IMAGE freeze), "
+        "committed beside the spec; relative to the spec file"
+    )
+    python: Annotated[
+        str, _fmt(codes.BAD_FORMAT, r"^3\.[0-9]{1,2}$", 'the image\'s Python, e.g. "3.12"')
+    ] = Field(default="3.12", description="the image's Python version (X.Y)")
+
+
 class Worker(_Model):
     name: DnsLabel
     queues: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]] = Field(
@@ -240,6 +252,10 @@ class Worker(_Model):
     sync_slots: Positive = 20
     resources: Resources = Field(default_factory=Resources)
     image: ImageRef | None = None
+    image_packages: ImagePackagesFile | None = Field(
+        default=None, description="the package set of this worker's own image, when airspec "
+        "does not know it"
+    )
     node_selector: dict[str, str] = Field(default_factory=dict)
 
 
@@ -255,9 +271,26 @@ class DagProcessor(_Model):
 
 class Providers(_Model):
     constraints: str | None = Field(
-        default=None, description="pip constraints file, relative to the spec file"
+        default=None,
+        description="pip constraints file, relative to the spec file: its pins bind the "
+        "computed install, and the init containers mount it",
     )
-    packages: list[str] = Field(default_factory=list, description="pip requirement specifiers")
+    packages: list[str] = Field(
+        default_factory=list,
+        description="pip requirements the components need beyond the image; airspec installs "
+        "the exact closure of what the image lacks (--no-deps)",
+    )
+    install: Literal["init-container", "image"] = Field(
+        default="init-container",
+        description="init-container: each component pip-installs at pod start (needs egress to "
+        "the package index); image: a Dockerfile FROM the agent image with the providers "
+        "built in, for clusters without egress",
+    )
+    image_repository: ImageRef | None = Field(
+        default=None,
+        description="install: image — the repository the built image is pushed to "
+        "(e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/airflow-agent); the tag is derived",
+    )
 
 
 class Software(_Model):
@@ -291,6 +324,16 @@ class Software(_Model):
     platform_namespace: DnsLabel = Field(
         default="astronomer", description="the namespace the Astronomer platform runs in"
     )
+    deployment_id: (
+        Annotated[
+            str, _fmt(codes.BAD_FORMAT, r"^[a-z0-9]{10,40}$", "an Astronomer Software Deployment id")
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="the Deployment's id, once it exists; without it the runbook looks it up "
+        "by release name with `astro deployment list`",
+    )
 
 
 class Helm(_Model):
@@ -318,6 +361,10 @@ class Deployment(_Model):
     astro: Astro | None = None
     resource_name_prefix: DnsLabel = "astro-agent"
     image: ImageRef = DEFAULT_AGENT_IMAGE
+    image_packages: ImagePackagesFile | None = Field(
+        default=None,
+        description="the package set of `image` when airspec does not know it (a pip freeze)",
+    )
     workers: list[Worker] = Field(
         default_factory=lambda: [Worker(name="default-worker")], min_length=1
     )

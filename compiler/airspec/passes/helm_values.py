@@ -14,6 +14,7 @@ from typing import Any
 from airspec.airflow_config import (
     BACKEND_CLASSES,
     GIT_BUNDLE,
+    LOGGING_CONFIG_CLASS,
     XCOM_BACKEND,
     as_json,
     cloud_connection,
@@ -72,10 +73,7 @@ def common_env(r: ResolvedSpec) -> list[dict[str, Any]]:
     if logging:  # the agent image's logging config goes right after REMOTE_LOGGING
         logging.insert(
             1,
-            _env(
-                "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS",
-                "astronomer.runtime.logging.logging_config",
-            ),
+            _env("AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS", LOGGING_CONFIG_CLASS),
         )
         if scheme == "s3":
             logging.append(_env("ASTRO_LOGGING_AWS_WEB_IDENTITY_TOKEN_FILE", "/tmp/logging-token"))
