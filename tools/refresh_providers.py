@@ -144,9 +144,7 @@ def refresh(
         wanted = {n: v for n, v in resolved.items() if n not in pins or n in requested}
         found = metadata(wanted, python, Path(tmp) / "1")
         for round_ in range(2, 10):
-            more = {
-                n: resolved[n] for n in _extras_on(found, set(resolved)) if n not in found
-            }
+            more = {n: resolved[n] for n in _extras_on(found, set(resolved)) if n not in found}
             if not more:
                 break
             found |= metadata(more, python, Path(tmp) / str(round_))

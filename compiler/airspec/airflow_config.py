@@ -8,9 +8,10 @@ Class paths are the providers' (apache-airflow-providers-amazon / -google / -com
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airspec.resolved import ResolvedSpec
+if TYPE_CHECKING:  # the rules import these names; resolved.py imports the rules' front end
+    from airspec.resolved import ResolvedSpec
 
 BACKEND_CLASSES = {
     "local-filesystem": "airflow.secrets.local_filesystem.LocalFilesystemBackend",

@@ -29,6 +29,9 @@ class ArtifactKind(StrEnum):
     SOFTWARE_HOUSTON_CONFIG = "software.houston-config"
     SOFTWARE_ASTRO_COMMANDS = "software.astro-commands"
     SOFTWARE_DEPLOYMENT_ENV = "software.deployment-env"
+    PYTHON_ENVIRONMENTS = "python.environments"
+    PROVIDER_IMAGE_DOCKERFILE = "image.dockerfile"
+    PROVIDER_IMAGE_REQUIREMENTS = "image.requirements"
     IDENTITY_GRAPH = "identity-graph"
     RUNBOOK = "runbook"
 

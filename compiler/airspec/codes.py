@@ -267,6 +267,9 @@ IDENTITY_MODE = "AS223"  # rules/aws.py
 POLICY_SIZE = "AS224"  # rules/iam_size.py (phase "artifacts")
 UNKNOWN_LOCATION = "AS230"  # rules/locations.py (phase "raw")
 CHART_UNPINNED = "AS231"  # rules/platform.py
+IMAGE_PACKAGES = "AS232"  # rules/providers.py (raised by the AS204 check)
+INSTALL_CONFLICT = "AS233"  # rules/providers.py (raised by the AS204 check)
+DAG_PROCESSOR_IDENTITY = "AS234"  # rules/providers.py
 
 
 # The .airspecignore file (apply --dry-run).

@@ -18,6 +18,7 @@ the DAG bundle classes are loaded where DAG files are read (workers, dag process
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -169,7 +170,9 @@ def _known(ref: str) -> ImagePackages | None:
     if entry is None:
         return None
     text = _data(entry["packages"])
-    return ImagePackages(ref, entry["python"], parse_freeze(text), "airspec:data/" + entry["packages"])
+    return ImagePackages(
+        ref, entry["python"], parse_freeze(text), "airspec:data/" + entry["packages"]
+    )
 
 
 def image_packages(
@@ -277,7 +280,14 @@ class _Provider:
     def identify(self, requirement_or_candidate: _Req | _Cand) -> str:
         return requirement_or_candidate.key
 
-    def get_preference(self, identifier: str, resolutions: Any, candidates: Any, information: Any, backtrack_causes: Any) -> tuple[bool, int]:  # noqa: E501
+    def get_preference(
+        self,
+        identifier: str,
+        resolutions: Any,
+        candidates: Any,
+        information: Any,
+        backtrack_causes: Any,
+    ) -> tuple[bool, int]:
         name = identifier.split("[", 1)[0]
         return (name not in self.image.packages, len(self.pool.get(name, {})))
 
@@ -292,7 +302,9 @@ class _Provider:
                 out.append((Version(text), False))
         return sorted(out, reverse=True)
 
-    def find_matches(self, identifier: str, requirements: Any, incompatibilities: Any) -> list[_Cand]:
+    def find_matches(
+        self, identifier: str, requirements: Any, incompatibilities: Any
+    ) -> list[_Cand]:
         reqs = list(requirements[identifier])
         bad = {c.version for c in incompatibilities[identifier]}
         name, extras = reqs[0].name, reqs[0].extras
@@ -348,7 +360,14 @@ class _Provider:
             out.append(_req(text))
         return out
 
-    def narrow_requirement_selection(self, identifiers: Any, resolutions: Any, candidates: Any, information: Any, backtrack_causes: Any) -> Any:  # noqa: E501
+    def narrow_requirement_selection(
+        self,
+        identifiers: Any,
+        resolutions: Any,
+        candidates: Any,
+        information: Any,
+        backtrack_causes: Any,
+    ) -> Any:
         return identifiers
 
 
@@ -373,9 +392,8 @@ def _closure(
 
     provider = _Provider(image, {n: SpecifierSet(s) for n, s in pins})
     try:
-        result = Resolver(provider, BaseReporter()).resolve(  # type: ignore[arg-type]
-            [_req(r) for r in requests], max_rounds=2000
-        )
+        resolver: Resolver[_Req, _Cand, str] = Resolver(provider, BaseReporter())  # type: ignore[arg-type]
+        result = resolver.resolve([_req(r) for r in requests], max_rounds=2000)
     except ResolutionImpossible as exc:
         raise InstallConflict(sorted({_why(image, c) for c in exc.causes})) from None
     why: dict[str, str] = {}
@@ -457,9 +475,7 @@ def components(spec: Spec) -> list[Component]:
         wp = w.image_packages
         file = wp.file if wp else (None if own else base_file)
         python = wp.python if wp else (base_python if not own else "3.12")
-        where: tuple[str | int, ...] = ("deployment", "workers", i) + (
-            ("image",) if own else ()
-        )
+        where: tuple[str | int, ...] = ("deployment", "workers", i) + (("image",) if own else ())
         out.append(
             Component(
                 f"workers[{w.name}]", ("workers", i), w.image or d.image, file, python, where, True
@@ -582,3 +598,17 @@ def describe(envs: Iterable[Environment]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def requirements_text(installs: Iterable[tuple[str, str]]) -> str:
+    """The closure as pinned requirement lines (what `pip install --no-deps -r` takes)."""
+    return "".join(f"{n}=={v}\n" for n, v in installs)
+
+
+def built_image_ref(repository: str, base: str, installs: Sequence[tuple[str, str]]) -> str:
+    """The built image's reference: the base image's tag plus a digest of what it adds, so a
+    changed closure is a new tag and a rebuild of the same closure the same one."""
+    last = base.rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1].split("@", 1)[0] if ":" in last else "latest"
+    digest = hashlib.sha256(requirements_text(installs).encode()).hexdigest()[:12]
+    return f"{repository}:{tag}-airspec-{digest}"

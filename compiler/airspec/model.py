@@ -292,6 +292,14 @@ class Providers(_Model):
         "(e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/airflow-agent); the tag is derived",
     )
 
+    @model_validator(mode="after")
+    def _repository_for_image(self) -> Providers:
+        if self.install == "image" and self.image_repository is None:
+            raise ValueError("install: image needs imageRepository (where the image is pushed)")
+        if self.install != "image" and self.image_repository is not None:
+            raise ValueError("imageRepository is for install: image")
+        return self
+
 
 class Software(_Model):
     release_name: DnsLabel = Field(

@@ -24,6 +24,8 @@ from airspec.passes.gcp_iam_bindings import gcp_iam_bindings
 from airspec.passes.helm_values import helm_values
 from airspec.passes.identity_graph import identity_graph
 from airspec.passes.k8s_manifests import k8s_manifests
+from airspec.passes.provider_image import provider_image
+from airspec.passes.python_environments import python_environments
 from airspec.passes.runbook import runbook
 from airspec.passes.software_commands import astro_commands
 from airspec.passes.software_houston import houston_config
@@ -43,6 +45,8 @@ PASSES: tuple[Pass, ...] = (
     cluster_prerequisites,
     gcp_iam_bindings,
     helm_values,
+    python_environments,
+    provider_image,
     k8s_manifests,
     houston_config,
     astro_commands,

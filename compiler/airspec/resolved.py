@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from airspec import aws as awsnames
 from airspec import gcp as gcpnames
 from airspec.artifact import LiveTarget, Service
+from airspec.environments import Environment, built_image_ref, environments
 from airspec.frontend import Checked
 from airspec.lock import effective_issuer
 from airspec.model import TESTED_CHART_VERSION, Aws, Gcp, Spec
-from airspec.platforms import DEFAULT_CLOUD_ACCESS, SA_SUFFIX, SOFTWARE
+from airspec.platforms import DEFAULT_CLOUD_ACCESS, REMOTE, SA_SUFFIX, SOFTWARE
 from airspec.providers import read_constraints
 
 ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
@@ -44,6 +45,8 @@ class ResolvedSpec:
     service_accounts: tuple[ServiceAccount, ...]
     # the spec as the runbook's commands name it: relative to out/<name>/, where they run
     spec_from_runbook: str = ""
+    # Remote Execution: each component's Python environment (image + computed installs)
+    environments: tuple[Environment, ...] = ()
 
     @property
     def chart_version(self) -> str:
@@ -152,6 +155,30 @@ class ResolvedSpec:
         """Service accounts that assume the cloud identity, in a stable order."""
         return tuple(sa for sa in self.service_accounts if sa.cloud_access)
 
+    def environment(self, component: str) -> Environment | None:
+        """The Python environment of a component (`workers[<name>]`, `triggerer`,
+        `dagProcessor`)."""
+        return next((e for e in self.environments if e.component.name == component), None)
+
+    @property
+    def base_environment(self) -> Environment | None:
+        """The environment of the components that run `deployment.image`."""
+        return self.environment("triggerer")
+
+    @property
+    def built_image(self) -> str | None:
+        """`providers.install: image`: the image with the providers built in, when the
+        deployment image lacks anything."""
+        providers = self.spec.deployment.providers
+        env = self.base_environment
+        if providers is None or providers.install != "image" or env is None:
+            return None
+        if not env.closure.installs or providers.image_repository is None:
+            return None
+        return built_image_ref(
+            providers.image_repository, self.spec.deployment.image, env.closure.installs
+        )
+
     def service_account(self, component: str) -> ServiceAccount:
         return next(sa for sa in self.service_accounts if sa.component == component)
 
@@ -164,6 +191,10 @@ def resolve(checked: Checked, source: str, spec_from_runbook: str | None = None)
         raise ValueError("resolve needs a spec without errors")
     d = spec.deployment
     access = set(DEFAULT_CLOUD_ACCESS[d.platform] if d.cloud_access is None else d.cloud_access)
+    secrets = spec.backends.secrets
+    if d.cloud_access is None and d.platform == REMOTE and secrets is not None:
+        # DAG files read a cloud secrets backend when the dag processor parses them (AS232)
+        access |= {"dagProcessor"} if secrets.type != "local-filesystem" else set()
     if d.software is not None:
         namespace = d.namespace or f"astronomer-{d.software.release_name}"
         prefix = d.software.release_name
@@ -177,6 +208,9 @@ def resolve(checked: Checked, source: str, spec_from_runbook: str | None = None)
     constraints = None
     if d.providers is not None and d.providers.constraints is not None:
         constraints = read_constraints(checked.path.parent, d.providers.constraints)
+    envs: tuple[Environment, ...] = ()
+    if d.platform == REMOTE and d.astro is not None:
+        envs = tuple(environments(spec, checked.path.parent))
     issuer = None
     if spec.cloud.aws is not None and spec.cloud.aws.identity == "irsa":
         issuer, _ = effective_issuer(spec.cloud.aws.cluster.oidc_issuer, checked.lock)
@@ -190,4 +224,5 @@ def resolve(checked: Checked, source: str, spec_from_runbook: str | None = None)
         oidc_issuer=issuer,
         service_accounts=accounts,
         spec_from_runbook=spec_from_runbook or source,
+        environments=envs,
     )

@@ -5,6 +5,11 @@ service account names are pinned (the trust policy names them) and only those ge
 annotation; every env value is a string; git credentials come from a Secret through
 `valueFrom.secretKeyRef`; init containers sit inside each worker; PYTHONPATH is a literal
 (Kubernetes expands only `$(VAR)` of variables set earlier in the same container).
+
+Every component (each worker, the triggerer, the dag processor) whose image lacks something
+its configuration imports gets an init container that installs exactly that closure
+(`environments.py`) with `--no-deps` into /shared/packages, first on its PYTHONPATH; with
+`providers.install: image` the components run the image built with it instead.
 """
 
 from __future__ import annotations
@@ -75,7 +80,9 @@ def common_env(r: ResolvedSpec) -> list[dict[str, Any]]:
             1,
             _env("AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS", LOGGING_CONFIG_CLASS),
         )
-        if scheme == "s3":
+        if scheme == "s3" and not r.pod_identity:
+            # the chart's default values set it for the image's logging module; under EKS Pod
+            # Identity there is no web identity token, so it would name nothing (README)
             logging.append(_env("ASTRO_LOGGING_AWS_WEB_IDENTITY_TOKEN_FILE", "/tmp/logging-token"))
     env += logging
     env += [_env(k, v) for k, v in xcom_env(r)]
@@ -98,30 +105,40 @@ def common_env(r: ResolvedSpec) -> list[dict[str, Any]]:
     return env
 
 
-def _provider_install(r: ResolvedSpec, image: str) -> dict[str, Any]:
-    """Per-worker init container, volumes and mounts that pip-install the providers."""
-    providers = r.spec.deployment.providers
-    if providers is None or not providers.packages:
+def install_command(r: ResolvedSpec, installs: tuple[tuple[str, str], ...]) -> list[str]:
+    """The init container's command: the exact closure, without dependency resolution, so
+    nothing the image holds is installed again (and the package index needs no +astro
+    builds)."""
+    command = ["pip", "install", "--no-cache-dir", "--no-deps", "--target", PACKAGES_DIR]
+    if r.constraints is not None:
+        command += ["--constraint", f"{CONSTRAINTS_DIR}/{CONSTRAINTS_FILE}"]
+    return command + [f"{n}=={v}" for n, v in installs]
+
+
+def _provider_install(r: ResolvedSpec, component: str, image: str) -> dict[str, Any]:
+    """A component's init container, volumes and mounts that pip-install what its image
+    lacks into /shared/packages, first on its PYTHONPATH."""
+    env = r.environment(component)
+    if env is None or not env.closure.installs:
         return {}
-    command = ["pip", "install", "--no-cache-dir", "--target", PACKAGES_DIR]
+    if r.built_image is not None and image == r.spec.deployment.image:
+        return {}  # the providers are built into the image
     mounts: list[dict[str, Any]] = [{"name": "shared-packages", "mountPath": PACKAGES_DIR}]
     volumes: list[dict[str, Any]] = [{"name": "shared-packages", "emptyDir": {}}]
     if r.constraints is not None:
-        command += ["--constraint", f"{CONSTRAINTS_DIR}/{CONSTRAINTS_FILE}"]
         mounts.append(
             {"name": "provider-constraints", "mountPath": CONSTRAINTS_DIR, "readOnly": True}
         )
         volumes.append(
             {"name": "provider-constraints", "configMap": {"name": r.constraints_configmap}}
         )
-    command += list(providers.packages)
     return {
         "env": [_env("PYTHONPATH", PACKAGES_DIR)],
         "initContainers": [
             {
                 "name": "install-providers",
                 "image": image,
-                "command": command,
+                "command": install_command(r, env.closure.installs),
                 "volumeMounts": mounts,
             }
         ],
@@ -163,9 +180,10 @@ def helm_values(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
     if r.spec.metadata.labels:
         values["labels"] = dict(sorted(r.spec.metadata.labels.items()))
     values["serviceAccount"] = _service_accounts(r)
+    base_image = r.built_image or d.image
     workers = []
     for w in d.workers:
-        image = w.image or d.image
+        image = w.image or base_image
         entry: dict[str, Any] = {
             "name": w.name,
             "queues": ",".join(w.queues),
@@ -174,17 +192,22 @@ def helm_values(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
             "image": image,
             "resources": _resources(w.resources),
         }
-        entry.update(_provider_install(r, image))
+        entry.update(_provider_install(r, f"workers[{w.name}]", w.image or d.image))
         if w.node_selector:
             entry["nodeSelector"] = dict(sorted(w.node_selector.items()))
         workers.append(entry)
     values["workers"] = workers
-    values["dagProcessor"] = {"image": d.image, "resources": _resources(d.dag_processor.resources)}
+    values["dagProcessor"] = {
+        "image": base_image,
+        "resources": _resources(d.dag_processor.resources),
+        **_provider_install(r, "dagProcessor", d.image),
+    }
     values["triggerer"] = {
         "replicas": d.triggerer.replicas,
         "asyncSlots": d.triggerer.async_slots,
-        "image": d.image,
+        "image": base_image,
         "resources": _resources(d.triggerer.resources),
+        **_provider_install(r, "triggerer", d.image),
     }
     return [
         Artifact(

@@ -10,6 +10,7 @@ holds a value.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from typing import NamedTuple
 
@@ -574,6 +575,7 @@ def _agents(r: ResolvedSpec, ctx: Context) -> list[Step]:
                 )
             )
     secret_lines.append("kubectl apply -f k8s/")
+    build = _build_image(r, ctx)
     helm = (
         f"helm upgrade --install {_q(r.helm_release)} {CHART} --namespace {_q(ns)} "
         f"--version {_q(r.chart_version)} --values helm/values.yaml"
@@ -584,6 +586,7 @@ def _agents(r: ResolvedSpec, ctx: Context) -> list[Step]:
             "Create-or-update: safe to run again.",
             secret_lines,
         ),
+        *build,
         Step(
             "Install or upgrade the agents",
             f"Chart `{CHART}` version {r.chart_version}"
@@ -591,7 +594,8 @@ def _agents(r: ResolvedSpec, ctx: Context) -> list[Step]:
                 " (the spec's `deployment.helm.chartVersion`)."
                 if d.helm.chart_version
                 else " (the version airspec is tested with: the spec pins none, warning AS231)."
-            ),
+            )
+            + _install_note(r),
             [f"helm repo add astronomer {CHART_REPO} --force-update", helm],
             network=_agent_egress(r, ctx),
         ),
@@ -604,7 +608,8 @@ def _agent_egress(r: ResolvedSpec, ctx: Context) -> str:
     d = r.spec.deployment
     assert d.astro is not None
     host = d.astro.api_url.split("://", 1)[1].split("/", 1)[0]
-    images = sorted({w.image or d.image for w in d.workers} | {d.image})
+    base = r.built_image or d.image
+    images = sorted({w.image or base for w in d.workers} | {base})
     registries = sorted({i.split("/", 1)[0] for i in images if "/" in i})
     needs = [
         f"this machine reaches `{CHART_REPO}` (the chart)",
@@ -614,14 +619,11 @@ def _agent_egress(r: ResolvedSpec, ctx: Context) -> str:
         "allow it in the egress allowlist)",
     ]
     values = ctx.find(ArtifactKind.HELM_VALUES)
-    workers = [] if values is None else values.content.get("workers", [])
-    if any(
-        "pip" in c.get("command", [])[:1]
-        for w in workers
-        for c in w.get("initContainers", [])
-    ):
+    content = {} if values is None else values.content
+    parts = [*content.get("workers", []), content.get("triggerer", {}), content.get("dagProcessor", {})]
+    if any("pip" in c.get("command", [])[:1] for p in parts for c in p.get("initContainers", [])):
         needs.append(
-            "each worker's `install-providers` init container runs pip against the package "
+            "each component's `install-providers` init container runs pip against the package "
             "index (PyPI: `pypi.org`, `files.pythonhosted.org`) at every start"
         )
     if r.spec.bundles:
@@ -630,6 +632,67 @@ def _agent_egress(r: ResolvedSpec, ctx: Context) -> str:
             + ", ".join(f"`{b.git.repo}`" for b in r.spec.bundles)
         )
     return "; ".join(needs) + "."
+
+
+def _install_note(r: ResolvedSpec) -> str:
+    """What the pods install at start, and the way around it."""
+    if any(e.closure.installs for e in r.environments) and r.built_image is None:
+        return (
+            " Components whose image lacks a provider install it at start: the closure in "
+            "`python/environments.json`, with `pip install --no-deps`. For a cluster without "
+            "egress, `deployment.providers.install: image` builds them into the image instead."
+        )
+    return ""
+
+
+def _registry_login(repository: str) -> str | None:
+    """The command that logs docker in to the registry `repository` is pushed to, for the
+    registries whose login airspec knows (ECR, Artifact Registry)."""
+    host = repository.split("/", 1)[0]
+    ecr = re.fullmatch(r"[0-9]{12}\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?", host)
+    if ecr:
+        return (
+            f"aws ecr get-login-password --region {_q(ecr.group(1))} "
+            f"| docker login --username AWS --password-stdin {_q(host)}"
+        )
+    if host.endswith("-docker.pkg.dev"):
+        return f"gcloud auth configure-docker {_q(host)} --quiet"
+    return None
+
+
+def _build_image(r: ResolvedSpec, ctx: Context) -> list[Step]:
+    """`providers.install: image`: build the agent image with the providers, push it."""
+    dockerfile = ctx.find(ArtifactKind.PROVIDER_IMAGE_DOCKERFILE)
+    providers = r.spec.deployment.providers
+    if r.built_image is None or dockerfile is None or providers is None:
+        return []
+    assert providers.image_repository is not None
+    folder = dockerfile.path.rsplit("/", 1)[0]
+    lines = [
+        'printf \'%s\' "$ASTRO_REGISTRY_PASSWORD" '
+        f"| docker login {REGISTRY} --username cli --password-stdin"
+    ]
+    login = _registry_login(providers.image_repository)
+    host = providers.image_repository.split("/", 1)[0]
+    if login is not None:
+        lines.append(login)
+    lines += [
+        f"docker build --tag {_q(r.built_image)} {_q(folder + '/')}",
+        f"docker push {_q(r.built_image)}",
+    ]
+    return [
+        Step(
+            "Build and push the agent image with the providers",
+            f"`{dockerfile.path}` starts FROM the agent image and installs the closure in "
+            f"`{folder}/requirements.txt` with `--no-deps` (nothing the image holds is "
+            "installed again), so the pods need no package index at start; the cluster's "
+            "nodes must be able to pull from the repository."
+            + ("" if login else f" Log docker in to `{host}` before the push."),
+            lines,
+            network=f"the build pulls the agent image from `{REGISTRY}`, reaches the package "
+            f"index (PyPI) and pushes to `{host}`",
+        )
+    ]
 
 
 def _software(r: ResolvedSpec, ctx: Context) -> list[Step]:
@@ -659,7 +722,8 @@ def _software(r: ResolvedSpec, ctx: Context) -> list[Step]:
         ),
         Step(
             "Create the Deployment with its cloud role",
-            f"For a Deployment that exists already: `bash {astro_commands} update <deployment-id>`.",
+            f"For a Deployment that exists already: `bash {astro_commands} update` (it finds "
+            "the Deployment's id by its release name, or takes `software.deploymentId`).",
             [f"bash {astro_commands} create"],
         ),
         *_software_env(r, ctx),
@@ -673,6 +737,7 @@ def _software_env(r: ResolvedSpec, ctx: Context) -> list[Step]:
         return []
     dockerfile = '"$ASTRO_PROJECT/Dockerfile"'
     block = f"/^# airspec:begin {r.name}$/,/^# airspec:end {r.name}$/d"
+    astro_commands = _path(ctx, ArtifactKind.SOFTWARE_ASTRO_COMMANDS)
     return [
         Step(
             "Configure the Deployment's Airflow backends",
@@ -681,12 +746,14 @@ def _software_env(r: ResolvedSpec, ctx: Context) -> list[Step]:
             "of the Astro project deployed to this Deployment, replacing the block an earlier "
             "run added, so the image carries them to every component; the project's "
             "requirements.txt needs the provider packages. `ASTRO_PROJECT` is that project's "
-            "folder.",
+            f"folder; `{astro_commands} deployment-id` finds the Deployment's id by its release "
+            "name (or prints `software.deploymentId`).",
             [
                 ': "${ASTRO_PROJECT:?set ASTRO_PROJECT to the Astro project folder}"',
                 f"sed -i.bak {_q(block)} {dockerfile}",
                 f"cat {env.path} >> {dockerfile}",
-                '(cd "$ASTRO_PROJECT" && astro deploy <deployment-id>)',
+                f'DEPLOYMENT_ID="$(bash {astro_commands} deployment-id)"',
+                '(cd "$ASTRO_PROJECT" && astro deploy "$DEPLOYMENT_ID")',
             ],
         )
     ]

@@ -2,9 +2,12 @@
 
 `software/astro-commands.sh create` runs `astro deployment create` with the label, executor,
 release name and `--cloud-role` (the IAM role ARN on AWS, the GSA email on GCP);
-`update <deployment-id>` runs `astro deployment update <id> --cloud-role` for an existing
-Deployment; `verify` checks with kubectl that each service account that needs cloud access
-carries the annotation. Every value is shell-quoted.
+`deployment-id` prints the Deployment's id (`software.deploymentId`, else the row of
+`astro deployment list --all` whose DEPLOYMENT NAME is the release name: astro-cli's Software
+table is NAME, DEPLOYMENT NAME, ASTRO, DEPLOYMENT ID, ...); `update [ID]` runs
+`astro deployment update ID --cloud-role` for an existing Deployment (ID defaults to that
+one); `verify` checks with kubectl that each service account that needs cloud access carries
+the annotation. Every value is shell-quoted.
 
 `software/Dockerfile.env` holds the Deployment's Airflow settings for the spec's backends
 (remote task logs, the object-storage XCom backend, the secrets backend, the keyless cloud
@@ -52,29 +55,55 @@ def create_command(r: ResolvedSpec) -> list[str]:
 
 
 def astro_commands(r: ResolvedSpec, ctx: Context) -> list[Artifact]:
-    """software/astro-commands.sh: create | update DEPLOYMENT_ID | verify."""
+    """software/astro-commands.sh: create | deployment-id | update [ID] | verify."""
     if not r.is_software:
         return []
+    sw = r.spec.deployment.software
+    assert sw is not None
     q = shlex.quote
     names = " ".join(q(sa.name) for sa in r.identities)
+    if sw.deployment_id:
+        lookup = f"  echo {q(sw.deployment_id)}  # software.deploymentId"
+    else:
+        lookup = """  # astro deployment list --all: NAME, DEPLOYMENT NAME, ASTRO, DEPLOYMENT ID, ... (the
+  # label may hold spaces; the release name, version and id do not)
+  local id
+  id=$(astro deployment list --all | awk -v release="$RELEASE_NAME" \\
+    '{ for (i = 1; i < NF - 1; i++) if ($i == release && $(i + 1) ~ /^v[0-9]/) { print $(i + 2); exit } }')
+  if [ -z "$id" ]; then
+    echo "no Deployment with release name $RELEASE_NAME in 'astro deployment list --all'" >&2
+    return 1
+  fi
+  echo "$id"
+"""
+        lookup = lookup.rstrip("\n")
     body = f"""set -euo pipefail
 
 CLOUD_ROLE={q(r.cloud_identity)}
 NAMESPACE={q(r.namespace)}
+RELEASE_NAME={q(sw.release_name)}
 SERVICE_ACCOUNTS=({names})
 
 usage() {{
-  echo "usage: $0 create | update DEPLOYMENT_ID | verify" >&2
+  echo "usage: $0 create | deployment-id | update [DEPLOYMENT_ID] | verify" >&2
   exit 64
+}}
+
+deployment_id() {{
+{lookup}
 }}
 
 case "${{1:-}}" in
   create)
     {" ".join(q(a) for a in create_command(r))}
     ;;
+  deployment-id)
+    deployment_id
+    ;;
   update)
-    [ $# -eq 2 ] || usage
-    astro deployment update "$2" --cloud-role "$CLOUD_ROLE"
+    [ $# -le 2 ] || usage
+    id="${{2:-$(deployment_id)}}"
+    astro deployment update "$id" --cloud-role "$CLOUD_ROLE"
     ;;
   verify)
     status=0

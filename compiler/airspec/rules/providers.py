@@ -1,4 +1,5 @@
-"""Rules about provider packages and their pip constraints file."""
+"""Rules about what each component's Python environment holds: the image's packages, the
+provider packages airspec installs, and their pip constraints file."""
 
 from __future__ import annotations
 
@@ -9,58 +10,154 @@ from packaging.utils import canonicalize_name
 from airspec.codes import (
     BAD_REQUIREMENT,
     CONSTRAINTS_FILE,
+    DAG_PROCESSOR_IDENTITY,
+    IMAGE_PACKAGES,
+    INSTALL_CONFLICT,
     PIN_CONFLICT,
     PROVIDER_MISSING,
+    declare,
     make,
     rule,
 )
-from airspec.diagnostics import Diagnostic
+from airspec.diagnostics import Diagnostic, Severity
+from airspec.environments import ImageUnknown, InstallConflict, environments, tested_providers
 from airspec.platforms import REMOTE
 from airspec.providers import (
     ConstraintsError,
     parse_requirement,
     pinned_versions,
-    provider_needs,
     read_constraints,
 )
 from airspec.rules.context import RuleContext
 
 
-@rule(PROVIDER_MISSING, "provider-missing")
-def backends_have_providers(ctx: RuleContext) -> Iterator[Diagnostic]:
-    """A backend needs a provider package that `deployment.providers.packages` does not install.
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
-    Remote Execution workers install providers with an init container; without the package
-    the backend fails at task run time, not at deploy time. S3 logs and the AWS secrets
-    backends need `apache-airflow-providers-amazon`; the XCom object storage backend needs
-    `apache-airflow-providers-common-io` and, on S3, `apache-airflow-providers-amazon[s3fs]`.
+
+@rule(PROVIDER_MISSING, "class-not-importable", phase="compile")
+def components_import_their_classes(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """A class a component's configuration names is not importable in that component.
+
+    Each Remote Execution component (every worker, the triggerer, the dag processor) runs its
+    image plus what airspec installs into it (`deployment.providers.packages`, the closure of
+    what the image lacks). At start every component imports the logging config class, the
+    remote log IO for the logs folder's scheme (`S3RemoteLogIO`, `GCSRemoteLogIO`), the
+    secrets backend and the XCom backend with its object store's filesystem; workers and the
+    dag processor also load the DAG bundle class (`GitDagBundle`, from
+    apache-airflow-providers-git). A class whose distribution is neither in the image's
+    package list nor installed fails that component at start, so compile stops here, naming
+    the components, the class and the distribution.
+
+    Also raised by this check: AS230 (the image's package set is unknown) and AS231 (the
+    packages cannot be installed beside the image without touching what it holds).
     """
     spec = ctx.spec
     assert spec is not None
-    if spec.deployment.platform != REMOTE:
+    if spec.deployment.platform != REMOTE or spec.deployment.astro is None:
         return
-    installed: dict[str, set[str]] = {}
-    for text in spec.deployment.providers.packages if spec.deployment.providers else []:
-        req = parse_requirement(text)
-        if req is not None:
-            installed.setdefault(canonicalize_name(req.name), set()).update(req.extras)
-    reported: set[tuple[str, frozenset[str]]] = set()
-    for need in provider_needs(spec):
-        have = installed.get(canonicalize_name(need.package))
-        if have is not None and need.extras <= have:
-            continue
-        if (need.package, need.extras) in reported:
-            continue
-        reported.add((need.package, need.extras))
-        extras = f"[{','.join(sorted(need.extras))}]" if need.extras else ""
+    try:
+        envs = environments(spec, ctx.spec_dir)
+    except ImageUnknown as exc:
+        yield _image_unknown(ctx, exc)
+        return
+    except InstallConflict as exc:
+        yield _install_conflict(ctx, exc)
+        return
+    except ConstraintsError:
+        return  # AS208 reports the constraints file
+    missing: dict[tuple[str, str, str], list[str]] = {}
+    where: dict[tuple[str, str, str], tuple[str | int, ...]] = {}
+    for env in envs:
+        for need in env.missing:
+            key = (need.path, need.what, need.distribution)
+            missing.setdefault(key, []).append(env.component.name)
+            where.setdefault(key, need.spec_path)
+    tested = tested_providers(spec.deployment.image)
+    for (path, what, dist), comps in missing.items():
+        pinned = f"{dist}=={tested[dist]}" if dist in tested else dist
         yield make(
             PROVIDER_MISSING,
-            ctx.at(*need.path, key=True),
-            f"{need.why} needs '{need.package}{extras}', which deployment.providers.packages "
-            "does not install",
-            f"add '- {need.package}{extras}', pinned to the version your constraints file lists, under "
-            "deployment.providers.packages",
+            ctx.at(*where[(path, what, dist)], key=True),
+            f"{_join(comps)} cannot import {path} ({what}): {dist} is neither in the image "
+            "nor in deployment.providers.packages",
+            f"add '- {pinned}' under deployment.providers.packages"
+            + (" (the version airspec tests on this image)" if dist in tested else ""),
         )
+
+
+def _image_unknown(ctx: RuleContext, exc: ImageUnknown) -> Diagnostic:
+    assert ctx.spec is not None
+    d = ctx.spec.deployment
+    at: tuple[str | int, ...] = (
+        ("deployment", "imagePackages") if d.image_packages else ("deployment",)
+    )
+    if d.image_packages is None and ctx.raw_at(("deployment", "image")) is not None:
+        at = ("deployment", "image")
+    return make(
+        IMAGE_PACKAGES,
+        ctx.at(*at),
+        f"{exc.reason}: airspec computes each component's installs against the image's packages",
+        "commit the image's package list beside the spec (docker run --rm --entrypoint pip IMAGE "
+        "freeze > images/agent.txt) and name it: deployment.imagePackages: {file: images/agent.txt}",
+    )
+
+
+def _install_conflict(ctx: RuleContext, exc: InstallConflict) -> Diagnostic:
+    assert ctx.spec is not None
+    tested = tested_providers(ctx.spec.deployment.image)
+    hint = (
+        "pin versions that fit the image"
+        + (
+            " (airspec tests " + ", ".join(f"{n}=={v}" for n, v in sorted(tested.items())) + ")"
+            if tested
+            else ""
+        )
+        + "; for versions the image cannot hold, build an image from another base"
+    )
+    return make(
+        INSTALL_CONFLICT,
+        ctx.at("deployment", "providers", "packages"),
+        "the providers cannot be installed beside the image without changing what it holds: "
+        + "; ".join(exc.reasons),
+        hint,
+    )
+
+
+@rule(DAG_PROCESSOR_IDENTITY, "dag-processor-identity")
+def dag_processor_reads_secrets(ctx: RuleContext) -> Iterator[Diagnostic]:
+    """The dag processor reads a cloud secrets backend but has no cloud identity (warning).
+
+    In Airflow 3.0 a DAG file's top-level `Variable.get` or connection lookup, run while the
+    dag processor parses it, asks the configured secrets backend first
+    (`airflow.sdk.execution_time.context._get_variable` / `_get_connection`). Without the
+    cloud identity that call fails, Airflow logs it and asks the API server, which does not
+    hold what is stored in the cloud backend: the DAG file fails to import. By default
+    airspec gives the dag processor the identity when a cloud secrets backend is configured;
+    an explicit `deployment.cloudAccess` without `dagProcessor` gets this warning.
+    """
+    spec = ctx.spec
+    assert spec is not None
+    secrets = spec.backends.secrets
+    access = spec.deployment.cloud_access
+    if (
+        spec.deployment.platform != REMOTE
+        or secrets is None
+        or secrets.type == "local-filesystem"
+        or access is None
+        or "dagProcessor" in access
+    ):
+        return
+    yield make(
+        DAG_PROCESSOR_IDENTITY,
+        ctx.at("deployment", "cloudAccess"),
+        f"the dag processor reads the {secrets.type} secrets backend when DAG files call "
+        "Variable.get or look up a connection at parse time, but deployment.cloudAccess does "
+        "not give it the cloud identity",
+        "add dagProcessor to deployment.cloudAccess, unless no DAG file reads a variable or "
+        "connection at the top level",
+        Severity.WARNING,
+    )
 
 
 def _constraints(ctx: RuleContext) -> tuple[str | None, str | None]:
@@ -145,3 +242,36 @@ def pins_agree_with_constraints(ctx: RuleContext) -> Iterator[Diagnostic]:
                 f"'{text}' excludes {req.name}=={pinned}, which the constraints file pins",
                 f"use {req.name}=={pinned}, or update the constraints file",
             )
+
+
+declare(
+    IMAGE_PACKAGES,
+    "image-packages",
+    """The package set of a component's image is unknown, or its list cannot be read.
+
+    airspec computes what each component installs against the image's own packages, so that
+    nothing the image holds (its Airflow above all) is installed again beside it. It knows the
+    images in its data (`airspec/data/known-images.json`: the agent image
+    `astro-remote-execution-agent:3.0-4-python-3.12-astro-agent-1.0.2`, from the `pip freeze`
+    Astronomer's webinar ships). For another image, commit its `pip freeze`
+    (`docker run --rm --entrypoint pip IMAGE freeze > images/agent.txt`) and name it with
+    `deployment.imagePackages: {file: images/agent.txt, python: "3.12"}` (or
+    `workers[].imagePackages` for a worker's own image). The file follows the constraints
+    file's rules (AS208) and must list apache-airflow.
+    """,
+)
+declare(
+    INSTALL_CONFLICT,
+    "install-conflict",
+    """The provider packages cannot be installed beside the image.
+
+    The init containers install, with `pip install --no-deps`, the exact closure of
+    `deployment.providers.packages` that the image lacks, resolved at compile time against the
+    image's pins. That fails when a package asks for a version of something the image holds
+    at another version (installing it into /shared/packages, first on PYTHONPATH, would shadow
+    the image's: `apache-airflow-providers-google==22.8.0` needs an Airflow newer than the
+    agent image's 3.0.2), when it would bring apache-airflow, -core or -task-sdk, or when
+    airspec has no dependency metadata for a version (`tools/refresh_providers.py` vendors
+    the supported ones; for another image it writes `<imagePackages file>.metadata.json`).
+    """,
+)

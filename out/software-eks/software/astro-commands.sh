@@ -4,20 +4,38 @@ set -euo pipefail
 
 CLOUD_ROLE=arn:aws:iam::123456789012:role/AstronomerAnalyticsRole
 NAMESPACE=astronomer-quasarian-photon-7310
+RELEASE_NAME=quasarian-photon-7310
 SERVICE_ACCOUNTS=(quasarian-photon-7310-worker quasarian-photon-7310-scheduler quasarian-photon-7310-triggerer quasarian-photon-7310-webserver)
 
 usage() {
-  echo "usage: $0 create | update DEPLOYMENT_ID | verify" >&2
+  echo "usage: $0 create | deployment-id | update [DEPLOYMENT_ID] | verify" >&2
   exit 64
+}
+
+deployment_id() {
+  # astro deployment list --all: NAME, DEPLOYMENT NAME, ASTRO, DEPLOYMENT ID, ... (the
+  # label may hold spaces; the release name, version and id do not)
+  local id
+  id=$(astro deployment list --all | awk -v release="$RELEASE_NAME" \
+    '{ for (i = 1; i < NF - 1; i++) if ($i == release && $(i + 1) ~ /^v[0-9]/) { print $(i + 2); exit } }')
+  if [ -z "$id" ]; then
+    echo "no Deployment with release name $RELEASE_NAME in 'astro deployment list --all'" >&2
+    return 1
+  fi
+  echo "$id"
 }
 
 case "${1:-}" in
   create)
     astro deployment create --label analytics --executor celery --release-name quasarian-photon-7310 --cloud-role arn:aws:iam::123456789012:role/AstronomerAnalyticsRole
     ;;
+  deployment-id)
+    deployment_id
+    ;;
   update)
-    [ $# -eq 2 ] || usage
-    astro deployment update "$2" --cloud-role "$CLOUD_ROLE"
+    [ $# -le 2 ] || usage
+    id="${2:-$(deployment_id)}"
+    astro deployment update "$id" --cloud-role "$CLOUD_ROLE"
     ;;
   verify)
     status=0

@@ -4,20 +4,38 @@ set -euo pipefail
 
 CLOUD_ROLE=software-nebular-orbit@acme-software-prod.iam.gserviceaccount.com
 NAMESPACE=astronomer-nebular-orbit-4821
+RELEASE_NAME=nebular-orbit-4821
 SERVICE_ACCOUNTS=(nebular-orbit-4821-worker nebular-orbit-4821-scheduler nebular-orbit-4821-triggerer nebular-orbit-4821-webserver)
 
 usage() {
-  echo "usage: $0 create | update DEPLOYMENT_ID | verify" >&2
+  echo "usage: $0 create | deployment-id | update [DEPLOYMENT_ID] | verify" >&2
   exit 64
+}
+
+deployment_id() {
+  # astro deployment list --all: NAME, DEPLOYMENT NAME, ASTRO, DEPLOYMENT ID, ... (the
+  # label may hold spaces; the release name, version and id do not)
+  local id
+  id=$(astro deployment list --all | awk -v release="$RELEASE_NAME" \
+    '{ for (i = 1; i < NF - 1; i++) if ($i == release && $(i + 1) ~ /^v[0-9]/) { print $(i + 2); exit } }')
+  if [ -z "$id" ]; then
+    echo "no Deployment with release name $RELEASE_NAME in 'astro deployment list --all'" >&2
+    return 1
+  fi
+  echo "$id"
 }
 
 case "${1:-}" in
   create)
     astro deployment create --label software-gke --executor kubernetes --release-name nebular-orbit-4821 --cloud-role software-nebular-orbit@acme-software-prod.iam.gserviceaccount.com --workspace-id ckbv7zvb100000vs0bhcvvlpb
     ;;
+  deployment-id)
+    deployment_id
+    ;;
   update)
-    [ $# -eq 2 ] || usage
-    astro deployment update "$2" --cloud-role "$CLOUD_ROLE"
+    [ $# -le 2 ] || usage
+    id="${2:-$(deployment_id)}"
+    astro deployment update "$id" --cloud-role "$CLOUD_ROLE"
     ;;
   verify)
     status=0
