@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from airspec.pipeline import compile_spec
-from conftest import ROOT, git_repo, invoke
+from conftest import ROOT, git_repo, invoke, without_dag_processor_identity
 from live_servers import (
     FakeGcp,
     FakeKube,
@@ -65,7 +65,7 @@ class World:
             },
         )
         self.issuer = cluster["cluster"]["identity"]["oidc"]["issuer"]
-        text = SPEC.read_text().replace(
+        text = without_dag_processor_identity(SPEC.read_text()).replace(
             "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE",
             self.issuer,
         )

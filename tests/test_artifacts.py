@@ -186,7 +186,9 @@ def test_no_known_defect_of_the_webinar_values() -> None:
     role = "arn:aws:iam::123456789012:role/AirflowS3LoggerXComRole"
     assert sa["workers"]["annotations"] == {"eks.amazonaws.com/role-arn": role}
     assert sa["triggerer"]["annotations"] == {"eks.amazonaws.com/role-arn": role}
-    assert "annotations" not in sa["dagProcessor"]
+    # DAG files read the secrets backend when the dag processor parses them (Airflow 3.0's
+    # Variable.get asks the configured backend first): it needs the identity too
+    assert sa["dagProcessor"]["annotations"] == {"eks.amazonaws.com/role-arn": role}
     assert "$PYTHONPATH" not in text and "<" not in text
     git = [v for v in values["commonEnv"] if v["name"] == "AIRFLOW_CONN_GIT_DAGS"]
     assert git == [
@@ -197,9 +199,15 @@ def test_no_known_defect_of_the_webinar_values() -> None:
     ]
     bundles = json.loads(values["dagBundleConfigList"])
     assert bundles[0]["kwargs"]["git_conn_id"] == "git_dags"
-    assert values["workers"][0]["initContainers"][0]["command"][-2:] == [
-        "apache-airflow-providers-amazon[s3fs]==9.9.0",
-        "apache-airflow-providers-common-io==1.6.1",
+    # the image holds amazon 9.9.0 with s3fs and common-io 1.6.1: only the git provider's
+    # closure is installed, exactly and without resolving dependencies again
+    command = values["workers"][0]["initContainers"][0]["command"]
+    assert command[:6] == ["pip", "install", "--no-cache-dir", "--no-deps", "--target", "/shared/packages"]
+    assert command[-4:] == [
+        "apache-airflow-providers-git==0.0.8",
+        "gitdb==4.0.12",
+        "gitpython==3.2.1",
+        "smmap==5.0.3",
     ]
 
 
@@ -287,6 +295,8 @@ def test_trust_policy_names_exact_subjects() -> None:
         "StringEquals": {
             f"{host}:aud": "sts.amazonaws.com",
             f"{host}:sub": [
+                # the dag processor reads the secrets backend when it parses DAG files
+                "system:serviceaccount:airflow-agents:astro-agent-dag-processor",
                 "system:serviceaccount:airflow-agents:astro-agent-triggerer",
                 "system:serviceaccount:airflow-agents:astro-agent-worker",
             ],

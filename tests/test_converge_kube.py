@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from airspec.cli import app
-from conftest import ROOT, SpecCli, fake_tool, git_repo
+from conftest import ROOT, SpecCli, fake_tool, git_repo, without_dag_processor_identity
 from live_servers import FakeKube, kube_call_mutates
 
 SPEC = ROOT / "specs" / "remote-exec-eks.airspec.yaml"
@@ -35,7 +35,7 @@ class Cluster(SpecCli):
         self.kube = kube
         git_repo(tmp)
         self.spec = tmp / SPEC.name
-        shutil.copy(SPEC, self.spec)
+        self.spec.write_text(without_dag_processor_identity(SPEC.read_text()))
         shutil.copy(ROOT / "specs" / "constraints.txt", tmp / "constraints.txt")
         self.out = tmp / "out"
         self.env = {"KUBECONFIG": str(kube.kubeconfig(tmp)), "AIRSPEC_READ_RETRIES": "0"}

@@ -71,6 +71,8 @@ def test_gke_agents_bindings_exact() -> None:
     assert wi == {
         "role": "roles/iam.workloadIdentityUser",
         "members": [
+            # the dag processor reads Secret Manager when it parses DAG files (AS232)
+            _ksa("acme-data-prod", "airflow-agents", "astro-agent-dag-processor"),
             _ksa("acme-data-prod", "airflow-agents", "astro-agent-triggerer"),
             _ksa("acme-data-prod", "airflow-agents", "astro-agent-worker"),
         ],
@@ -158,6 +160,7 @@ def test_gke_helm_values() -> None:
     assert annotated == {
         "workers": {"iam.gke.io/gcp-service-account": gsa},
         "triggerer": {"iam.gke.io/gcp-service-account": gsa},
+        "dagProcessor": {"iam.gke.io/gcp-service-account": gsa},
     }
     env = {e["name"]: e["value"] for e in values["commonEnv"]}
     assert env["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"] == "gs://acme-airflow-logs/agents/logs"
@@ -189,6 +192,7 @@ def test_gke_runbook_commands() -> None:
         if "--role=roles/iam.workloadIdentityUser" in line
     ]
     assert members == [
+        "--member=" + _ksa("acme-data-prod", "airflow-agents", "astro-agent-dag-processor"),
         "--member=" + _ksa("acme-data-prod", "airflow-agents", "astro-agent-triggerer"),
         "--member=" + _ksa("acme-data-prod", "airflow-agents", "astro-agent-worker"),
     ]
@@ -417,7 +421,17 @@ def test_gcp_ids_follow_gcp_rules(tmp_path: Path, field: str, bad: str) -> None:
 
 
 def test_gke_without_google_provider(tmp_path: Path) -> None:
-    text = GKE_MINIMAL.replace('"apache-airflow-providers-google==22.8.0", ', "")
+    text = GKE_MINIMAL.replace('"apache-airflow-providers-google==17.0.0", ', "")
     diags = diagnose(tmp_path, text)
     assert {d.code for d in diags} == {"AS204"}
-    assert all("apache-airflow-providers-google" in d.message for d in diags)
+    # every component imports GCSRemoteLogIO and the gs:// filesystem at start; gcsfs comes
+    # with the provider, so each hint installs it, at the version tested on the image
+    by_class = {d.message.split(" cannot import ")[1].split(" ")[0]: d for d in diags}
+    assert set(by_class) == {
+        "airflow.providers.google.cloud.log.gcs_task_handler.GCSRemoteLogIO",
+        "airflow.providers.google.cloud.fs.gcs.get_fs",
+        "gcsfs.GCSFileSystem",
+    }
+    for d in diags:
+        assert d.message.startswith("workers[default-worker], triggerer and dagProcessor ")
+        assert "'- apache-airflow-providers-google==17.0.0'" in d.hint

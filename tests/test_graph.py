@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, without_dag_processor_identity
 
 TREES = sorted(p.parent for p in (ROOT / "out").glob("*/GRAPH.md"))
 NODE = re.compile(r'^  (n\d+)\["(.*)"\]$')
@@ -100,8 +100,17 @@ def test_every_example_tree_has_a_graph() -> None:
     }
 
 
-def test_only_the_service_accounts_with_access_are_drawn() -> None:
-    edges = parse((ROOT / "out" / "remote-exec-demo" / "GRAPH.md").read_text())
+def test_only_the_service_accounts_with_access_are_drawn(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from conftest import invoke
+
+    spec = tmp_path / "s.airspec.yaml"
+    text = (ROOT / "specs" / "remote-exec-eks.airspec.yaml").read_text()
+    spec.write_text(without_dag_processor_identity(text))
+    (tmp_path / "constraints.txt").write_text((ROOT / "specs" / "constraints.txt").read_text())
+    assert invoke(CliRunner(), "compile", str(spec), "--out", str(tmp_path / "out")).exit_code == 0
+    edges = parse((tmp_path / "out" / "remote-exec-demo" / "GRAPH.md").read_text())
     sources = {a for a, _, _ in edges if a.startswith("ServiceAccount")}
     assert sources == {
         "ServiceAccount airflow-agents/astro-agent-worker",

@@ -93,7 +93,7 @@ def test_compile_a_folder_recursively_with_one_summary_line(
     result = invoke(runner, "compile", str(tmp_path / "specs"), "--out", str(out))
     lines = result.stderr.strip().splitlines()
     assert lines == [
-        f"wrote {out.as_posix()}/svc4/ (8 files)",
+        f"wrote {out.as_posix()}/svc4/ (9 files)",
         f"airspec: 12 spec(s) compiled into {out.as_posix()}/: 1 written, 11 unchanged",
     ]
     verbose = invoke(runner, "compile", str(tmp_path / "specs"), "--out", str(out), "-v")

@@ -13,7 +13,14 @@ import pytest
 from typer.testing import CliRunner
 
 from airspec.pipeline import compile_spec
-from conftest import ROOT, SOFTWARE_MINIMAL, diagnose, git_repo, invoke
+from conftest import (
+    ROOT,
+    SOFTWARE_MINIMAL,
+    diagnose,
+    git_repo,
+    invoke,
+    without_dag_processor_identity,
+)
 from live_servers import RecordingMotoServer, aws_call_mutates, aws_client, moto_env
 
 POD_SPEC = ROOT / "specs" / "pod-identity-eks.airspec.yaml"
@@ -40,6 +47,7 @@ def test_trust_policy_trusts_the_eks_service_for_exactly_these_service_accounts(
             "aws:RequestTag/eks-cluster-arn": f"arn:aws:eks:us-east-1:123456789012:cluster/{CLUSTER}",
             "aws:RequestTag/kubernetes-namespace": NS,
             "aws:RequestTag/kubernetes-service-account": [
+                "astro-agent-dag-processor",  # it reads the secrets backend (AS232)
                 "astro-agent-triggerer",
                 "astro-agent-worker",
             ],
@@ -58,7 +66,7 @@ def test_eksctl_file_has_the_agent_addon_and_one_association_per_identity() -> N
     assert "withOIDC" not in cfg.get("iam", {})
     assert cfg["iam"]["podIdentityAssociations"] == [
         {"namespace": NS, "serviceAccountName": sa, "roleARN": ROLE}
-        for sa in ("astro-agent-triggerer", "astro-agent-worker")
+        for sa in ("astro-agent-dag-processor", "astro-agent-triggerer", "astro-agent-worker")
     ]
     assert (
         art["aws/pod-identity-associations.json"]["associations"]
@@ -166,7 +174,7 @@ class PodWorld:
         shutil.copy(ROOT / "specs" / "constraints.txt", tmp / "constraints.txt")
         git_repo(tmp)
         self.spec = tmp / POD_SPEC.name
-        self.spec.write_text(POD_SPEC.read_text())
+        self.spec.write_text(without_dag_processor_identity(POD_SPEC.read_text()))
         art = _artifacts(self.spec)
         self.iam.create_policy(
             PolicyName="AirflowAgentsPodAccess",

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from airspec.aws import issuer_region
+from airspec.environments import tested_providers
 from airspec.model import (
     CHART_VERSION_PATTERN,
+    DEFAULT_AGENT_IMAGE,
     DNS_LABEL_PATTERN,
     GSA_ID_PATTERN,
     TESTED_CHART_VERSION,
@@ -56,7 +58,7 @@ deployment:
     - name: default-worker
       queues: [default]
       resources: {{cpu: "1", memory: 2Gi, ephemeralStorage: 1Gi}}
-  providers:  # pip-installed into the workers
+  providers:  # what the agent image lacks is installed into each component at pod start
     packages:
 {packages}
 """
@@ -110,13 +112,26 @@ _GCP_NODES = """\
       nodePools:  # the cluster airspec creates; remove to use an existing cluster
         - {name: workers, machineType: e2-standard-4, minCount: 1, maxCount: 4}
 """
+# what each cloud's starter installs; the versions are the ones airspec tests on the default
+# agent image (data/known-images.json, refreshed by tools/refresh_providers.py)
 _PACKAGES = {
     "aws": (
-        "apache-airflow-providers-amazon[s3fs]==9.9.0",
-        "apache-airflow-providers-common-io==1.6.1",
+        "apache-airflow-providers-amazon[s3fs]",
+        "apache-airflow-providers-common-io",
+        "apache-airflow-providers-git",
     ),
-    "gcp": ("apache-airflow-providers-google==22.8.0", "apache-airflow-providers-common-io==1.6.1"),
+    "gcp": (
+        "apache-airflow-providers-google",
+        "apache-airflow-providers-common-io",
+        "apache-airflow-providers-git",
+    ),
 }
+
+
+def starter_packages(cloud: str) -> tuple[str, ...]:
+    """The starter's provider packages, pinned to the versions tested on the default image."""
+    tested = tested_providers(DEFAULT_AGENT_IMAGE)
+    return tuple(f"{p}=={tested[p.split('[', 1)[0]]}" for p in _PACKAGES[cloud])
 
 
 _BUNDLES = """\
@@ -231,7 +246,7 @@ def starter_spec(
     remote = platform == REMOTE
     text = _HEAD.format(schema=schema, path=path, name=name)
     if remote:
-        packages = "\n".join(f"      - {p}" for p in _PACKAGES[cloud])
+        packages = "\n".join(f"      - {p}" for p in starter_packages(cloud))
         text += _REMOTE.format(name=name, packages=packages, chart=c.chart_version)
     else:
         text += _SOFTWARE.format(name=name)

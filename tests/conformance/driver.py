@@ -12,6 +12,8 @@ Usage: `python driver.py ACTION`; prints one JSON object. Actions:
 - `secrets CONN_ID VAR_KEY`: the class `AIRFLOW__SECRETS__BACKEND` names, built with
   `AIRFLOW__SECRETS__BACKEND_KWARGS`, looks up a connection and a variable.
 - `secret-names CONN_ID VAR_KEY`: the Secret Manager names that backend would read.
+- `probe CLASS...`: imports each dotted class path; reports the file each came from, the
+  Airflow imported (version and file) and the distributions in each PYTHONPATH folder.
 """
 
 from __future__ import annotations
@@ -105,9 +107,46 @@ def secret_names(conn_id: str, var_key: str) -> dict[str, Any]:
     }
 
 
+def probe(*class_paths: str) -> dict[str, Any]:
+    """Import every class as the component would; where each came from, which Airflow."""
+    from importlib import metadata
+
+    import airflow
+
+    found: dict[str, Any] = {}
+    for path in class_paths:
+        module, _, name = path.rpartition(".")
+        try:
+            getattr(importlib.import_module(module), name)
+            found[path] = {"file": sys.modules[module].__file__}
+        except Exception as exc:
+            found[path] = {"error": f"{type(exc).__name__}: {exc}"}
+    folders = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {
+        "classes": found,
+        "airflow": {"version": airflow.__version__, "file": airflow.__file__},
+        "pythonpath": {
+            folder: sorted(
+                f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions(path=[folder])
+            )
+            for folder in folders
+        },
+        "site": sorted(
+            f"{d.metadata['Name']}=={d.version}"
+            for d in metadata.distributions(path=[p for p in sys.path if p not in folders])
+        ),
+    }
+
+
 def main() -> None:
     action, *args = sys.argv[1:]
-    actions = {"logs": logs, "xcom": xcom, "secrets": secrets, "secret-names": secret_names}
+    actions = {
+        "logs": logs,
+        "xcom": xcom,
+        "secrets": secrets,
+        "secret-names": secret_names,
+        "probe": probe,
+    }
     result = actions[action](*args)
     print("DRIVER-RESULT " + json.dumps(result, default=str))
 

@@ -28,11 +28,23 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
-from worker import CONN_ID, VAR_KEY, DriverFailed, run_driver, trees, worker_env
+from as_deployed import cases, runtime
+from worker import LATEST, CONN_ID, VAR_KEY, DriverFailed, Runtime, run_driver, trees, worker_env
 
 pytestmark = pytest.mark.conformance
 
 TREES = trees("aws/iam-policy.json")
+# each tree at Airflow 3.3.2, and each of its components as deployed (the agent image's
+# Airflow 3.0.2 stand-in plus what the component's init command installs)
+CASES = cases(TREES)
+
+
+def _ids(case: tuple[Path, str]) -> str:
+    return f"{case[0].name}-{case[1]}"
+
+
+def _runtime(tree: Path, name: str) -> Runtime:
+    return LATEST if name == LATEST.name else runtime(tree, name.removeprefix("image:"))
 CONN_URI = "postgres://user:pw@db.example.com:5432/airflow"
 ADMIN = {"aws_access_key_id": "admin", "aws_secret_access_key": "admin"}
 
@@ -138,14 +150,20 @@ def _post(url: str, body: bytes = b"") -> None:
 class Account:
     """The moto account of one tree: buckets, secrets, the worker principal."""
 
-    def __init__(self, url: str, tree: Path, policy: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        tree: Path,
+        policy: dict[str, Any] | None = None,
+        runtime: Runtime = LATEST,
+    ) -> None:
         # the server runs in this process: every request is served in the spec's account, so
         # the account in the compiled ARNs is the one moto compares them with
         os.environ["MOTO_ACCOUNT_ID"] = self.account_of(tree)
         _post(f"{url}/moto-api/reset")
         _post(f"{url}/moto-api/reset-auth", b"inf")
-        self.url, self.tree = url, tree
-        self.env = worker_env(tree)
+        self.url, self.tree, self.runtime = url, tree, runtime
+        self.env = worker_env(tree, runtime.component)
         self.region = self.env.get("AWS_DEFAULT_REGION", "us-east-1")
         self.policy = policy or json.loads((tree / "aws" / "iam-policy.json").read_text())
         admin = self.client
@@ -247,6 +265,7 @@ class Account:
                 "AWS_ACCESS_KEY_ID": self.keys["aws_access_key_id"],
                 "AWS_SECRET_ACCESS_KEY": self.keys["aws_secret_access_key"],
             },
+            self.runtime,
         )
 
     def denied(self, service: str, call: str, **kwargs: Any) -> bool:
@@ -262,9 +281,9 @@ def _s3_url(url: str) -> tuple[str, str]:
     return bucket, key
 
 
-@pytest.mark.parametrize("tree", TREES, ids=lambda p: p.name)
-def test_remote_task_logs(tree: Path, moto_url: str, tmp_path: Path) -> None:
-    account = Account(moto_url, tree)
+@pytest.mark.parametrize(("tree", "runtime_name"), CASES, ids=list(map(_ids, CASES)))
+def test_remote_task_logs(tree: Path, runtime_name: str, moto_url: str, tmp_path: Path) -> None:
+    account = Account(moto_url, tree, runtime=_runtime(tree, runtime_name))
     if "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER" not in account.env:
         pytest.skip("no logs backend")
     got = account.run(tmp_path, "logs")
@@ -292,17 +311,17 @@ def check_xcom(account: Account, tmp: Path, env: dict[str, str] | None = None) -
     assert left.get("KeyCount", 0) == 0, "the purge left the object behind"
 
 
-@pytest.mark.parametrize("tree", TREES, ids=lambda p: p.name)
-def test_xcom_object_storage(tree: Path, moto_url: str, tmp_path: Path) -> None:
-    account = Account(moto_url, tree)
+@pytest.mark.parametrize(("tree", "runtime_name"), CASES, ids=list(map(_ids, CASES)))
+def test_xcom_object_storage(tree: Path, runtime_name: str, moto_url: str, tmp_path: Path) -> None:
+    account = Account(moto_url, tree, runtime=_runtime(tree, runtime_name))
     if "AIRFLOW__CORE__XCOM_BACKEND" not in account.env:
         pytest.skip("no XCom backend")
     check_xcom(account, tmp_path)
 
 
-@pytest.mark.parametrize("tree", TREES, ids=lambda p: p.name)
-def test_secrets_backend(tree: Path, moto_url: str, tmp_path: Path) -> None:
-    account = Account(moto_url, tree)
+@pytest.mark.parametrize(("tree", "runtime_name"), CASES, ids=list(map(_ids, CASES)))
+def test_secrets_backend(tree: Path, runtime_name: str, moto_url: str, tmp_path: Path) -> None:
+    account = Account(moto_url, tree, runtime=_runtime(tree, runtime_name))
     if "CONN_ID" not in account.stored:
         pytest.skip("no AWS secrets backend")
     got = account.run(tmp_path, "secrets", CONN_ID, VAR_KEY)

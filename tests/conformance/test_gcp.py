@@ -41,11 +41,23 @@ import pytest
 from gcp_iam import OBJECT, SERVICE_ACCOUNT, Check, Decision, Policy
 from gcs_double import GcsDouble
 from ruamel.yaml import YAML
-from worker import CONN_ID, VAR_KEY, DriverFailed, run_driver, trees, worker_env
+from as_deployed import cases, runtime
+from worker import LATEST, CONN_ID, VAR_KEY, DriverFailed, Runtime, run_driver, trees, worker_env
 
 pytestmark = pytest.mark.conformance
 
 TREES = trees("gcp/iam-bindings.json")
+# each tree at Airflow 3.3.2, and each of its components as deployed (the agent image's
+# Airflow 3.0.2 stand-in plus what the component's init command installs)
+CASES = cases(TREES)
+
+
+def _ids(case: tuple[Path, str]) -> str:
+    return f"{case[0].name}-{case[1]}"
+
+
+def _runtime(tree: Path, name: str) -> Runtime:
+    return LATEST if name == LATEST.name else runtime(tree, name.removeprefix("image:"))
 OTHER_BUCKET = "someone-elses-bucket"
 # google-cloud-storage 3.x fetches each bucket's metadata (project number, location) in a
 # background thread for its telemetry (`_bucket_metadata_cache.py`) and, on 403, caches
@@ -65,12 +77,18 @@ def double() -> Iterator[GcsDouble]:
 class Project:
     """One tree's bindings, served by the double, and the driver run against it."""
 
-    def __init__(self, double: GcsDouble, tree: Path, bindings: dict[str, Any] | None = None):
-        self.tree, self.double = tree, double
+    def __init__(
+        self,
+        double: GcsDouble,
+        tree: Path,
+        bindings: dict[str, Any] | None = None,
+        runtime: Runtime = LATEST,
+    ):
+        self.tree, self.double, self.runtime = tree, double, runtime
         self.bindings = bindings or json.loads((tree / "gcp" / "iam-bindings.json").read_text())
         self.policy = Policy(self.bindings)
         self.principal = f"serviceAccount:{self.bindings['serviceAccount']['email']}"
-        self.env = worker_env(tree)
+        self.env = worker_env(tree, runtime.component)
         buckets = {
             r["resource"].removeprefix("projects/_/buckets/")
             for r in self.bindings["resources"]
@@ -108,7 +126,7 @@ class Project:
         if args[0] != "secret-names":  # see the module docstring
             env.pop("AIRFLOW__SECRETS__BACKEND", None)
             env.pop("AIRFLOW__SECRETS__BACKEND_KWARGS", None)
-        return run_driver(tmp, args, env, overrides)
+        return run_driver(tmp, args, env, overrides, self.runtime)
 
     def assert_confined(self) -> None:
         """Every recorded request was allowed, and the same request aimed at another bucket or
@@ -139,9 +157,9 @@ def _gs_url(url: str) -> tuple[str, str]:
     return bucket, key
 
 
-@pytest.mark.parametrize("tree", TREES, ids=lambda p: p.name)
-def test_remote_task_logs(tree: Path, double: GcsDouble, tmp_path: Path) -> None:
-    project = Project(double, tree)
+@pytest.mark.parametrize(("tree", "runtime_name"), CASES, ids=list(map(_ids, CASES)))
+def test_remote_task_logs(tree: Path, runtime_name: str, double: GcsDouble, tmp_path: Path) -> None:
+    project = Project(double, tree, runtime=_runtime(tree, runtime_name))
     if "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER" not in project.env:
         pytest.skip("no logs backend")
     check_logs(project, tmp_path)
@@ -171,20 +189,20 @@ def check_xcom(project: Project, tmp: Path, env: dict[str, str] | None = None) -
     assert not [k for k in project.double.objects if k[0] == bucket], "the purge left it behind"
 
 
-@pytest.mark.parametrize("tree", TREES, ids=lambda p: p.name)
-def test_xcom_object_storage(tree: Path, double: GcsDouble, tmp_path: Path) -> None:
-    project = Project(double, tree)
+@pytest.mark.parametrize(("tree", "runtime_name"), CASES, ids=list(map(_ids, CASES)))
+def test_xcom_object_storage(tree: Path, runtime_name: str, double: GcsDouble, tmp_path: Path) -> None:
+    project = Project(double, tree, runtime=_runtime(tree, runtime_name))
     if "AIRFLOW__CORE__XCOM_BACKEND" not in project.env:
         pytest.skip("no XCom backend")
     check_xcom(project, tmp_path)
     project.assert_confined()
 
 
-@pytest.mark.parametrize("tree", TREES, ids=lambda p: p.name)
-def test_secret_manager_names(tree: Path, double: GcsDouble, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("tree", "runtime_name"), CASES, ids=list(map(_ids, CASES)))
+def test_secret_manager_names(tree: Path, runtime_name: str, double: GcsDouble, tmp_path: Path) -> None:
     """The names Airflow's CloudSecretManagerBackend reads are the ones RUNBOOK.md creates, and
     the compiled condition grants exactly those: not a secret outside the prefixes."""
-    project = Project(double, tree)
+    project = Project(double, tree, runtime=_runtime(tree, runtime_name))
     if "secret_manager" not in project.env.get("AIRFLOW__SECRETS__BACKEND", ""):
         pytest.skip("no Secret Manager backend")
     got = project.run(tmp_path, "secret-names", CONN_ID, VAR_KEY)

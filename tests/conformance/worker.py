@@ -1,5 +1,7 @@
-"""What the AWS and GCP conformance tests share: the worker's env from the compiled tree, and
-running `driver.py` in it."""
+"""What the AWS and GCP conformance tests share: a component's env from the compiled tree,
+and running `driver.py` in it, either at this environment's Airflow (3.3.2) or as deployed:
+in the stand-in of the agent image (tests/standin, Airflow 3.0.2) with what the component's
+init command installed first on its PYTHONPATH (`as_deployed.py`)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import os
 import shlex
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +30,50 @@ def trees(marker: str) -> list[Path]:
     )
 
 
-def worker_env(tree: Path) -> dict[str, str]:
-    """The env vars a worker container gets from the compiled artifacts."""
+def values(tree: Path) -> dict[str, Any]:
+    data: dict[str, Any] = YAML(typ="safe").load((tree / "helm" / "values.yaml").read_text())
+    return data
+
+
+def components(tree: Path) -> list[str]:
+    """The Remote Execution components of a tree: workers[<name>], triggerer, dagProcessor
+    (none for a Software tree)."""
+    if not (tree / "helm" / "values.yaml").exists():
+        return []
+    return [f"workers[{w['name']}]" for w in values(tree)["workers"]] + [
+        "triggerer",
+        "dagProcessor",
+    ]
+
+
+def component_values(tree: Path, component: str) -> dict[str, Any]:
+    """The chart values of one component (a worker entry, `triggerer`, `dagProcessor`)."""
+    v = values(tree)
+    if component.startswith("workers["):
+        name = component.removeprefix("workers[").removesuffix("]")
+        entry: dict[str, Any] = next(w for w in v["workers"] if w["name"] == name)
+        return entry
+    part: dict[str, Any] = v[component]
+    return part
+
+
+def worker_env(tree: Path, component: str | None = None) -> dict[str, str]:
+    """The env vars a component's container gets from the compiled artifacts (default: the
+    first worker): the chart's commonEnv, what it sets from secretBackend, xcomBackend and
+    dagBundleConfigList, and the component's own env (PYTHONPATH). Env vars from Secrets
+    (secretKeyRef) are left out: their values are not in the artifacts."""
     values_file = tree / "helm" / "values.yaml"
     if values_file.exists():
-        values = YAML(typ="safe").load(values_file.read_text())
-        env = {e["name"]: e["value"] for e in values.get("commonEnv", []) if "value" in e}
-        if "secretBackend" in values:  # the chart sets AIRFLOW__SECRETS__BACKEND from it
-            env["AIRFLOW__SECRETS__BACKEND"] = values["secretBackend"]
-        if "xcomBackend" in values:  # and AIRFLOW__CORE__XCOM_BACKEND from this
-            env["AIRFLOW__CORE__XCOM_BACKEND"] = values["xcomBackend"]
+        v = values(tree)
+        env = {e["name"]: e["value"] for e in v.get("commonEnv", []) if "value" in e}
+        if "secretBackend" in v:  # the chart sets AIRFLOW__SECRETS__BACKEND from it
+            env["AIRFLOW__SECRETS__BACKEND"] = v["secretBackend"]
+        if "xcomBackend" in v:  # and AIRFLOW__CORE__XCOM_BACKEND from this
+            env["AIRFLOW__CORE__XCOM_BACKEND"] = v["xcomBackend"]
+        if "dagBundleConfigList" in v:  # and this one from dagBundleConfigList
+            env["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = v["dagBundleConfigList"]
+        own = component_values(tree, component or components(tree)[0])
+        env.update({e["name"]: e["value"] for e in own.get("env", []) if "value" in e})
         return env
     env = {}
     for line in (tree / "software" / "Dockerfile.env").read_text().splitlines():
@@ -50,8 +87,26 @@ class DriverFailed(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """Where the driver runs: this environment's Python (Airflow 3.3.2, PYTHONPATH unset), or
+    the image stand-in's with the component's install folder as PYTHONPATH (as deployed)."""
+
+    name: str
+    python: str = sys.executable
+    pythonpath: str | None = None
+    component: str | None = None
+
+
+LATEST = Runtime("airflow-3.3.2")
+
+
 def run_driver(
-    tmp: Path, args: tuple[str, ...], env: dict[str, str], overrides: dict[str, str]
+    tmp: Path,
+    args: tuple[str, ...],
+    env: dict[str, str],
+    overrides: dict[str, str],
+    runtime: Runtime = LATEST,
 ) -> dict[str, Any]:
     """driver.py ARGS with the worker's `env`, then `overrides` (what must point at the local
     double; each test module says which and why). Also, for both clouds:
@@ -69,8 +124,12 @@ def run_driver(
     run_env.update(
         AIRFLOW_HOME=str(tmp / "airflow"), AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(tmp / "logs")
     )
+    # PYTHONPATH as the pod sets it: the component's install folder, or none at all
+    run_env.pop("PYTHONPATH", None)
+    if runtime.pythonpath is not None:
+        run_env["PYTHONPATH"] = runtime.pythonpath
     got = subprocess.run(
-        [sys.executable, str(DRIVER), *args],
+        [runtime.python, str(DRIVER), *args],
         cwd=tmp,  # a misconfigured object store path falls back to local files: keep them here
         env=run_env,
         capture_output=True,

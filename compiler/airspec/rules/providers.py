@@ -20,7 +20,13 @@ from airspec.codes import (
     rule,
 )
 from airspec.diagnostics import Diagnostic, Severity
-from airspec.environments import ImageUnknown, InstallConflict, environments, tested_providers
+from airspec.environments import (
+    ImageUnknown,
+    InstallConflict,
+    distribution_of,
+    environments,
+    tested_providers,
+)
 from airspec.platforms import REMOTE
 from airspec.providers import (
     ConstraintsError,
@@ -29,6 +35,14 @@ from airspec.providers import (
     read_constraints,
 )
 from airspec.rules.context import RuleContext
+
+
+# what to install for an fsspec implementation: the provider that depends on it (google) or
+# names it as an extra (amazon[s3fs])
+COMES_WITH = {
+    "gcsfs": "apache-airflow-providers-google",
+    "s3fs": "apache-airflow-providers-amazon[s3fs]",
+}
 
 
 def _join(names: list[str]) -> str:
@@ -75,14 +89,16 @@ def components_import_their_classes(ctx: RuleContext) -> Iterator[Diagnostic]:
             where.setdefault(key, need.spec_path)
     tested = tested_providers(spec.deployment.image)
     for (path, what, dist), comps in missing.items():
-        pinned = f"{dist}=={tested[dist]}" if dist in tested else dist
+        install = COMES_WITH.get(dist, dist)  # an fsspec implementation comes with its provider
+        base = install.split("[", 1)[0]
+        pinned = f"{install}=={tested[base]}" if base in tested else install
         yield make(
             PROVIDER_MISSING,
             ctx.at(*where[(path, what, dist)], key=True),
-            f"{_join(comps)} cannot import {path} ({what}): {dist} is neither in the image "
-            "nor in deployment.providers.packages",
+            f"{_join(comps)} cannot import {path} ({what}): {distribution_of(path)} is "
+            "neither in the image nor in deployment.providers.packages",
             f"add '- {pinned}' under deployment.providers.packages"
-            + (" (the version airspec tests on this image)" if dist in tested else ""),
+            + (" (the version airspec tests on this image)" if base in tested else ""),
         )
 
 
