@@ -12,6 +12,7 @@ folder); each command runs once per test session.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
@@ -29,6 +30,7 @@ STANDIN = ROOT / "tests" / "standin" / ".venv"
 PACKAGES_DIR = "/shared/packages"
 CONSTRAINTS_DIR = "/etc/airspec/constraints"
 _WORK = Path(tempfile.mkdtemp(prefix="airspec-as-deployed-"))
+atexit.register(shutil.rmtree, _WORK, ignore_errors=True)
 
 
 class InstallFailed(Exception):

@@ -26,10 +26,10 @@ from typing import Any
 
 import boto3
 import pytest
+from as_deployed import cases, runtime
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
-from as_deployed import cases, runtime
-from worker import LATEST, CONN_ID, VAR_KEY, DriverFailed, Runtime, run_driver, trees, worker_env
+from worker import CONN_ID, LATEST, VAR_KEY, DriverFailed, Runtime, run_driver, trees, worker_env
 
 pytestmark = pytest.mark.conformance
 

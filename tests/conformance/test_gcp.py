@@ -38,11 +38,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from as_deployed import cases, runtime
 from gcp_iam import OBJECT, SERVICE_ACCOUNT, Check, Decision, Policy
 from gcs_double import GcsDouble
 from ruamel.yaml import YAML
-from as_deployed import cases, runtime
-from worker import LATEST, CONN_ID, VAR_KEY, DriverFailed, Runtime, run_driver, trees, worker_env
+from worker import CONN_ID, LATEST, VAR_KEY, DriverFailed, Runtime, run_driver, trees, worker_env
 
 pytestmark = pytest.mark.conformance
 

@@ -36,7 +36,6 @@ from airspec.providers import (
 )
 from airspec.rules.context import RuleContext
 
-
 # what to install for an fsspec implementation: the provider that depends on it (google) or
 # names it as an extra (amazon[s3fs])
 COMES_WITH = {
