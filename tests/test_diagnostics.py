@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from airspec.frontend import check_spec
-from conftest import MINIMAL, codes_at, diagnose
+from conftest import MINIMAL, ROOT, codes_at, diagnose
 
 
 def test_minimal_spec_is_clean(tmp_path: Path) -> None:
@@ -144,16 +144,36 @@ def test_secret_values_are_refused_and_never_echoed(
         assert value not in d.message and value not in d.hint
 
 
+def _image_without(tmp_path: Path, *names: str) -> str:
+    """MINIMAL on an image whose pip freeze (committed beside the spec) lacks `names`."""
+    known = (ROOT / "specs" / "constraints.txt").read_text().splitlines()
+    kept = [line for line in known if line.split("==")[0] not in names]
+    (tmp_path / "image.txt").write_text("\n".join(kept) + "\n")
+    return MINIMAL.replace(
+        "  providers:\n",
+        "  image: registry.example.com/agent:1\n  imagePackages: {file: image.txt}\n"
+        "  providers:\n",
+    )
+
+
 def test_backend_needs_provider_package(tmp_path: Path) -> None:
-    text = MINIMAL.replace(', "apache-airflow-providers-common-io==1.6.1"', "")
+    # the agent image holds common-io: nothing to install, nothing to report
+    assert diagnose(tmp_path, MINIMAL.replace(', "apache-airflow-providers-common-io==1.6.1"', "")) == []
+    # an image without it must install it
+    text = _image_without(tmp_path, "apache-airflow-providers-common-io")
+    text = text.replace(', "apache-airflow-providers-common-io==1.6.1"', "")
     (d,) = diagnose(tmp_path, text)
     assert d.code == "AS204" and "apache-airflow-providers-common-io" in d.message
-    assert d.line == 31  # points at backends.xcom
+    assert text.splitlines()[d.line - 1].strip().startswith("xcom:")  # at backends.xcom
 
 
 def test_xcom_on_s3_needs_the_s3fs_extra(tmp_path: Path) -> None:
-    (d,) = diagnose(tmp_path, MINIMAL.replace("amazon[s3fs]==9.9.0", "amazon==9.9.0"))
-    assert d.code == "AS204" and "[s3fs]" in d.message
+    text = _image_without(tmp_path, "s3fs").replace("amazon[s3fs]==9.9.0", "amazon==9.9.0")
+    (d,) = diagnose(tmp_path, text)
+    assert d.code == "AS204" and d.message.startswith(
+        "workers[default-worker], triggerer and dagProcessor cannot import s3fs.S3FileSystem"
+    )
+    assert "'- apache-airflow-providers-amazon[s3fs]==9.9.0'" in d.hint
 
 
 def test_software_block_on_remote_execution(tmp_path: Path) -> None:

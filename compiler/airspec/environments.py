@@ -315,8 +315,7 @@ class _Provider:
             if version in bad:
                 continue
             if not unversioned and not (
-                all(r.specifier.contains(version, prereleases=True) for r in reqs)
-                and pin.contains(version, prereleases=True)
+                all(_contains(r.specifier, version) for r in reqs) and _contains(pin, version)
             ):
                 continue
             found.append(_Cand(name, version, extras, in_image))
@@ -325,7 +324,7 @@ class _Provider:
     def is_satisfied_by(self, requirement: _Req, candidate: _Cand) -> bool:
         if candidate.in_image and self.image.packages.get(candidate.name) is None:
             return True  # installed from a URL: its version is unknown, accept it
-        return requirement.specifier.contains(candidate.version, prereleases=True)
+        return _contains(requirement.specifier, candidate.version)
 
     def _requires(self, cand: _Cand) -> list[str]:
         meta = self.pool.get(cand.name, {}).get(str(cand.version))
@@ -352,10 +351,10 @@ class _Provider:
         if candidate.extras:  # name[x] is name at the same version plus x's requirements
             out.append(_req(f"{candidate.name}=={candidate.version}"))
         for text in self._requires(candidate):
-            req = Requirement(text)
-            if req.marker is not None and not _marker_holds(req.marker, self.env, candidate.extras):
+            marker = _marker(text)
+            if marker is not None and not _marker_holds(marker, self.env, candidate.extras):
                 continue
-            if candidate.extras and (req.marker is None or "extra" not in str(req.marker)):
+            if candidate.extras and (marker is None or "extra" not in str(marker)):
                 continue  # the base candidate brings these
             out.append(_req(text))
         return out
@@ -371,12 +370,23 @@ class _Provider:
         return identifiers
 
 
+@lru_cache(maxsize=8192)
+def _marker(text: str) -> Marker | None:
+    return Requirement(text).marker
+
+
+@lru_cache(maxsize=65536)  # resolvelib re-checks every pin after each round
+def _contains(specifier: SpecifierSet, version: Version) -> bool:
+    return specifier.contains(version, prereleases=True)
+
+
 def _marker_holds(marker: Marker, env: dict[str, str], extras: frozenset[str]) -> bool:
     if "extra" not in str(marker):
         return marker.evaluate(env)
     return any(marker.evaluate({**env, "extra": e}) for e in extras)
 
 
+@lru_cache(maxsize=8192)
 def _req(text: str) -> _Req:
     req = Requirement(text)
     name = canonicalize_name(req.name)
@@ -572,32 +582,6 @@ def environments(spec: Spec, spec_dir: Path) -> list[Environment]:
 def slug(ref: str) -> str:
     """An image reference as a file-name-safe word."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", ref.rsplit("/", 1)[-1]).strip("-")
-
-
-def describe(envs: Iterable[Environment]) -> list[dict[str, Any]]:
-    """The environments as the `python/environments.json` artifact holds them."""
-    out = []
-    for env in envs:
-        out.append(
-            {
-                "component": env.component.name,
-                "image": env.image.ref,
-                "imagePackages": env.image.source,
-                "python": env.image.python,
-                "airflow": str(env.image.airflow) if env.image.airflow else None,
-                "installs": [f"{n}=={v}" for n, v in env.closure.installs],
-                "classes": [
-                    {
-                        "class": need.path,
-                        "what": need.what,
-                        "distribution": need.distribution,
-                        "from": source,
-                    }
-                    for need, source in env.classes
-                ],
-            }
-        )
-    return out
 
 
 def requirements_text(installs: Iterable[tuple[str, str]]) -> str:

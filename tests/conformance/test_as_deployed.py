@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from as_deployed import cases, environments, runtime
 from packaging.utils import canonicalize_name
-from worker import run_driver, trees, worker_env
+from worker import adc_file, run_driver, trees, worker_env
 
 pytestmark = pytest.mark.conformance
 
@@ -72,23 +72,6 @@ def configured_classes(env: dict[str, str], component: str) -> set[str]:
     return found
 
 
-def _adc(tmp: Path) -> Path:
-    """Application Default Credentials for the Google client libraries that a backend builds
-    at import (no request is made with them)."""
-    adc = tmp / "adc.json"
-    adc.write_text(
-        json.dumps(
-            {
-                "type": "authorized_user",
-                "client_id": "conformance",
-                "client_secret": "conformance",
-                "refresh_token": "conformance",
-            }
-        )
-    )
-    return adc
-
-
 @pytest.mark.parametrize(("tree", "component"), CASES, ids=[f"{t.name}-{c}" for t, c in CASES])
 def test_component_imports_its_classes_at_the_images_airflow(
     tree: Path, component: str, tmp_path: Path
@@ -99,7 +82,7 @@ def test_component_imports_its_classes_at_the_images_airflow(
     overrides = {
         "AWS_ACCESS_KEY_ID": "conformance",
         "AWS_SECRET_ACCESS_KEY": "conformance",
-        "GOOGLE_APPLICATION_CREDENTIALS": str(_adc(tmp_path)),
+        "GOOGLE_APPLICATION_CREDENTIALS": str(adc_file(tmp_path)),
     }
     got = run_driver(tmp_path, ("probe", *classes), env, overrides, deployed)
     folder = deployed.pythonpath

@@ -42,7 +42,17 @@ from as_deployed import cases, runtime
 from gcp_iam import OBJECT, SERVICE_ACCOUNT, Check, Decision, Policy
 from gcs_double import GcsDouble
 from ruamel.yaml import YAML
-from worker import CONN_ID, LATEST, VAR_KEY, DriverFailed, Runtime, run_driver, trees, worker_env
+from worker import (
+    CONN_ID,
+    LATEST,
+    VAR_KEY,
+    DriverFailed,
+    Runtime,
+    adc_file,
+    run_driver,
+    trees,
+    worker_env,
+)
 
 pytestmark = pytest.mark.conformance
 
@@ -102,21 +112,7 @@ class Project:
         return self.policy.allows(self.principal, check)
 
     def run(self, tmp: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-        adc = tmp / "adc.json"
-        adc.write_text(
-            json.dumps(
-                {
-                    "type": "authorized_user",
-                    "client_id": "conformance",
-                    "client_secret": "conformance",
-                    "refresh_token": "conformance",
-                    # google-auth ignores a token_uri here (it always refreshes at Google),
-                    # so the file holds a token valid for the run: nothing is refreshed
-                    "token": "conformance-token",
-                    "expiry": "2099-01-01T00:00:00Z",
-                }
-            )
-        )
+        adc = adc_file(tmp)
         overrides = {
             "STORAGE_EMULATOR_HOST": self.double.url,
             "GOOGLE_APPLICATION_CREDENTIALS": str(adc),

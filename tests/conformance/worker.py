@@ -83,6 +83,27 @@ def worker_env(tree: Path, component: str | None = None) -> dict[str, str]:
     return env
 
 
+def adc_file(tmp: Path) -> Path:
+    """Application Default Credentials for the Google clients: an `authorized_user` file
+    holding an access token valid for the run (the local doubles accept any token)."""
+    adc = tmp / "adc.json"
+    adc.write_text(
+        json.dumps(
+            {
+                "type": "authorized_user",
+                "client_id": "conformance",
+                "client_secret": "conformance",
+                "refresh_token": "conformance",
+                # google-auth ignores a token_uri here (it always refreshes at Google),
+                # so the file holds a token valid for the run: nothing is refreshed
+                "token": "conformance-token",
+                "expiry": "2099-01-01T00:00:00Z",
+            }
+        )
+    )
+    return adc
+
+
 class DriverFailed(Exception):
     pass
 

@@ -3,9 +3,10 @@ provider packages airspec installs, and their pip constraints file."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from airspec.codes import (
     BAD_REQUIREMENT,
@@ -81,23 +82,33 @@ def components_import_their_classes(ctx: RuleContext) -> Iterator[Diagnostic]:
         return  # AS208 reports the constraints file
     missing: dict[tuple[str, str, str], list[str]] = {}
     where: dict[tuple[str, str, str], tuple[str | int, ...]] = {}
+    held: dict[tuple[str, str, str], Mapping[str, Version | None]] = {}
     for env in envs:
         for need in env.missing:
             key = (need.path, need.what, need.distribution)
             missing.setdefault(key, []).append(env.component.name)
             where.setdefault(key, need.spec_path)
+            held.setdefault(key, env.image.packages)
     tested = tested_providers(spec.deployment.image)
-    for (path, what, dist), comps in missing.items():
+    for key, comps in missing.items():
+        path, what, dist = key
         install = COMES_WITH.get(dist, dist)  # an fsspec implementation comes with its provider
         base = install.split("[", 1)[0]
-        pinned = f"{install}=={tested[base]}" if base in tested else install
+        version = held[key].get(base) or tested.get(base)  # the image's own version first
+        pinned = f"{install}=={version}" if version else install
         yield make(
             PROVIDER_MISSING,
             ctx.at(*where[(path, what, dist)], key=True),
             f"{_join(comps)} cannot import {path} ({what}): {distribution_of(path)} is "
             "neither in the image nor in deployment.providers.packages",
             f"add '- {pinned}' under deployment.providers.packages"
-            + (" (the version airspec tests on this image)" if base in tested else ""),
+            + (
+                " (the image's version)"
+                if held[key].get(base)
+                else " (the version airspec tests on this image)"
+                if base in tested
+                else ""
+            ),
         )
 
 
