@@ -67,7 +67,11 @@ def xcom(step: str, stored: str = "") -> dict[str, Any]:
     elif step == "read":
         out["round_trip"] = backend.deserialize_value(types.SimpleNamespace(value=stored)) == VALUE
     elif step == "purge":
-        pointer = load("airflow.sdk.serde.deserialize")(stored)
+        try:  # Airflow 3.3 moved serde into the Task SDK; 3.0 keeps it in airflow.serialization
+            deserialize = load("airflow.sdk.serde.deserialize")
+        except ModuleNotFoundError:
+            deserialize = load("airflow.serialization.serde.deserialize")
+        pointer = deserialize(stored)
         backend.purge(types.SimpleNamespace(value=pointer))
         out["purged"] = pointer
     return out
