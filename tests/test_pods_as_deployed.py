@@ -198,6 +198,7 @@ def test_an_image_airspec_does_not_know_needs_its_package_list(tmp_path: Path) -
     )
     (d,) = diagnose(tmp_path, text)
     assert d.code == "AS230" and "registry.example.com/my-agent:1.0" in d.message
+    assert text.splitlines()[d.line - 1].strip().startswith("image:")
     assert "imagePackages" in d.hint and "pip" in d.hint
     # with its pip freeze committed beside the spec, the installs are computed against it
     (tmp_path / "agent.txt").write_text(image_text())

@@ -116,6 +116,7 @@ class ImageUnknown(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.where: tuple[str | int, ...] = ("deployment", "image")  # the spec path at fault
 
 
 def _data(name: str) -> str:
@@ -398,7 +399,7 @@ def _req(text: str) -> _Req:
 def _closure(
     image: ImagePackages, requests: tuple[str, ...], pins: tuple[tuple[str, str], ...]
 ) -> Closure:
-    from resolvelib import BaseReporter, ResolutionImpossible, Resolver
+    from resolvelib import BaseReporter, ResolutionError, ResolutionImpossible, Resolver
 
     provider = _Provider(image, {n: SpecifierSet(s) for n, s in pins})
     try:
@@ -406,6 +407,8 @@ def _closure(
         result = resolver.resolve([_req(r) for r in requests], max_rounds=2000)
     except ResolutionImpossible as exc:
         raise InstallConflict(sorted({_why(image, c) for c in exc.causes})) from None
+    except ResolutionError:  # ResolutionTooDeep: a pathological set of requirements
+        raise InstallConflict(["the resolution did not settle in 2000 rounds"]) from None
     why: dict[str, str] = {}
     for key, cand in result.mapping.items():
         if cand.in_image or "[" in key:
@@ -479,13 +482,16 @@ def components(spec: Spec) -> list[Component]:
     d = spec.deployment
     base_file = d.image_packages.file if d.image_packages else None
     base_python = d.image_packages.python if d.image_packages else "3.12"
+    base_where = ("deployment", "imagePackages" if d.image_packages else "image")
     out = []
     for i, w in enumerate(d.workers):
         own = w.image is not None and w.image != d.image
         wp = w.image_packages
         file = wp.file if wp else (None if own else base_file)
         python = wp.python if wp else (base_python if not own else "3.12")
-        where: tuple[str | int, ...] = ("deployment", "workers", i) + (("image",) if own else ())
+        where: tuple[str | int, ...] = (
+            ("deployment", "workers", i, "imagePackages" if wp else "image") if own else base_where
+        )
         out.append(
             Component(
                 f"workers[{w.name}]", ("workers", i), w.image or d.image, file, python, where, True
@@ -493,7 +499,7 @@ def components(spec: Spec) -> list[Component]:
         )
     for name, reads in (("triggerer", False), ("dagProcessor", True)):
         out.append(
-            Component(name, (name,), d.image, base_file, base_python, ("deployment",), reads)
+            Component(name, (name,), d.image, base_file, base_python, base_where, reads)
         )
     return out
 
@@ -573,7 +579,11 @@ def environments(spec: Spec, spec_dir: Path) -> list[Environment]:
         constraints = read_constraints(spec_dir, providers.constraints)
     out = []
     for comp in components(spec):
-        image = image_packages(comp.image, spec_dir, comp.packages_file, comp.packages_python)
+        try:
+            image = image_packages(comp.image, spec_dir, comp.packages_file, comp.packages_python)
+        except ImageUnknown as exc:
+            exc.where = comp.spec_path
+            raise
         closure = install_closure(image, requested_packages(spec), constraints)
         out.append(environment(spec, comp, image, closure))
     return out

@@ -114,12 +114,9 @@ def components_import_their_classes(ctx: RuleContext) -> Iterator[Diagnostic]:
 
 def _image_unknown(ctx: RuleContext, exc: ImageUnknown) -> Diagnostic:
     assert ctx.spec is not None
-    d = ctx.spec.deployment
-    at: tuple[str | int, ...] = (
-        ("deployment", "imagePackages") if d.image_packages else ("deployment",)
-    )
-    if d.image_packages is None and ctx.raw_at(("deployment", "image")) is not None:
-        at = ("deployment", "image")
+    at = exc.where
+    if ctx.raw_at(at) is None:  # the default image: the deployment block
+        at = ("deployment",)
     return make(
         IMAGE_PACKAGES,
         ctx.at(*at),
