@@ -7,12 +7,13 @@ Only paths change: /shared/packages is a temporary folder, the constraints file 
 ConfigMap mounts is written from k8s/provider-constraints.yaml, and `pip` is the stand-in's
 (the image's pip in the pod). pip runs without this machine's pip configuration, as in the
 image. Components with the same command share one run (the same command gives the same
-folder); each command runs once per test session.
+folder); each command runs once per test session, by whichever pytest-xdist worker needs it
+first (the others wait on its lock and reuse the folder).
 """
 
 from __future__ import annotations
 
-import atexit
+import fcntl
 import hashlib
 import json
 import os
@@ -29,8 +30,15 @@ from worker import ROOT, Runtime, component_values, components, values
 STANDIN = ROOT / "tests" / "standin" / ".venv"
 PACKAGES_DIR = "/shared/packages"
 CONSTRAINTS_DIR = "/etc/airspec/constraints"
-_WORK = Path(tempfile.mkdtemp(prefix="airspec-as-deployed-"))
-atexit.register(shutil.rmtree, _WORK, ignore_errors=True)
+WORK_VAR = "AIRSPEC_AS_DEPLOYED"  # one folder per test session (conftest.py), shared by workers
+
+
+def work() -> Path:
+    """The session's folder for installs: conftest.py makes it before pytest-xdist starts its
+    workers (they inherit the variable) and removes it at the end."""
+    if WORK_VAR not in os.environ:  # run without the conftest (a script)
+        os.environ[WORK_VAR] = tempfile.mkdtemp(prefix="airspec-as-deployed-")
+    return Path(os.environ[WORK_VAR])
 
 
 class InstallFailed(Exception):
@@ -57,7 +65,7 @@ def _constraints(tree: Path) -> Path | None:
         return None
     data = YAML(typ="safe").load(manifest.read_text())
     ((name, text),) = data["data"].items()
-    folder = _WORK / hashlib.sha256(text.encode()).hexdigest()[:16]
+    folder = work() / ("constraints-" + hashlib.sha256(text.encode()).hexdigest()[:16])
     folder.mkdir(exist_ok=True)
     (folder / name).write_text(text)
     return folder
@@ -67,7 +75,17 @@ def _constraints(tree: Path) -> Path | None:
 def _run(command: tuple[str, ...], constraints: str | None) -> Path:
     """Run one init command (once per session); returns its /shared/packages folder."""
     key = hashlib.sha256(json.dumps([command, constraints]).encode()).hexdigest()[:16]
-    target = _WORK / f"packages-{key}"
+    target = work() / f"packages-{key}"
+    with (work() / f"packages-{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another worker may be running this command
+        if (work() / f"packages-{key}.done").exists():
+            return target
+        _install(command, constraints, target)
+        (work() / f"packages-{key}.done").touch()
+    return target
+
+
+def _install(command: tuple[str, ...], constraints: str | None, target: Path) -> None:
     if target.exists():
         shutil.rmtree(target)
     target.mkdir()
@@ -89,7 +107,6 @@ def _run(command: tuple[str, ...], constraints: str | None) -> Path:
     )
     if done.returncode != 0:
         raise InstallFailed(f"{' '.join(command)}\n{done.stderr[-4000:]}")
-    return target
 
 
 def runtime(tree: Path, component: str) -> Runtime:

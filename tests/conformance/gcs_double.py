@@ -99,6 +99,14 @@ class GcsDouble:
         query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         body = h.rfile.read(int(h.headers.get("Content-Length") or 0))
         parts = [urllib.parse.unquote(p) for p in url.path.strip("/").split("/")]
+        if method == "POST" and parts == ["token"]:
+            # OAuth 2.0 token endpoint (the credentials file's token_uri): any signed JWT
+            # assertion gets a token; the principal is decided per request, as above
+            return self._json(
+                h,
+                200,
+                {"access_token": "conformance-token", "expires_in": 3600, "token_type": "Bearer"},
+            )
         route = self._route(method, parts, query, body, h)
         if route is None:
             self.unhandled.append(f"{method} {h.path}")

@@ -10,10 +10,11 @@ allowed; each recorded request aimed at another bucket or prefix must be denied.
 Env vars changed for the test, and why (everything else is the compiled value):
 - STORAGE_EMULATOR_HOST: the double instead of storage.googleapis.com (gcsfs and
   google-cloud-storage both honour it).
-- GOOGLE_APPLICATION_CREDENTIALS: an `authorized_user` credentials file holding an access token
-  valid for the run (the double accepts any token). In the cluster, Application Default Credentials come from the GKE metadata
-  server through Workload Identity, which cannot run here; the same ADC lookup Airflow's
-  GoogleBaseHook makes finds this file instead.
+- GOOGLE_APPLICATION_CREDENTIALS: a service account key generated for the run whose token_uri
+  is the double's token endpoint (the double accepts any token). In the cluster, Application
+  Default Credentials come from the GKE metadata server through Workload Identity, which
+  cannot run here; the same ADC lookup Airflow's GoogleBaseHook makes finds this file
+  instead, and refreshes its token where the file says.
 - GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false: gcsfs (2026.x, on by default) first asks the
   Storage Control API, over gRPC, for the bucket's layout; an HTTP double cannot answer gRPC,
   and the call retries until its timeout. On GCS that call needs storage.objects.list on the
@@ -112,7 +113,7 @@ class Project:
         return self.policy.allows(self.principal, check)
 
     def run(self, tmp: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-        adc = adc_file(tmp)
+        adc = adc_file(tmp, f"{self.double.url}/token")
         overrides = {
             "STORAGE_EMULATOR_HOST": self.double.url,
             "GOOGLE_APPLICATION_CREDENTIALS": str(adc),

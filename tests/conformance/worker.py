@@ -11,6 +11,7 @@ import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -83,21 +84,35 @@ def worker_env(tree: Path, component: str | None = None) -> dict[str, str]:
     return env
 
 
-def adc_file(tmp: Path) -> Path:
-    """Application Default Credentials for the Google clients: an `authorized_user` file
-    holding an access token valid for the run (the local doubles accept any token)."""
+@cache
+def _private_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def adc_file(tmp: Path, token_uri: str = "http://127.0.0.1:9/token") -> Path:
+    """Application Default Credentials for the Google clients: a service account key whose
+    token_uri is `token_uri` (the GCS double serves it; an `authorized_user` file always
+    refreshes at Google, which the Google provider 17's gcsfs filesystem does on every
+    use). The key is generated for the run and signs nothing anyone checks."""
     adc = tmp / "adc.json"
     adc.write_text(
         json.dumps(
             {
-                "type": "authorized_user",
-                "client_id": "conformance",
-                "client_secret": "conformance",
-                "refresh_token": "conformance",
-                # google-auth ignores a token_uri here (it always refreshes at Google),
-                # so the file holds a token valid for the run: nothing is refreshed
-                "token": "conformance-token",
-                "expiry": "2099-01-01T00:00:00Z",
+                "type": "service_account",
+                "project_id": "conformance",
+                "private_key_id": "conformance",
+                "private_key": _private_key(),
+                "client_email": "conformance@conformance.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": token_uri,
             }
         )
     )
