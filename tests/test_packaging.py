@@ -31,6 +31,10 @@ def test_wheel_installs_only_the_airspec_package(tmp_path: Path) -> None:
     tops = {n.split("/", 1)[0] for n in names}
     assert tops == {"airspec", next(t for t in tops if t.endswith(".dist-info"))}
     assert "airspec/py.typed" in names and "airspec/codes.py" in names
+    # the vendored image package lists and dependency metadata compile reads
+    assert "airspec/data/known-images.json" in names
+    assert "airspec/data/distributions.json" in names
+    assert any(n.startswith("airspec/data/images/") and n.endswith(".txt") for n in names)
     entry_points = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))
     )
@@ -40,6 +44,11 @@ def test_wheel_installs_only_the_airspec_package(tmp_path: Path) -> None:
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]); import airspec.cli, airspec.pipeline;"
         "assert airspec.__file__.startswith(sys.argv[1]), airspec.__file__\n"
+        "from airspec.environments import image_packages, install_closure\n"
+        "from airspec.model import DEFAULT_AGENT_IMAGE\n"
+        "from pathlib import Path\n"
+        "image = image_packages(DEFAULT_AGENT_IMAGE, Path('.'))\n"
+        "assert install_closure(image, ['apache-airflow-providers-git==0.0.8']).installs\n"
         "try:\n import compiler\nexcept ModuleNotFoundError: print('no compiler module')"
     )
     run = subprocess.run(
