@@ -241,6 +241,10 @@ class _Cand:
     version: Version
     extras: frozenset[str]
     in_image: bool
+    version_text: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:  # str(Version) is costly: once per candidate
+        object.__setattr__(self, "version_text", str(self.version))
 
     @property
     def key(self) -> str:
@@ -277,6 +281,7 @@ class _Provider:
         self.env = marker_environment(image.python)
         self.pool = {**_vendored_pool(), **image.pool}
         self.python = Version(f"{image.python}.0")
+        self._satisfied: dict[tuple[str, str, str], bool] = {}
 
     def identify(self, requirement_or_candidate: _Req | _Cand) -> str:
         return requirement_or_candidate.key
@@ -316,16 +321,25 @@ class _Provider:
             if version in bad:
                 continue
             if not unversioned and not (
-                all(_contains(r.specifier, version) for r in reqs) and _contains(pin, version)
+                all(r.specifier.contains(version, prereleases=True) for r in reqs)
+                and pin.contains(version, prereleases=True)
             ):
                 continue
             found.append(_Cand(name, version, extras, in_image))
         return found
 
     def is_satisfied_by(self, requirement: _Req, candidate: _Cand) -> bool:
-        if candidate.in_image and self.image.packages.get(candidate.name) is None:
-            return True  # installed from a URL: its version is unknown, accept it
-        return _contains(requirement.specifier, candidate.version)
+        # resolvelib asks again for every pin after each round: answered once per pair, keyed
+        # by text (hashing a SpecifierSet canonicalizes it every time)
+        key = (requirement.text, candidate.name, candidate.version_text)
+        found = self._satisfied.get(key)
+        if found is None:
+            unversioned = candidate.in_image and self.image.packages.get(candidate.name) is None
+            found = unversioned or requirement.specifier.contains(
+                candidate.version, prereleases=True
+            )
+            self._satisfied[key] = found
+        return found
 
     def _requires(self, cand: _Cand) -> list[str]:
         meta = self.pool.get(cand.name, {}).get(str(cand.version))
@@ -374,11 +388,6 @@ class _Provider:
 @lru_cache(maxsize=8192)
 def _marker(text: str) -> Marker | None:
     return Requirement(text).marker
-
-
-@lru_cache(maxsize=65536)  # resolvelib re-checks every pin after each round
-def _contains(specifier: SpecifierSet, version: Version) -> bool:
-    return specifier.contains(version, prereleases=True)
 
 
 def _marker_holds(marker: Marker, env: dict[str, str], extras: frozenset[str]) -> bool:
