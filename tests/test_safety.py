@@ -199,7 +199,8 @@ def test_two_specs_naming_one_role_are_refused_before_anything_is_read(
     cli.env = moto_env(moto.url)
     code, out, _ = cli.run("compile", str(folder), "--out", str(folder / "out"))
     assert code == 1
-    assert f"b.airspec.yaml:43:18: AS225 IAM role {ROLE} is also named by" in out
+    line = next(i for i, ln in enumerate(twin.splitlines(), 1) if f"role: {{name: {ROLE}" in ln)
+    assert f"b.airspec.yaml:{line}:18: AS225 IAM role {ROLE} is also named by" in out
     assert "a.airspec.yaml (metadata.name 'remote-exec-demo')" in out
     moto.recorder.calls.clear()
     code, out, _err = cli.run("apply", str(folder), "--out", str(folder / "out"), "--dry-run")
