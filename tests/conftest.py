@@ -96,7 +96,7 @@ def invoke(runner: CliRunner, *args: str):  # type: ignore[no-untyped-def]
 
 def without_dag_processor_identity(text: str) -> str:
     """An example spec whose dag processor gets no cloud identity (by default it does, as the
-    examples read a cloud secrets backend when DAG files are parsed: AS232)."""
+    examples read a cloud secrets backend when DAG files are parsed: AS234)."""
     return text.replace("  dagProcessor:", "  cloudAccess: [workers, triggerer]\n  dagProcessor:", 1)
 
 

@@ -324,7 +324,7 @@ def test_pod_identity_add_on_and_associations(tmp_path: Path, moto: RecordingMot
     )
     assert [m for m in mutating if "pod-identity" in m or "addons" in m] == [
         "POST /clusters/remote-execution-airflow-cluster/addons",
-        # dag processor, triggerer, worker: the example reads a cloud secrets backend (AS232)
+        # dag processor, triggerer, worker: the example reads a cloud secrets backend (AS234)
         "POST /clusters/remote-execution-airflow-cluster/pod-identity-associations",
         "POST /clusters/remote-execution-airflow-cluster/pod-identity-associations",
         "POST /clusters/remote-execution-airflow-cluster/pod-identity-associations",

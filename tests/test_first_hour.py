@@ -250,7 +250,12 @@ bundles:
 
 
 def test_runbook_explains_every_value_it_asks_for(tmp_path: Path, runner: CliRunner) -> None:
-    runbook = _compiled_runbook(tmp_path, runner, MINIMAL + BUNDLE)
+    # a git bundle needs the git provider in the components that read DAGs (AS204)
+    with_git = MINIMAL.replace(
+        '"apache-airflow-providers-common-io==1.6.1"',
+        '"apache-airflow-providers-common-io==1.6.1", "apache-airflow-providers-git==0.0.8"',
+    )
+    runbook = _compiled_runbook(tmp_path, runner, with_git + BUNDLE)
     prose, block = _steps(runbook)["Check the environment"]
     asked = re.findall(r'^: "\$\{(\w+):\?', block, flags=re.M)
     assert set(asked) == {"ASTRO_AGENT_TOKEN", "ASTRO_REGISTRY_PASSWORD", "GIT_DAGS_LOGIN", "GIT_DAGS_TOKEN"}

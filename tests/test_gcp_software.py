@@ -71,7 +71,7 @@ def test_gke_agents_bindings_exact() -> None:
     assert wi == {
         "role": "roles/iam.workloadIdentityUser",
         "members": [
-            # the dag processor reads Secret Manager when it parses DAG files (AS232)
+            # the dag processor reads Secret Manager when it parses DAG files (AS234)
             _ksa("acme-data-prod", "airflow-agents", "astro-agent-dag-processor"),
             _ksa("acme-data-prod", "airflow-agents", "astro-agent-triggerer"),
             _ksa("acme-data-prod", "airflow-agents", "astro-agent-worker"),

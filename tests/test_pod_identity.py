@@ -47,7 +47,7 @@ def test_trust_policy_trusts_the_eks_service_for_exactly_these_service_accounts(
             "aws:RequestTag/eks-cluster-arn": f"arn:aws:eks:us-east-1:123456789012:cluster/{CLUSTER}",
             "aws:RequestTag/kubernetes-namespace": NS,
             "aws:RequestTag/kubernetes-service-account": [
-                "astro-agent-dag-processor",  # it reads the secrets backend (AS232)
+                "astro-agent-dag-processor",  # it reads the secrets backend (AS234)
                 "astro-agent-triggerer",
                 "astro-agent-worker",
             ],

@@ -7,7 +7,7 @@ another image, committed beside the spec). The installs are computed here, at co
 without the network: the spec's `deployment.providers.packages` are resolved (resolvelib, the
 resolver pip uses) against the image's pins, with versions for what the image lacks taken from
 the vendored dependency metadata (`data/distributions.json`, written by
-`tools/refresh_providers.py`). A distribution the image has is never installed again, so the
+`scripts/refresh_providers.py`). A distribution the image has is never installed again, so the
 install's exact closure goes in with `--no-deps` and never shadows the image's Airflow.
 
 Which classes a component loads is settled from Airflow 3.0.2's source (README, "Each

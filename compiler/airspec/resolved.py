@@ -193,7 +193,7 @@ def resolve(checked: Checked, source: str, spec_from_runbook: str | None = None)
     access = set(DEFAULT_CLOUD_ACCESS[d.platform] if d.cloud_access is None else d.cloud_access)
     secrets = spec.backends.secrets
     if d.cloud_access is None and d.platform == REMOTE and secrets is not None:
-        # DAG files read a cloud secrets backend when the dag processor parses them (AS232)
+        # DAG files read a cloud secrets backend when the dag processor parses them (AS234)
         access |= {"dagProcessor"} if secrets.type != "local-filesystem" else set()
     if d.software is not None:
         namespace = d.namespace or f"astronomer-{d.software.release_name}"

@@ -113,7 +113,7 @@ _GCP_NODES = """\
         - {name: workers, machineType: e2-standard-4, minCount: 1, maxCount: 4}
 """
 # what each cloud's starter installs; the versions are the ones airspec tests on the default
-# agent image (data/known-images.json, refreshed by tools/refresh_providers.py)
+# agent image (data/known-images.json, refreshed by scripts/refresh_providers.py)
 _PACKAGES = {
     "aws": (
         "apache-airflow-providers-amazon[s3fs]",

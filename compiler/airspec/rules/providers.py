@@ -63,7 +63,7 @@ def components_import_their_classes(ctx: RuleContext) -> Iterator[Diagnostic]:
     package list nor installed fails that component at start, so compile stops here, naming
     the components, the class and the distribution.
 
-    Also raised by this check: AS230 (the image's package set is unknown) and AS231 (the
+    Also raised by this check: AS232 (the image's package set is unknown) and AS233 (the
     packages cannot be installed beside the image without touching what it holds).
     """
     spec = ctx.spec
@@ -294,7 +294,7 @@ declare(
     at another version (installing it into /shared/packages, first on PYTHONPATH, would shadow
     the image's: `apache-airflow-providers-google==22.8.0` needs an Airflow newer than the
     agent image's 3.0.2), when it would bring apache-airflow, -core or -task-sdk, or when
-    airspec has no dependency metadata for a version (`tools/refresh_providers.py` vendors
+    airspec has no dependency metadata for a version (`scripts/refresh_providers.py` vendors
     the supported ones; for another image it writes `<imagePackages file>.metadata.json`).
     """,
 )

@@ -2,8 +2,8 @@
 
 Run by hand from the repository root (it downloads wheels; compile never touches the network):
 
-    .venv/bin/python tools/refresh_providers.py
-    .venv/bin/python tools/refresh_providers.py --image-packages specs/images/my-image.txt --python 3.12
+    .venv/bin/python scripts/refresh_providers.py
+    .venv/bin/python scripts/refresh_providers.py --image-packages specs/images/my-image.txt --python 3.12
 
 Without options it refreshes every known image in `compiler/airspec/data/known-images.json`:
 for each, the supported provider requirements (`supported` in that file) are resolved by
