@@ -232,6 +232,15 @@ def test_ci_installs_from_the_lock_and_refuses_a_stale_one() -> None:
     assert "uv sync --locked" in readme.split("```")[1]
 
 
+def test_ci_runs_exactly_the_readmes_test_command() -> None:
+    """The README's second command is the test command; CI runs it as written."""
+    block = (ROOT / "README.md").read_text().split("```sh\n", 1)[1].split("```", 1)[0]
+    install, test = block.strip().splitlines()
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test in ci, (test, ci)
+    assert "airspec compile specs/" in install
+
+
 def test_nothing_reads_the_reference_shelf_outside_the_repo() -> None:
     pattern = re.compile(r"\.\./shared|parent\s*/\s*[\"']shared[\"']")
     tracked = subprocess.run(
