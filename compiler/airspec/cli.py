@@ -191,7 +191,7 @@ def _print_diagnostics(
 
 def _specs(paths: list[Path]) -> list[Path]:
     """The spec files named on the command line, folders expanded."""
-    from airspec.pipeline import NoSpecs, expand_specs
+    from airspec.spec_paths import NoSpecs, expand_specs
 
     try:
         return expand_specs(paths)
@@ -269,6 +269,13 @@ def compile_(
         bool,
         typer.Option("--diff", help="With --check: print a unified diff of each stale file."),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Compile every spec, even where out/<name>/manifest.json shows nothing changed.",
+        ),
+    ] = False,
     fmt: FormatOpt = DiagFormat.text,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -277,39 +284,28 @@ def compile_(
     Nothing is written unless every spec compiles; each out/<name>/ is replaced atomically,
     and a file it removes from out/<name>/ (no longer generated, or added by hand) is named.
     The default out/ is the one at the root of the git work tree holding the specs, wherever
-    the command runs.
+    the command runs. A spec whose tree's manifest records the same inputs (spec, lock and
+    constraints files, airspec's version and code) and whose files are as written is not
+    compiled again.
     """
-    from airspec.emit import (
-        EmitError,
-        orphans,
-        removed_files,
-        render_tree,
-        stale_out,
-        unified_diff,
-        write_tree,
-    )
-    from airspec.pipeline import compile_specs
+    from airspec.emit import EmitError, unified_diff
+    from airspec.incremental import compile_trees
 
     specs = _specs(specs)
     out = _out(out, specs)
-    batch = compile_specs(specs, out)
-    diags = batch.diagnostics
-    trees: dict[str, dict[str, bytes]] = {}
-    for result in batch.compiled:
-        r = result.resolved
-        assert r is not None
-        trees[r.name] = render_tree(r.name, result.artifacts, r.source)
+    trees = compile_trees(specs, out, force=force)
+    diags = trees.diagnostics
     if has_errors(diags):
         _print_diagnostics(diags, fmt)
         _say(f"airspec: {_summary(diags)}; nothing written")
         raise typer.Exit(exit_code(error=True))
     if check:
-        found = stale_out(out, batch.root, trees)
+        found = trees.stale()
         stale = [(f"{out.as_posix()}/{s.path}", s.reason) for s in found]
         _print_diagnostics(diags, fmt, stale=stale)
         if diff and fmt is not DiagFormat.json:
             for s in found:
-                print(unified_diff(out, s, trees), end="")
+                print(unified_diff(out, s, trees.compiled), end="")
         if stale:
             folders = sum(path.endswith("/") for path, _ in stale)  # leftovers, orphans
             plain = len(stale) - folders
@@ -318,14 +314,14 @@ def compile_(
             counted = " and ".join(parts)
             _say(f"airspec: {counted} in {out} are stale; run 'airspec compile' and commit")
             raise typer.Exit(exit_code(pending=True))
-        _say(f"airspec: {out} is up to date ({len(trees)} spec(s))")
+        _say(f"airspec: {out} is up to date ({len(trees.names)} spec(s))")
         return
     _print_diagnostics(diags, fmt)
     written = 0
-    for name, files in trees.items():
-        removed = removed_files(out, name, files)
+    for name in trees.names:
+        removed = trees.removed(name)
         try:
-            changed = write_tree(out, name, files)
+            changed, count = trees.write(name)
         except EmitError as exc:
             _say(
                 f"airspec: {exc}; {(out / name).as_posix()}/ and the trees after it were not written"
@@ -336,14 +332,13 @@ def compile_(
             _say(f"removed {(out / name / path).as_posix()} (airspec does not generate it)")
         if changed or verbose:
             _say(
-                f"{'wrote' if changed else 'unchanged'} {(out / name).as_posix()}/ "
-                f"({len(files)} files)"
+                f"{'wrote' if changed else 'unchanged'} {(out / name).as_posix()}/ ({count} files)"
             )
     _say(
-        f"airspec: {len(trees)} spec(s) compiled into {out.as_posix()}/: {written} written, "
-        f"{len(trees) - written} unchanged" + (f" ({_summary(diags)})" if diags else "")
+        f"airspec: {len(trees.names)} spec(s) compiled into {out.as_posix()}/: {written} written, "
+        f"{len(trees.names) - written} unchanged" + (f" ({_summary(diags)})" if diags else "")
     )
-    for orphan in orphans(out, batch.root, trees):
+    for orphan in trees.orphans():
         _say(f"airspec: {out.as_posix()}/{orphan.path} is {orphan.reason}; remove it")
 
 

@@ -12,12 +12,12 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
+from typing import TYPE_CHECKING, Any
 
 from airspec.artifact import Artifact
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
 
 MANIFEST = "manifest.json"
 
@@ -43,6 +43,9 @@ def header(source: str) -> str:
 
 def _yaml_ready(value: Any) -> Any:
     """Plain data -> ruamel scalars with one fixed, reader-safe style."""
+    # ruamel is imported where YAML is written: the fast path (a tree found current) never is
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
+
     if isinstance(value, Mapping):
         return {str(k): _yaml_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -56,6 +59,8 @@ def _yaml_ready(value: Any) -> Any:
 
 
 def _yaml() -> YAML:
+    from ruamel.yaml import YAML
+
     y = YAML(typ="rt")
     y.width = 1 << 16  # never fold a long line (JSON strings in values)
     y.indent(mapping=2, sequence=4, offset=2)
@@ -80,10 +85,21 @@ def render(artifact: Artifact, source: str) -> bytes:
     return text.encode("utf-8")
 
 
-def render_tree(name: str, artifacts: tuple[Artifact, ...], source: str) -> dict[str, bytes]:
-    """Every file of out/<name>/ by relative path, manifest.json included."""
+# Keys of manifest.json that record what the tree was compiled from (airspec.incremental),
+# not what it holds; `digest` covers the whole manifest, so a hand edit of it is seen.
+PROVENANCE_KEYS = ("inputs", "warnings", "digest")
+
+
+def render_tree(
+    name: str,
+    artifacts: tuple[Artifact, ...],
+    source: str,
+    provenance: Mapping[str, Any] | None = None,
+) -> dict[str, bytes]:
+    """Every file of out/<name>/ by relative path, manifest.json included. `provenance`
+    (what airspec.incremental.provenance returns) is recorded in the manifest."""
     files = {a.path: render(a, source) for a in artifacts}
-    manifest = {
+    manifest: dict[str, Any] = {
         "apiVersion": "airspec/v1",
         "kind": "ArtifactManifest",
         "name": name,
@@ -98,8 +114,35 @@ def render_tree(name: str, artifacts: tuple[Artifact, ...], source: str) -> dict
             for a in sorted(artifacts, key=lambda a: a.path)
         ],
     }
-    files[MANIFEST] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    if provenance is not None:
+        manifest |= provenance
+        manifest["digest"] = manifest_digest(manifest)
+    files[MANIFEST] = manifest_bytes(manifest)
     return dict(sorted(files.items()))
+
+
+def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
+    return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def manifest_digest(manifest: Mapping[str, Any]) -> str:
+    """sha256 of the manifest's bytes without its `digest` key."""
+    rest = {k: v for k, v in manifest.items() if k != "digest"}
+    return hashlib.sha256(manifest_bytes(rest)).hexdigest()
+
+
+def _same_manifest(expected: bytes, have: bytes) -> bool:
+    """Byte for byte; but a manifest rendered without provenance (by `apply`, which checks
+    the artifacts) matches one with it when everything else is equal."""
+    if expected == have:
+        return True
+    try:
+        want, got = json.loads(expected), json.loads(have)
+    except ValueError:
+        return False
+    if not isinstance(want, dict) or not isinstance(got, dict) or "inputs" in want:
+        return False
+    return want == {k: v for k, v in got.items() if k not in PROVENANCE_KEYS}
 
 
 def existing_files(root: Path) -> dict[str, bytes]:
@@ -159,11 +202,18 @@ def orphans(out_dir: Path, root: Path, trees: Mapping[str, dict[str, bytes]]) ->
     `trees` (name -> files) under another name, or from a spec file that is gone; and
     folders airspec never wrote (no manifest), which a reviewer would otherwise take for
     compiled output."""
+    return orphaned(
+        out_dir, root, {n: json.loads(files[MANIFEST])["source"] for n, files in trees.items()}
+    )
+
+
+def orphaned(out_dir: Path, root: Path, produced: Mapping[str, str]) -> list[Stale]:
+    """`orphans`, given the trees the specs produce as name -> source (the spec's name)."""
     if not out_dir.is_dir():
         return []
-    sources = {json.loads(files[MANIFEST])["source"] for files in trees.values()}
+    sources = set(produced.values())
     found = []
-    for tree in sorted(p for p in out_dir.iterdir() if p.is_dir() and p.name not in trees):
+    for tree in sorted(p for p in out_dir.iterdir() if p.is_dir() and p.name not in produced):
         if tree.name.startswith("."):  # an interrupted write: its tree's check reports it
             continue
         source = _manifest_source(tree)
@@ -177,21 +227,28 @@ def orphans(out_dir: Path, root: Path, trees: Mapping[str, dict[str, bytes]]) ->
     return found
 
 
+def leftovers(out_dir: Path, name: str) -> list[Stale]:
+    """What an interrupted write left beside out/<name>/, as `--check` reports it."""
+    return [
+        Stale(left.name + "/", "left over from an interrupted write; 'airspec compile' removes it")
+        for left in _leftovers(out_dir, name)
+    ]
+
+
 def stale_files(out_dir: Path, name: str, files: dict[str, bytes]) -> list[Stale]:
     """What differs between `files` and out/<name>/ as it is on disk, and what an
     interrupted write left beside it."""
     have = existing_files(out_dir / name)
-    out = [
-        Stale(left.name + "/", "left over from an interrupted write; 'airspec compile' removes it")
-        for left in _leftovers(out_dir, name)
-    ]
+    out = leftovers(out_dir, name)
     for path in sorted(set(files) | set(have)):
         shown = f"{name}/{path}"
         if path not in have:
             out.append(Stale(shown, "missing"))
         elif path not in files:
             out.append(Stale(shown, "not generated"))
-        elif have[path] != files[path]:
+        elif have[path] != files[path] and not (
+            path == MANIFEST and _same_manifest(files[path], have[path])
+        ):
             out.append(Stale(shown, "differs"))
     return out
 

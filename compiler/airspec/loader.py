@@ -19,7 +19,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from airspec import codes
+from airspec import codes, inputs
 from airspec.codes import make
 from airspec.diagnostics import Diagnostic, DiagnosticsError
 
@@ -334,7 +334,7 @@ def read_spec_text(path: Path, display: str) -> str:
             problem = f"is {info.st_size:,} bytes; a spec is at most {MAX_SPEC_BYTES:,}"
             hint = "is this the right file?"
         else:
-            raw = path.read_bytes()
+            raw = inputs.read(path.parent, path.name)
             try:
                 return raw.decode("utf-8-sig")
             except UnicodeDecodeError as exc:

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from airspec import codes
+from airspec import codes, inputs
 from airspec.codes import make
 from airspec.diagnostics import Diagnostic
 
@@ -37,11 +37,11 @@ def lock_path(spec_path: Path) -> Path:
 def read_lock(spec_path: Path, cluster: str | None) -> tuple[dict[str, Any], list[Diagnostic]]:
     """The locked values for `spec_path`, or {} when there is no lock file."""
     path = lock_path(spec_path)
-    if not path.exists():
-        return {}, []
     where = (str(path), 1, 1)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(inputs.read(path.parent, path.name).decode("utf-8"))
+    except FileNotFoundError:
+        return {}, []  # recorded as absent: a lock file written later changes the tree
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         return {}, [
             make(

@@ -9,9 +9,9 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
-from airspec import codes
+from airspec import SPEC_API_VERSION, codes
 
-API_VERSION = "airspec/v1"
+API_VERSION = SPEC_API_VERSION
 DEFAULT_AGENT_IMAGE = (
     "images.astronomer.cloud/baseimages/astro-remote-execution-agent:"
     "3.0-4-python-3.12-astro-agent-1.0.2"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from airspec import codes
+from airspec import codes, inputs
 from airspec.artifact import Artifact, Context
 from airspec.codes import make
 from airspec.diagnostics import Diagnostic, has_errors
@@ -31,6 +30,7 @@ from airspec.passes.software_commands import astro_commands
 from airspec.passes.software_houston import houston_config
 from airspec.repo import project_root
 from airspec.resolved import ResolvedSpec, resolve
+from airspec.spec_paths import runbook_path, source_name
 
 Pass = Callable[[ResolvedSpec, Context], list[Artifact]]
 
@@ -65,6 +65,8 @@ class Compiled:
     artifacts: tuple[Artifact, ...] = ()
     name_at: tuple[str, int, int] | None = None  # where metadata.name is written
     source: SourceMap | None = None  # where each field is written
+    # the files the compile read (relative to the spec's folder) -> sha256, None if absent
+    inputs: Mapping[str, str | None] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -87,68 +89,21 @@ def compile_spec(
 ) -> Compiled:
     """Check, resolve and lower one spec. `source` is the spec path written into headers;
     `spec_from_runbook` the path the runbook's commands use (relative to out/<name>/)."""
-    checked = check_spec(path, display, for_compile=True)
-    if not checked.ok:
-        return Compiled(path, checked.diagnostics)
-    resolved = resolve(checked, source, spec_from_runbook)
-    artifacts = lower(resolved)
-    measured = check_artifacts(checked, artifacts)
+    with inputs.recording(path) as read:
+        checked = check_spec(path, display, for_compile=True)
+        if not checked.ok:
+            return Compiled(path, checked.diagnostics)
+        resolved = resolve(checked, source, spec_from_runbook)
+        artifacts = lower(resolved)
+        measured = check_artifacts(checked, artifacts)
     diagnostics = tuple(sorted(set(checked.diagnostics) | set(measured)))
     if has_errors(measured):
         return Compiled(path, diagnostics)
     assert checked.doc is not None
     name_at = checked.doc.source.at(("metadata", "name"))
-    return Compiled(path, diagnostics, resolved, artifacts, name_at, checked.doc.source)
-
-
-SPEC_GLOB = "*.airspec.yaml"
-
-
-class NoSpecs(ValueError):
-    """A folder given as a spec holds no `*.airspec.yaml`."""
-
-
-def expand_specs(paths: Sequence[Path]) -> list[Path]:
-    """Spec files as given, with each folder replaced by the `*.airspec.yaml` files under
-    it (recursively, sorted; hidden folders skipped). A path given twice counts once."""
-    out: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob(SPEC_GLOB)
-                if p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-            if not found:
-                raise NoSpecs(f"no {SPEC_GLOB} under {path}")
-            out += found
-        else:
-            out.append(path)
-    unique: dict[Path, Path] = {}
-    for p in out:
-        unique.setdefault(p.resolve(), p)
-    return list(unique.values())
-
-
-def source_name(spec: Path, root: Path) -> str:
-    """The spec as headers name it: relative to the project root (the repository holding
-    out/), else to the working directory, else its file name, so that neither the cwd nor a
-    machine-specific path changes an artifact."""
-    for base in (root, Path.cwd()):
-        try:
-            return spec.resolve().relative_to(base.resolve()).as_posix()
-        except ValueError:
-            continue
-    return spec.name
-
-
-def _from_runbook(spec: Path, root: Path, out: Path) -> str | None:
-    """The spec relative to out/<name>/ (whatever the name), when both are in the project;
-    else None (the runbook then names it as the header does)."""
-    if not spec.resolve().is_relative_to(root.resolve()):
-        return None
-    return "../" + Path(os.path.relpath(spec.resolve(), out.resolve())).as_posix()
+    return Compiled(
+        path, diagnostics, resolved, artifacts, name_at, checked.doc.source, dict(read)
+    )
 
 
 @dataclass(frozen=True)
@@ -170,7 +125,7 @@ def compile_specs(specs: Sequence[Path], out: Path) -> Batch:
     first: dict[str, Path] = {}
     for spec in specs:
         result = compile_spec(
-            spec, str(spec), source_name(spec, root), _from_runbook(spec, root, out)
+            spec, str(spec), source_name(spec, root), runbook_path(spec, root, out)
         )
         batch.diagnostics.extend(result.diagnostics)
         if result.resolved is None:

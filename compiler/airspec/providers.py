@@ -13,9 +13,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from airspec import inputs
 from airspec.credentials import credential_in
 from airspec.model import Spec
-from airspec.repo import git_work_tree
+from airspec.repo import in_spec_repository
 
 AMAZON = "apache-airflow-providers-amazon"
 COMMON_IO = "apache-airflow-providers-common-io"
@@ -90,9 +91,8 @@ def read_constraints(spec_dir: Path, relative: str) -> str:
     ConstraintsError unless it is a regular file inside the spec's repository, at most
     MAX_CONSTRAINTS_BYTES of UTF-8, holding only requirement lines (`name==version`, `name @ url`) and comments,
     and no credential (an index URL with a token would otherwise land in out/)."""
-    root = git_work_tree(spec_dir) or spec_dir.resolve()
     path = (spec_dir / relative).resolve()
-    if not path.is_relative_to(root):
+    if not in_spec_repository(spec_dir, path):
         raise ConstraintsError(
             "is outside the spec's repository; the file is copied into out/, so only a file "
             "committed beside the spec may be used"
@@ -103,7 +103,7 @@ def read_constraints(spec_dir: Path, relative: str) -> str:
             raise ConstraintsError("is not a regular file")
         if info.st_size > MAX_CONSTRAINTS_BYTES:
             raise ConstraintsError(f"is over {MAX_CONSTRAINTS_BYTES:,} bytes")
-        text = path.read_bytes().decode("utf-8")
+        text = inputs.read(spec_dir, relative).decode("utf-8")
     except UnicodeDecodeError:
         raise ConstraintsError("is not UTF-8 text") from None
     except OSError as exc:

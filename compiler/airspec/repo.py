@@ -41,3 +41,10 @@ def shown(path: Path) -> str:
     except ValueError:  # another drive
         return path.as_posix()
     return Path(rel).as_posix() if not rel.startswith("../../..") else path.as_posix()
+
+
+def in_spec_repository(spec_dir: Path, path: Path) -> bool:
+    """Whether `path` (symlinks resolved) lies in the git work tree holding the spec's folder
+    (without git: in the spec's folder). Files a spec names may only come from there."""
+    root = git_work_tree(spec_dir) or spec_dir.resolve()
+    return path.resolve().is_relative_to(root)

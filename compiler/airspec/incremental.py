@@ -1,0 +1,323 @@
+"""The incremental compile: a tree whose recorded inputs and outputs are unchanged is not
+compiled again.
+
+Each `manifest.json` records (see `provenance`) the digest of every input that shapes its
+tree — the files the compile read (the spec, its lock file, the constraints file: whatever
+`airspec.inputs.read` saw, absent ones included), airspec's version and the digest of its
+code, the spec language version, and the two ways the tree names its spec (`source`, from
+the project root, and `runbookPath`, from out/<name>/) — plus the sha256 of every file it
+wrote, the warnings the compile printed, and a digest of the manifest itself.
+
+`compile_trees` first looks for each spec's tree by its `source`; when every recorded input
+still has its digest and every file of the tree (the manifest included) is as written, the
+tree is current and the spec is neither loaded nor lowered. Anything else — one byte of an
+input, a file edited, added or removed by hand, another airspec — compiles the spec as
+before. This module imports only the standard library and airspec's light modules; the
+compile pipeline (pydantic, jsonschema, ruamel, the rules) is imported only when a spec must
+be compiled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from airspec import SPEC_API_VERSION, __version__, inputs
+from airspec.diagnostics import Diagnostic, Severity
+from airspec.emit import (
+    MANIFEST,
+    Stale,
+    leftovers,
+    manifest_bytes,
+    manifest_digest,
+    orphaned,
+    recover,
+    removed_files,
+    stale_files,
+    write_tree,
+)
+from airspec.repo import git_work_tree, project_root
+from airspec.spec_paths import runbook_path, source_name
+
+# An input file the compile would refuse or never read whole is never current (the
+# constraints file and the spec are each at most 1 MiB).
+_MAX_INPUT_BYTES = 1 << 20
+
+
+def provenance(
+    files: Mapping[str, str | None],
+    runbook: str,
+    diagnostics: Iterable[Diagnostic],
+    display: str,
+) -> dict[str, Any] | None:
+    """What manifest.json records of a compile: its inputs and the warnings it printed (to
+    print them again when the tree is found current). None — no fast path for this tree —
+    when a diagnostic is about another file than the spec (`display`), which the manifest
+    could not name the same way from every working directory."""
+    warnings = []
+    for d in sorted(diagnostics):
+        if d.file != display or d.is_error:
+            return None
+        warnings.append(
+            {"code": d.code, "line": d.line, "col": d.col, "message": d.message, "hint": d.hint}
+        )
+    return {
+        "inputs": {
+            "airspec": __version__,
+            "code": inputs.code_digest(),
+            "files": dict(sorted(files.items())),
+            "runbookPath": runbook,
+            "schema": SPEC_API_VERSION,
+        },
+        "warnings": warnings,
+    }
+
+
+@dataclass(frozen=True)
+class Current:
+    """A spec whose out/<name>/ is what compiling it would write, by the manifest's digests."""
+
+    spec: Path
+    name: str
+    source: str
+    files: int  # in the tree, manifest.json included
+    warnings: tuple[Diagnostic, ...]
+
+
+@dataclass
+class Trees:
+    """What `compile` and `compile --check` work on: for each spec, in order, its tree's
+    name; the trees compiled now (name -> every file), and those found current."""
+
+    out: Path
+    root: Path  # the project the specs are named relative to (repo.project_root of out/)
+    names: list[str] = field(default_factory=list)
+    compiled: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    current: dict[str, Current] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # name -> source
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def stale(self) -> list[Stale]:
+        """Everything `compile --check` reports: each compiled tree's differing files and
+        leftovers, a current tree's leftovers, and trees no spec produces any more."""
+        found: list[Stale] = []
+        for name in self.names:
+            if name in self.compiled:
+                found += stale_files(self.out, name, self.compiled[name])
+            else:
+                found += leftovers(self.out, name)
+        return found + self.orphans()
+
+    def orphans(self) -> list[Stale]:
+        """Trees in out/ that no spec produces any more (never deleted: reported)."""
+        return orphaned(self.out, self.root, self.sources)
+
+    def removed(self, name: str) -> list[str]:
+        """The files of out/<name>/ that writing it removes (none for a current tree: a file
+        its manifest does not list makes it not current)."""
+        if name in self.current:
+            return []
+        return removed_files(self.out, name, self.compiled[name])
+
+    def write(self, name: str) -> tuple[bool, int]:
+        """Write out/<name>/ (a current tree: only remove an interrupted write's leftovers);
+        returns whether anything changed and the tree's number of files."""
+        if name in self.current:
+            recover(self.out, name)
+            return False, self.current[name].files
+        files = self.compiled[name]
+        return write_tree(self.out, name, files), len(files)
+
+
+def compile_trees(specs: Sequence[Path], out: Path, *, force: bool = False) -> Trees:
+    """Each spec's tree for the out folder `out`: found current by its manifest's digests,
+    else compiled (loaded, checked, lowered, rendered). `force` compiles every spec."""
+    found = {} if force else current_trees(specs, out)
+    todo = [s for s in specs if s not in found]
+    trees = Trees(out, project_root(out))
+    if todo:
+        from airspec.pipeline import compile_specs
+
+        batch = compile_specs(todo, out)
+        taken = {c.name for c in found.values()}
+        if any(c.resolved is not None and c.resolved.name in taken for c in batch.compiled):
+            # two specs name one tree: compile all, so the error is at the later one
+            batch, found = compile_specs(specs, out), {}
+        trees.diagnostics += batch.diagnostics
+        compiled = {c.spec_path: c for c in batch.compiled}
+    else:
+        compiled = {}
+    for spec in specs:
+        if spec in found:
+            cur = found[spec]
+            trees.current[cur.name] = cur
+            trees.names.append(cur.name)
+            trees.sources[cur.name] = cur.source
+            trees.diagnostics += cur.warnings
+        elif spec in compiled:
+            trees.names.append(_render(trees, compiled[spec]))
+    return trees
+
+
+def _render(trees: Trees, result: Any) -> str:
+    """Render a compiled spec's tree (pipeline.Compiled) into `trees`; returns its name."""
+    from airspec.emit import render_tree
+
+    r = result.resolved
+    kept = provenance(result.inputs, r.spec_from_runbook, result.diagnostics, str(result.spec_path))
+    trees.compiled[r.name] = render_tree(r.name, result.artifacts, r.source, kept)
+    trees.sources[r.name] = r.source
+    return str(r.name)
+
+
+# --- the fast path -----------------------------------------------------------------------
+
+
+def current_trees(specs: Sequence[Path], out: Path) -> dict[Path, Current]:
+    """The specs whose tree in `out` is current: every input recorded in its manifest has
+    the same digest now, and every file of the tree is as the manifest says."""
+    root = project_root(out)
+    manifests = _manifests(out)
+    found: dict[Path, Current] = {}
+    for spec in specs:
+        source = source_name(spec, root)
+        if source not in manifests:
+            continue
+        tree, manifest = manifests[source]
+        runbook = runbook_path(spec, root, out) or source
+        if _inputs_unchanged(spec, manifest["inputs"], runbook) and _outputs_unchanged(
+            tree, manifest
+        ):
+            found[spec] = Current(
+                spec,
+                tree.name,
+                source,
+                len(manifest["artifacts"]) + 1,
+                tuple(_warnings(manifest["warnings"], str(spec))),
+            )
+    return found
+
+
+def _manifests(out: Path) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """Trees of `out` whose manifest records provenance and is exactly as airspec wrote it,
+    by source; a source two trees claim belongs to neither (the compile sorts it out)."""
+    found: dict[str, tuple[Path, dict[str, Any]]] = {}
+    claimed: set[str] = set()
+    try:
+        folders = sorted(p for p in out.iterdir() if not p.name.startswith("."))
+    except OSError:
+        return {}
+    for tree in folders:
+        try:
+            raw = (tree / MANIFEST).read_bytes()
+            manifest = json.loads(raw)
+        except (OSError, ValueError):
+            continue
+        if not _well_formed(manifest) or manifest["name"] != tree.name:
+            continue
+        if manifest_bytes(manifest) != raw or manifest_digest(manifest) != manifest["digest"]:
+            continue  # edited by hand: the compile reports how
+        source = manifest["source"]
+        if source in claimed:
+            found.pop(source, None)
+            continue
+        claimed.add(source)
+        found[source] = (tree, manifest)
+    return found
+
+
+def _well_formed(m: Any) -> bool:
+    if not isinstance(m, dict) or not isinstance(m.get("inputs"), dict):
+        return False
+    i = m["inputs"]
+    return (
+        all(isinstance(m.get(k), str) for k in ("name", "source", "digest"))
+        and isinstance(m.get("artifacts"), list)
+        and all(isinstance(a, dict) and isinstance(a.get("path"), str) for a in m["artifacts"])
+        and isinstance(m.get("warnings"), list)
+        and all(isinstance(w, dict) for w in m["warnings"])
+        and isinstance(i.get("files"), dict)
+    )
+
+
+def _inputs_unchanged(spec: Path, recorded: dict[str, Any], runbook: str) -> bool:
+    folder = spec.parent
+    files = recorded["files"]
+    if spec.name not in files:  # the spec itself is always read; else this is not its record
+        return False
+    return (
+        recorded.get("airspec") == __version__
+        and recorded.get("schema") == SPEC_API_VERSION
+        and recorded.get("code") == inputs.code_digest()
+        and recorded.get("runbookPath") == runbook
+        and all(_digest(folder, rel) == want for rel, want in files.items())
+    )
+
+
+def _digest(folder: Path, relative: str) -> str | None:
+    """What `inputs.read` would record for `folder / relative` now: its sha256, None when
+    absent; "" (never a recorded value) for a file the compile would refuse or not read
+    whole, or one outside the spec's repository."""
+    path = folder / relative
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return ""
+    if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_INPUT_BYTES:
+        return ""
+    if not path.resolve().is_relative_to(_repository(folder.resolve())):
+        return ""
+    try:
+        return inputs.sha256(path.read_bytes())
+    except OSError:
+        return ""
+
+
+@cache
+def _repository(folder: Path) -> Path:
+    """As repo.in_spec_repository decides it: the git work tree holding the spec's folder."""
+    return git_work_tree(folder) or folder
+
+
+def _outputs_unchanged(tree: Path, manifest: dict[str, Any]) -> bool:
+    """Every file of the tree is one the manifest lists, with the sha256 it records."""
+    want = {a["path"]: a.get("sha256") for a in manifest["artifacts"]}
+    seen = 0
+    for folder, dirs, files in os.walk(tree):
+        dirs.sort()
+        for f in files:
+            rel = Path(os.path.relpath(os.path.join(folder, f), tree)).as_posix()
+            if rel == MANIFEST:
+                continue
+            if rel not in want:
+                return False  # a file the compile would not write
+            try:
+                data = Path(folder, f).read_bytes()
+            except OSError:
+                return False
+            if hashlib.sha256(data).hexdigest() != want[rel]:
+                return False
+            seen += 1
+    return seen == len(want)
+
+
+def _warnings(recorded: list[dict[str, Any]], display: str) -> Iterable[Diagnostic]:
+    for w in recorded:
+        yield Diagnostic(
+            display,
+            int(w.get("line", 1)),
+            int(w.get("col", 1)),
+            str(w.get("code", "")),
+            str(w.get("message", "")),
+            str(w.get("hint", "")),
+            Severity.WARNING,
+        )

@@ -1,0 +1,57 @@
+"""Which files are specs, and how a compiled tree names its spec: light enough for the fast
+path (`airspec.incremental`), which decides from these names whether a tree is current."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+SPEC_GLOB = "*.airspec.yaml"
+
+
+class NoSpecs(ValueError):
+    """A folder given as a spec holds no `*.airspec.yaml`."""
+
+
+def expand_specs(paths: Sequence[Path]) -> list[Path]:
+    """Spec files as given, with each folder replaced by the `*.airspec.yaml` files under
+    it (recursively, sorted; hidden folders skipped). A path given twice counts once."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob(SPEC_GLOB)
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            if not found:
+                raise NoSpecs(f"no {SPEC_GLOB} under {path}")
+            out += found
+        else:
+            out.append(path)
+    unique: dict[Path, Path] = {}
+    for p in out:
+        unique.setdefault(p.resolve(), p)
+    return list(unique.values())
+
+
+def source_name(spec: Path, root: Path) -> str:
+    """The spec as headers name it: relative to the project root (the repository holding
+    out/), else to the working directory, else its file name, so that neither the cwd nor a
+    machine-specific path changes an artifact."""
+    for base in (root, Path.cwd()):
+        try:
+            return spec.resolve().relative_to(base.resolve()).as_posix()
+        except ValueError:
+            continue
+    return spec.name
+
+
+def runbook_path(spec: Path, root: Path, out: Path) -> str | None:
+    """The spec relative to out/<name>/ (whatever the name), when both are in the project;
+    else None (the runbook then names it as the header does)."""
+    if not spec.resolve().is_relative_to(root.resolve()):
+        return None
+    return "../" + Path(os.path.relpath(spec.resolve(), out.resolve())).as_posix()
