@@ -115,20 +115,39 @@ def render_tree(
         ],
     }
     if provenance is not None:
-        manifest |= provenance
-        manifest["digest"] = manifest_digest(manifest)
-    files[MANIFEST] = manifest_bytes(manifest)
+        files[MANIFEST] = seal_manifest({**manifest, **provenance})
+    else:
+        files[MANIFEST] = _manifest_bytes(manifest)
     return dict(sorted(files.items()))
 
 
-def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
+def _manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
     return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
-def manifest_digest(manifest: Mapping[str, Any]) -> str:
-    """sha256 of the manifest's bytes without its `digest` key."""
-    rest = {k: v for k, v in manifest.items() if k != "digest"}
-    return hashlib.sha256(manifest_bytes(rest)).hexdigest()
+# manifest.json's `digest` is the sha256 of its own bytes with the digest written as 64
+# zeros: any edit anywhere in the file shows, and checking it needs no re-serializing
+_UNSEALED = "0" * 64
+_DIGEST_AT = b'\n  "digest": "'
+
+
+def seal_manifest(manifest: Mapping[str, Any]) -> bytes:
+    """The manifest's bytes, with `digest` the sha256 of those bytes as if it were zeros."""
+    unsealed = _manifest_bytes({**manifest, "digest": _UNSEALED})
+    at = unsealed.index(_DIGEST_AT + _UNSEALED.encode()) + len(_DIGEST_AT)
+    digest = hashlib.sha256(unsealed).hexdigest().encode()
+    return unsealed[:at] + digest + unsealed[at + 64 :]
+
+
+def manifest_intact(raw: bytes) -> bool:
+    """Whether a manifest's bytes are exactly as airspec sealed them (see `_sealed`)."""
+    start = raw.find(_DIGEST_AT)
+    if start < 0 or raw.find(_DIGEST_AT, start + 1) >= 0:
+        return False
+    at = start + len(_DIGEST_AT)
+    digest = raw[at : at + 64]
+    unsealed = raw[:at] + _UNSEALED.encode() + raw[at + 64 :]
+    return hashlib.sha256(unsealed).hexdigest().encode() == digest
 
 
 def _same_manifest(expected: bytes, have: bytes) -> bool:
@@ -165,16 +184,20 @@ class Stale:
     reason: str  # "differs" | "missing" | "not generated" | a leftover or orphan, explained
 
 
-def _leftovers(out_dir: Path, name: str) -> list[Path]:
-    """Hidden folders an interrupted write_tree left beside out/<name>/."""
-    if not out_dir.is_dir():
+def hidden_folders(out_dir: Path) -> list[str]:
+    """The hidden folders in `out_dir`, where an interrupted write leaves its leftovers."""
+    try:
+        return [e.name for e in os.scandir(out_dir) if e.name.startswith(".") and e.is_dir()]
+    except OSError:
         return []
-    return sorted(
-        p
-        for pattern in (f".{name}.new-*", f".{name}.old-*")
-        for p in out_dir.glob(pattern)
-        if p.is_dir()
-    )
+
+
+def _leftovers(out_dir: Path, name: str, hidden: list[str] | None = None) -> list[Path]:
+    """Hidden folders an interrupted write_tree left beside out/<name>/ (`hidden`: what
+    hidden_folders(out_dir) returned, when the caller listed it once for many names)."""
+    prefixes = (f".{name}.new-", f".{name}.old-")
+    found = hidden_folders(out_dir) if hidden is None else hidden
+    return sorted(out_dir / n for n in found if n.startswith(prefixes))
 
 
 def recover(out_dir: Path, name: str) -> None:
@@ -227,11 +250,11 @@ def orphaned(out_dir: Path, root: Path, produced: Mapping[str, str]) -> list[Sta
     return found
 
 
-def leftovers(out_dir: Path, name: str) -> list[Stale]:
+def leftovers(out_dir: Path, name: str, hidden: list[str] | None = None) -> list[Stale]:
     """What an interrupted write left beside out/<name>/, as `--check` reports it."""
     return [
         Stale(left.name + "/", "left over from an interrupted write; 'airspec compile' removes it")
-        for left in _leftovers(out_dir, name)
+        for left in _leftovers(out_dir, name, hidden)
     ]
 
 

@@ -34,9 +34,9 @@ from airspec.diagnostics import Diagnostic, Severity
 from airspec.emit import (
     MANIFEST,
     Stale,
+    hidden_folders,
     leftovers,
-    manifest_bytes,
-    manifest_digest,
+    manifest_intact,
     orphaned,
     recover,
     removed_files,
@@ -44,7 +44,7 @@ from airspec.emit import (
     write_tree,
 )
 from airspec.repo import git_work_tree, project_root
-from airspec.spec_paths import runbook_path, source_name
+from airspec.spec_paths import Naming
 
 # An input file the compile would refuse or never read whole is never current (the
 # constraints file and the spec are each at most 1 MiB).
@@ -103,16 +103,18 @@ class Trees:
     current: dict[str, Current] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)  # name -> source
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    _hidden: list[str] | None = None  # out/'s hidden folders, listed once
 
     def stale(self) -> list[Stale]:
         """Everything `compile --check` reports: each compiled tree's differing files and
         leftovers, a current tree's leftovers, and trees no spec produces any more."""
         found: list[Stale] = []
+        hidden = hidden_folders(self.out)
         for name in self.names:
             if name in self.compiled:
                 found += stale_files(self.out, name, self.compiled[name])
             else:
-                found += leftovers(self.out, name)
+                found += leftovers(self.out, name, hidden)
         return found + self.orphans()
 
     def orphans(self) -> list[Stale]:
@@ -130,7 +132,10 @@ class Trees:
         """Write out/<name>/ (a current tree: only remove an interrupted write's leftovers);
         returns whether anything changed and the tree's number of files."""
         if name in self.current:
-            recover(self.out, name)
+            if self._hidden is None:
+                self._hidden = hidden_folders(self.out)
+            if leftovers(self.out, name, self._hidden):
+                recover(self.out, name)
             return False, self.current[name].files
         files = self.compiled[name]
         return write_tree(self.out, name, files), len(files)
@@ -183,53 +188,49 @@ def _render(trees: Trees, result: Any) -> str:
 def current_trees(specs: Sequence[Path], out: Path) -> dict[Path, Current]:
     """The specs whose tree in `out` is current: every input recorded in its manifest has
     the same digest now, and every file of the tree is as the manifest says."""
-    root = project_root(out)
+    naming = Naming(project_root(out), out)
     manifests = _manifests(out)
     found: dict[Path, Current] = {}
     for spec in specs:
-        source = source_name(spec, root)
+        real = spec.resolve()
+        source = naming.source(spec, real)
         if source not in manifests:
             continue
-        tree, manifest = manifests[source]
-        runbook = runbook_path(spec, root, out) or source
-        if _inputs_unchanged(spec, manifest["inputs"], runbook) and _outputs_unchanged(
-            tree, manifest
-        ):
-            found[spec] = Current(
-                spec,
-                tree.name,
-                source,
-                len(manifest["artifacts"]) + 1,
-                tuple(_warnings(manifest["warnings"], str(spec))),
-            )
+        runbook = naming.runbook(spec, real) or source
+        for tree, manifest in manifests[source]:  # a renamed spec's old tree claims it too
+            if _inputs_unchanged(spec, manifest["inputs"], runbook) and _outputs_unchanged(
+                tree, manifest
+            ):
+                found[spec] = Current(
+                    spec,
+                    tree.name,
+                    source,
+                    len(manifest["artifacts"]) + 1,
+                    tuple(_warnings(manifest["warnings"], str(spec))),
+                )
+                break
     return found
 
 
-def _manifests(out: Path) -> dict[str, tuple[Path, dict[str, Any]]]:
+def _manifests(out: Path) -> dict[str, list[tuple[Path, dict[str, Any]]]]:
     """Trees of `out` whose manifest records provenance and is exactly as airspec wrote it,
-    by source; a source two trees claim belongs to neither (the compile sorts it out)."""
-    found: dict[str, tuple[Path, dict[str, Any]]] = {}
-    claimed: set[str] = set()
+    by source (the spec's name)."""
+    found: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
     try:
-        folders = sorted(p for p in out.iterdir() if not p.name.startswith("."))
+        folders = sorted(e.name for e in os.scandir(out) if not e.name.startswith("."))
     except OSError:
         return {}
-    for tree in folders:
+    for name in folders:
+        tree = out / name
         try:
-            raw = (tree / MANIFEST).read_bytes()
+            with open(os.path.join(out, name, MANIFEST), "rb") as f:
+                raw = f.read()
             manifest = json.loads(raw)
         except (OSError, ValueError):
             continue
-        if not _well_formed(manifest) or manifest["name"] != tree.name:
-            continue
-        if manifest_bytes(manifest) != raw or manifest_digest(manifest) != manifest["digest"]:
-            continue  # edited by hand: the compile reports how
-        source = manifest["source"]
-        if source in claimed:
-            found.pop(source, None)
-            continue
-        claimed.add(source)
-        found[source] = (tree, manifest)
+        if not manifest_intact(raw) or not _well_formed(manifest) or manifest["name"] != name:
+            continue  # edited by hand, or written by an airspec without provenance
+        found.setdefault(manifest["source"], []).append((tree, manifest))
     return found
 
 
@@ -238,7 +239,7 @@ def _well_formed(m: Any) -> bool:
         return False
     i = m["inputs"]
     return (
-        all(isinstance(m.get(k), str) for k in ("name", "source", "digest"))
+        all(isinstance(m.get(k), str) for k in ("name", "source"))
         and isinstance(m.get("artifacts"), list)
         and all(isinstance(a, dict) and isinstance(a.get("path"), str) for a in m["artifacts"])
         and isinstance(m.get("warnings"), list)
@@ -265,48 +266,66 @@ def _digest(folder: Path, relative: str) -> str | None:
     """What `inputs.read` would record for `folder / relative` now: its sha256, None when
     absent; "" (never a recorded value) for a file the compile would refuse or not read
     whole, or one outside the spec's repository."""
-    path = folder / relative
+    path = os.path.join(folder, relative)
     try:
-        info = path.stat()
+        info = os.stat(path)
     except FileNotFoundError:
         return None
     except OSError:
         return ""
     if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_INPUT_BYTES:
         return ""
-    if not path.resolve().is_relative_to(_repository(folder.resolve())):
+    if not _in_repository(folder, relative):
         return ""
     try:
-        return inputs.sha256(path.read_bytes())
+        with open(path, "rb") as f:
+            return inputs.sha256(f.read())
     except OSError:
         return ""
 
 
+def _in_repository(folder: Path, relative: str) -> bool:
+    """As repo.in_spec_repository decides it, without resolving every path: a file right in
+    the spec's folder that is not a symlink lies where the folder does."""
+    real, repository = _real(folder), _repository(folder)
+    if len(Path(relative).parts) == 1 and not os.path.islink(os.path.join(folder, relative)):
+        return real.is_relative_to(repository)
+    return (folder / relative).resolve().is_relative_to(repository)
+
+
+@cache
+def _real(folder: Path) -> Path:
+    return folder.resolve()
+
+
 @cache
 def _repository(folder: Path) -> Path:
-    """As repo.in_spec_repository decides it: the git work tree holding the spec's folder."""
-    return git_work_tree(folder) or folder
+    """The git work tree holding the spec's folder, else the folder (resolved)."""
+    return git_work_tree(folder) or _real(folder)
 
 
 def _outputs_unchanged(tree: Path, manifest: dict[str, Any]) -> bool:
     """Every file of the tree is one the manifest lists, with the sha256 it records."""
     want = {a["path"]: a.get("sha256") for a in manifest["artifacts"]}
+    want[MANIFEST] = None  # checked whole by manifest_intact
     seen = 0
-    for folder, dirs, files in os.walk(tree):
-        dirs.sort()
+    top = str(tree)
+    for folder, _, files in os.walk(top):
+        prefix = "" if folder == top else os.path.relpath(folder, top).replace(os.sep, "/") + "/"
         for f in files:
-            rel = Path(os.path.relpath(os.path.join(folder, f), tree)).as_posix()
-            if rel == MANIFEST:
-                continue
+            rel = prefix + f
             if rel not in want:
                 return False  # a file the compile would not write
+            seen += 1
+            if rel == MANIFEST:
+                continue
             try:
-                data = Path(folder, f).read_bytes()
+                with open(os.path.join(folder, f), "rb") as fh:
+                    data = fh.read()
             except OSError:
                 return False
             if hashlib.sha256(data).hexdigest() != want[rel]:
                 return False
-            seen += 1
     return seen == len(want)
 
 

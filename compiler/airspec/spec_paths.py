@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 SPEC_GLOB = "*.airspec.yaml"
@@ -37,21 +39,45 @@ def expand_specs(paths: Sequence[Path]) -> list[Path]:
     return list(unique.values())
 
 
+@dataclass(frozen=True)
+class Naming:
+    """How the trees compiled into `out` name their specs (the paths resolved once)."""
+
+    root: Path  # the project: repo.project_root(out)
+    out: Path
+
+    @cached_property
+    def _root(self) -> Path:
+        return self.root.resolve()
+
+    @cached_property
+    def _out(self) -> Path:
+        return self.out.resolve()
+
+    def source(self, spec: Path, real: Path | None = None) -> str:
+        """The spec as headers name it: relative to the project root (the repository
+        holding out/), else to the working directory, else its file name, so that neither
+        the cwd nor a machine-specific path changes an artifact."""
+        real = real or spec.resolve()
+        if real.is_relative_to(self._root):
+            return real.relative_to(self._root).as_posix()
+        cwd = Path.cwd().resolve()
+        return real.relative_to(cwd).as_posix() if real.is_relative_to(cwd) else spec.name
+
+    def runbook(self, spec: Path, real: Path | None = None) -> str | None:
+        """The spec relative to out/<name>/ (whatever the name), when both are in the
+        project; else None (the runbook then names it as the header does)."""
+        real = real or spec.resolve()
+        if not real.is_relative_to(self._root):
+            return None
+        return "../" + Path(os.path.relpath(real, self._out)).as_posix()
+
+
 def source_name(spec: Path, root: Path) -> str:
-    """The spec as headers name it: relative to the project root (the repository holding
-    out/), else to the working directory, else its file name, so that neither the cwd nor a
-    machine-specific path changes an artifact."""
-    for base in (root, Path.cwd()):
-        try:
-            return spec.resolve().relative_to(base.resolve()).as_posix()
-        except ValueError:
-            continue
-    return spec.name
+    """Naming.source for one spec."""
+    return Naming(root, root).source(spec)
 
 
 def runbook_path(spec: Path, root: Path, out: Path) -> str | None:
-    """The spec relative to out/<name>/ (whatever the name), when both are in the project;
-    else None (the runbook then names it as the header does)."""
-    if not spec.resolve().is_relative_to(root.resolve()):
-        return None
-    return "../" + Path(os.path.relpath(spec.resolve(), out.resolve())).as_posix()
+    """Naming.runbook for one spec."""
+    return Naming(root, out).runbook(spec)
