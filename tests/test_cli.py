@@ -151,6 +151,11 @@ def test_schema_command_matches_checked_in_schema(runner: CliRunner) -> None:
     assert printed == spec_json_schema()
     checked_in = json.loads((ROOT / "schemas" / "airspec.schema.json").read_text())
     assert printed == checked_in, "run: airspec schema > schemas/airspec.schema.json"
+    # the copy the schema stage validates with, shipped in the package
+    shipped = (ROOT / "compiler" / "airspec" / "spec.schema.json").read_text()
+    assert shipped == invoke(runner, "schema").stdout, (
+        "run: airspec schema > compiler/airspec/spec.schema.json"
+    )
 
 
 def test_explain_every_code(runner: CliRunner) -> None:

@@ -35,6 +35,7 @@ def test_wheel_installs_only_the_airspec_package(tmp_path: Path) -> None:
     assert "airspec/data/known-images.json" in names
     assert "airspec/data/distributions.json" in names
     assert any(n.startswith("airspec/data/images/") and n.endswith(".txt") for n in names)
+    assert "airspec/spec.schema.json" in names  # what the schema stage validates with
     entry_points = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))
     )

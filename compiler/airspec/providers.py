@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -9,8 +10,6 @@ from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from airspec import inputs
@@ -67,12 +66,76 @@ def provider_needs(spec: Spec) -> list[Need]:
     return needs
 
 
+@dataclass(frozen=True)
+class Requirement:
+    """A pip requirement line (PEP 508) as airspec uses it."""
+
+    name: str  # as written
+    extras: frozenset[str]
+    url: str | None
+    specifier: str  # e.g. "==9.9.0" or ">=1,<2"; "" for none
+    pin: Version | None  # the version of a sole `==` specifier without a wildcard
+
+
+def canonical_name(name: str) -> str:
+    """A distribution name as pip compares it (PEP 503: runs of -_. are one '-', lower case),
+    as packaging.utils.canonicalize_name does."""
+    return _SEPARATORS.sub("-", name).lower()
+
+
+_SEPARATORS = re.compile(r"[-_.]+")
+# The lines nearly every spec and constraints file holds — `name[extras]==version` and
+# `name @ url` — in a form packaging certainly reads the same way (tests/test_limits.py
+# compares both on generated lines); any other line goes to packaging.requirements, whose
+# import (~40 ms: its specifier and wheel-tag modules) a plain compile then never pays.
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
+_PLAIN = re.compile(
+    rf"({_NAME})(?:\[\s*((?:{_NAME}\s*,\s*)*{_NAME})?\s*\])?"
+    r"(?:\s*==\s*([0-9][0-9A-Za-z.!+_-]*)|\s*@\s*([A-Za-z][A-Za-z0-9+.-]*://[^\s;]+))"
+)
+
+
 @lru_cache(maxsize=8192)  # specs share constraints files: each line is parsed once per process
 def parse_requirement(text: str) -> Requirement | None:
+    """`text` as a requirement, or None when pip would refuse it."""
+    plain = _PLAIN.fullmatch(text)
+    if plain is not None:
+        name, extras, version, url = plain.groups()
+        extra = frozenset(e.strip() for e in extras.split(",")) if extras else frozenset()
+        if url is not None:
+            return Requirement(name, extra, url, "", None)
+        try:
+            return Requirement(name, extra, None, f"=={version}", Version(version))
+        except InvalidVersion:
+            pass  # packaging decides
+    return _parse_with_packaging(text)
+
+
+def _parse_with_packaging(text: str) -> Requirement | None:
+    from packaging.requirements import InvalidRequirement
+    from packaging.requirements import Requirement as Pep508
+
     try:
-        return Requirement(text)
+        req = Pep508(text)
     except InvalidRequirement:
         return None
+    specs = list(req.specifier)
+    pin = None
+    if len(specs) == 1 and specs[0].operator == "==" and not specs[0].version.endswith("*"):
+        try:
+            pin = Version(specs[0].version)
+        except InvalidVersion:
+            pin = None
+    return Requirement(req.name, frozenset(req.extras), req.url, str(req.specifier), pin)
+
+
+def allows(req: Requirement, version: Version) -> bool:
+    """Whether the requirement's version specifier admits `version`, pre-releases included."""
+    if req.pin is not None:  # PEP 440 `==`: a pin without a local label ignores the other's
+        return req.pin == (version if req.pin.local else Version(version.public))
+    from packaging.specifiers import SpecifierSet
+
+    return SpecifierSet(req.specifier).contains(version, prereleases=True)
 
 
 MAX_CONSTRAINTS_BYTES = 1 << 20  # Airflow's own constraints file is about 30 KB
@@ -142,12 +205,7 @@ def pinned_versions(constraints: str) -> Mapping[str, Version]:
         if not line or line.startswith("-"):
             continue
         req = parse_requirement(line)
-        if req is None or req.url:
+        if req is None or req.url or req.pin is None:
             continue
-        specs = list(req.specifier)
-        if len(specs) == 1 and specs[0].operator == "==":
-            try:
-                pins[canonicalize_name(req.name)] = Version(specs[0].version)
-            except InvalidVersion:
-                continue
+        pins[canonical_name(req.name)] = req.pin
     return MappingProxyType(pins)

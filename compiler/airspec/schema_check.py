@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 import re
 from collections.abc import Iterator
+from importlib import resources
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -15,7 +17,6 @@ from airspec import codes
 from airspec.codes import make
 from airspec.diagnostics import Diagnostic
 from airspec.loader import PathKey, SourceMap
-from airspec.model import spec_json_schema
 from airspec.regions import SPEC_FIELDS as LOCATION_FIELDS
 
 _TYPE_NAMES = {
@@ -36,7 +37,10 @@ SECRETISH_KEY = re.compile(
 
 @functools.cache
 def _validator() -> Draft202012Validator:
-    return Draft202012Validator(spec_json_schema())
+    # the model's JSON Schema as generated and shipped with the package (tests/test_cli.py
+    # checks it is current): generating it again costs more than the rest of a spec's checks
+    shipped = resources.files("airspec").joinpath("spec.schema.json").read_bytes()
+    return Draft202012Validator(json.loads(shipped))
 
 
 def _kind(value: Any) -> str:

@@ -4,9 +4,7 @@ provider packages airspec installs, and their pip constraints file."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-
-from packaging.utils import canonicalize_name
-from packaging.version import Version
+from typing import TYPE_CHECKING
 
 from airspec.codes import (
     BAD_REQUIREMENT,
@@ -31,11 +29,16 @@ from airspec.environments import (
 from airspec.platforms import REMOTE
 from airspec.providers import (
     ConstraintsError,
+    allows,
+    canonical_name,
     parse_requirement,
     pinned_versions,
     read_constraints,
 )
 from airspec.rules.context import RuleContext
+
+if TYPE_CHECKING:
+    from packaging.version import Version
 
 # what to install for an fsspec implementation: the provider that depends on it (google) or
 # names it as an extra (amazon[s3fs])
@@ -253,12 +256,8 @@ def pins_agree_with_constraints(ctx: RuleContext) -> Iterator[Diagnostic]:
         req = parse_requirement(text)
         if req is None:
             continue
-        pinned = pins.get(canonicalize_name(req.name))
-        if (
-            pinned is not None
-            and req.specifier
-            and not req.specifier.contains(pinned, prereleases=True)
-        ):
+        pinned = pins.get(canonical_name(req.name))
+        if pinned is not None and req.specifier and not allows(req, pinned):
             yield make(
                 PIN_CONFLICT,
                 ctx.at("deployment", "providers", "packages", i),
