@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airspec import block_yaml
 from airspec.artifact import Artifact
 
 if TYPE_CHECKING:
@@ -68,15 +69,24 @@ def _yaml() -> YAML:
     return y
 
 
+def _dump_yaml(data: Any) -> str:
+    """ruamel's bytes; laid out by block_yaml where it can (ruamel's dumper is most of a
+    compile's time), by ruamel itself otherwise."""
+    fast = block_yaml.dump(data)
+    if fast is not None:
+        return fast
+    buf = io.StringIO()
+    _yaml().dump(data, buf)
+    return buf.getvalue()
+
+
 def render(artifact: Artifact, source: str) -> bytes:
     """The exact bytes of one artifact: UTF-8, LF, one trailing newline."""
     if artifact.format == "json":
         text = json.dumps(artifact.content, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     elif artifact.format == "yaml":
-        buf = io.StringIO()
-        _yaml().dump(_yaml_ready(artifact.content), buf)
         lines = [f"# {header(source)}", *(f"# {n}" for n in artifact.notes)]
-        text = "\n".join(lines) + "\n" + buf.getvalue()
+        text = "\n".join(lines) + "\n" + _dump_yaml(_yaml_ready(artifact.content))
     elif artifact.format == "shell":
         body = str(artifact.content)
         text = f"#!/usr/bin/env bash\n# {header(source)}\n" + body.rstrip("\n") + "\n"
@@ -336,9 +346,12 @@ def _write_tree(out_dir: Path, name: str, files: dict[str, bytes]) -> bool:
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.new-", dir=out_dir))
     try:
+        folders = {tmp}
         for rel, data in files.items():
             path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.parent not in folders:  # one mkdir per folder, not per file
+                path.parent.mkdir(parents=True, exist_ok=True)
+                folders.add(path.parent)
             path.write_bytes(data)
         os.chmod(tmp, 0o755)
         if target.exists():
