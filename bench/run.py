@@ -5,16 +5,22 @@ default 7). Each row times two commands in subprocesses, interleaved (A, B, A, B
 machine slows both alike, and prints min and median of each and the ratio of the medians
 against the row's target. Results of a run are recorded in bench/RESULTS.md.
 
-Rows (the targets are issue "airspec in a team's workflow"):
-  1. cold `airspec compile <one example>` vs `python -c "import pydantic, ruamel.yaml,
-     jsonschema"` (target <= 1.5x); extra rows show what the compile must import.
+Rows (the targets are issues "airspec in a team's workflow" and 25, "speed"):
+  1. cold `airspec compile <one example>` into a new out/ vs `python -c "import pydantic,
+     ruamel.yaml, jsonschema"` (target <= 1.5x); extra rows show what the compile must import.
   2. `airspec compile <100 specs>` into a new folder vs a ruamel.yaml load + dump of the same
-     100 files (target <= 2x).
-  3. `airspec validate <500 generated variants>` vs a ruamel.yaml load + dump of them (no target).
-  4. `apply --dry-run`, the webinar spec's 15 live objects in moto + FakeKube with 100 ms
+     100 files (target <= 1.5x).
+  3. no-op `airspec compile <100 specs> --check` against their current out/ (the incremental
+     compile's fast path) vs a Python process that reads and sha256-hashes the same input and
+     output files (target <= 2x); and the same check with --force (everything compiled).
+  4. `airspec validate <500 generated variants>` vs a ruamel.yaml load + dump of them (no target).
+  5. `apply --dry-run`, the webinar spec's 15 live objects in moto + FakeKube with 100 ms
      added per request: --concurrency 8 vs 1 (target >= 4x); the same at 0 ms gives the fixed
      cost, and (serial - fixed) / (parallel - fixed) the speed-up of the reads themselves.
-  5. API requests per live object in a dry run of 1 spec vs 20 specs (target: equal; no N+1).
+  6. API requests per live object in a dry run of 1 spec vs 20 specs (target: equal; no N+1).
+
+Peak memory (the largest resident set of each command's process, median over the runs) is
+printed beside the times of the compile rows.
 
 Bytecode caching is on for the subprocesses (PYTHONDONTWRITEBYTECODE is removed from their
 environment, and each command runs once before timing): "cold" means a new process, as a user
@@ -57,26 +63,45 @@ def _argv(cmd: Cmd) -> list[str]:
     return cmd() if callable(cmd) else cmd
 
 
+def _run(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall time and peak resident set (KiB) of one command run to its end."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _, status, usage = os.wait4(proc.pid, 0)  # wait4: the rusage of this child alone
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - start, usage.ru_maxrss
+
+
+PEAKS: dict[int, int] = {}  # id(times list) -> median peak RSS of its runs (KiB)
+
+
 def side_by_side(
     a: Cmd, b: Cmd, runs: int, env: dict[str, str] | None = None
 ) -> tuple[list[float], list[float]]:
-    """Wall times of `a` and `b`, interleaved, after one untimed run of each."""
+    """Wall times of `a` and `b`, interleaved, after one untimed run of each (their peak
+    memory is kept in PEAKS)."""
     env = env or ENV
     for cmd in (a, b):
-        subprocess.run(_argv(cmd), cwd=ROOT, env=env, capture_output=True)
+        _run(_argv(cmd), env)
     ta: list[float] = []
     tb: list[float] = []
+    peaks: dict[int, list[int]] = {id(ta): [], id(tb): []}
     for _ in range(runs):
         for cmd, times in ((a, ta), (b, tb)):
-            argv = _argv(cmd)
-            start = time.perf_counter()
-            subprocess.run(argv, cwd=ROOT, env=env, capture_output=True)
-            times.append(time.perf_counter() - start)
+            took, peak = _run(_argv(cmd), env)
+            times.append(took)
+            peaks[id(times)].append(peak)
+    for key, values in peaks.items():
+        PEAKS[key] = int(statistics.median(values))
     return ta, tb
 
 
 def fmt(times: list[float]) -> str:
-    return f"{min(times) * 1000:7.0f} / {statistics.median(times) * 1000:7.0f} ms"
+    text = f"{min(times) * 1000:7.0f} / {statistics.median(times) * 1000:7.0f} ms"
+    peak = PEAKS.get(id(times))
+    return text + (f", {peak / 1024:.0f} MB" if peak else "")
 
 
 ROWS: list[tuple[str, str, str, str, str]] = []  # (measure, A, B, ratio, target)
@@ -85,6 +110,16 @@ ROWS: list[tuple[str, str, str, str, str]] = []  # (measure, A, B, ratio, target
 def row(measure: str, a: list[float], b: list[float], target: str) -> None:
     ratio = statistics.median(a) / statistics.median(b)
     ROWS.append((measure, fmt(a), fmt(b), f"{ratio:.2f}x", target))
+
+
+HASH_FILES = """
+import hashlib, os, sys
+for top in sys.argv[1:]:
+    for folder, _, files in os.walk(top):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as f:
+                hashlib.sha256(f.read()).hexdigest()
+"""
 
 
 def variants(folder: Path, count: int) -> Path:
@@ -111,8 +146,9 @@ def variants(folder: Path, count: int) -> Path:
 
 def bench_compile(runs: int, tmp: Path) -> None:
     one = str(ROOT / "specs" / "remote-exec-eks.airspec.yaml")
-    a, b = side_by_side(
-        [AIRSPEC, "compile", one, "--out", str(tmp / "one")],
+    counter = iter(range(10**6))
+    a, b = side_by_side(  # a new out/ each time: nothing is current, the spec is compiled
+        lambda: [AIRSPEC, "compile", one, "--out", str(tmp / f"one{next(counter)}")],
         [PY, "-c", "import pydantic, ruamel.yaml, jsonschema"],
         runs,
     )
@@ -132,13 +168,26 @@ def bench_compile(runs: int, tmp: Path) -> None:
         row(what, x, y, "(explains row 1)")
 
     hundred = variants(tmp / "hundred", 100)
-    counter = iter(range(10**6))
     a, b = side_by_side(
         lambda: [AIRSPEC, "compile", str(hundred), "--out", str(tmp / f"out{next(counter)}")],
         [PY, "-c", ROUNDTRIP, str(hundred)],
         runs,
     )
-    row("compile 100 specs (new out/)  vs  ruamel load+dump of them", a, b, "<= 2x")
+    row("compile 100 specs (new out/)  vs  ruamel load+dump of them", a, b, "<= 1.5x")
+
+    current = tmp / "current"
+    subprocess.run([AIRSPEC, "compile", str(hundred), "--out", str(current)], capture_output=True)
+    check = [AIRSPEC, "compile", str(hundred), "--out", str(current), "--check"]
+    a, b = side_by_side(check, [PY, "-c", HASH_FILES, str(hundred), str(current)], runs)
+    row("no-op compile --check, 100 specs  vs  read+sha256 their inputs and out/", a, b, "<= 2x")
+    a, b = side_by_side(
+        [*check, "--force"], [PY, "-c", HASH_FILES, str(hundred), str(current)], runs
+    )
+    row("  the same with --force (every spec compiled)", a, b, "(explains row)")
+    x, y = side_by_side(
+        [AIRSPEC, "--version"], [PY, "-c", HASH_FILES, str(hundred), str(current)], runs
+    )
+    row("  airspec --version (the CLI's start-up alone)", x, y, "(explains row)")
 
     many = variants(tmp / "five-hundred", 500)
     a, b = side_by_side(

@@ -429,3 +429,100 @@ def test_a_spec_compiled_by_an_airspec_without_provenance_is_compiled(project: P
     (project.tree / "manifest.json").write_text(json.dumps(m, indent=2, sort_keys=True) + "\n")
     code, output = project.check()
     assert code == 2 and "out/demo/manifest.json: differs" in output, output
+
+
+# --- the console entry point answers the no-op compile before the CLI framework loads -------
+
+ARGVS = [
+    ["compile", "specs"],
+    ["compile", "specs", "--check"],
+    ["compile", "specs", "-v"],
+    ["compile", "specs/demo.airspec.yaml", "--check", "-o", "out", "--format", "text"],
+    ["compile", "--check", "specs", "--out", "out", "--verbose", "-f", "text"],
+]
+
+
+@pytest.mark.parametrize("argv", ARGVS, ids=[" ".join(a) for a in ARGVS])
+def test_the_entry_point_reads_compile_as_the_cli_does(argv: list[str]) -> None:
+    """launch's parse of the forms it answers is click's, defaults included: if compile's
+    options change (another --out default), this fails until launch follows."""
+    from typer.main import get_command
+
+    from airspec.cli import app
+    from airspec.launch import _parse
+
+    parsed = _parse(argv)
+    assert parsed is not None
+    command = get_command(app).commands["compile"]  # type: ignore[attr-defined]
+    params = command.make_context("compile", argv[1:]).params
+    specs, out, check, verbose = parsed
+    clicks = ([Path(s) for s in params["specs"]], Path(params["out"]))
+    assert (*clicks, params["check"], params["verbose"]) == (specs, out, check, verbose)
+    assert params["force"] is False and params["fmt"] == "text"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["compile"],
+        ["compile", "specs", "--force"],
+        ["compile", "specs", "--help"],
+        ["compile", "specs", "--out=out"],
+        ["compile", "specs", "-f", "json"],
+        ["compile", "specs", "--out"],
+        ["compile", "specs", "--", "x"],
+        ["validate", "specs"],
+        [],
+    ],
+)
+def test_the_entry_point_leaves_every_other_form_to_the_cli(argv: list[str]) -> None:
+    from airspec.launch import _parse
+
+    assert _parse(argv) is None
+
+
+def _console(p: Project, *args: str, cli: bool = False) -> tuple[int, str, str, set[str]]:
+    """The installed `airspec` command (or, with cli, airspec.cli without the launcher)."""
+    probe = textwrap.dedent(
+        f"""\
+        import atexit, sys
+        atexit.register(lambda: print("MODULES", " ".join(sorted(sys.modules)), file=sys.stderr))
+        sys.argv = ["airspec", *sys.argv[1:]]
+        from airspec.{"cli" if cli else "launch"} import main
+        main()
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *args], cwd=p.root, capture_output=True, text=True
+    )
+    err, _, modules = done.stderr.rpartition("MODULES ")
+    return done.returncode, done.stdout, err, set(modules.split())
+
+
+@pytest.mark.parametrize(
+    "argv", [["compile", "specs"], ["compile", "specs", "--check"], ["compile", "specs", "-v"]]
+)
+def test_the_entry_point_answers_as_the_cli_does(project: Project, argv: list[str]) -> None:
+    code, out, err, modules = _console(project, *argv)
+    assert "typer" not in modules and heavy(modules) == set()
+    assert (code, out, err) == _console(project, *argv, cli=True)[:3]
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["spec content", "file edited", "interrupted write", "orphaned tree", "warning"],
+)
+def test_the_entry_point_hands_anything_else_to_the_cli(tmp_path: Path, change: str) -> None:
+    p = Project(tmp_path / "proj", NO_ISSUER if change == "warning" else SPEC)
+    assert p.compile()[0] == 0
+    mutate = {
+        "spec content": _edit_spec,
+        "file edited": _edit_output,
+        "interrupted write": _leftover,
+        "orphaned tree": _orphan,
+        "warning": lambda p: None,
+    }[change]
+    mutate(p)
+    code, out, err, modules = _console(p, "compile", "specs", "--check")
+    assert "typer" in modules
+    assert (code, out, err) == _console(p, "compile", "specs", "--check", cli=True)[:3]

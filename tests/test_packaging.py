@@ -39,7 +39,7 @@ def test_wheel_installs_only_the_airspec_package(tmp_path: Path) -> None:
     entry_points = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))
     )
-    assert b"airspec = airspec.cli:main" in entry_points
+    assert b"airspec = airspec.launch:main" in entry_points
 
     # Import from the wheel alone (zipimport), isolated from the repo's source tree and cwd.
     probe = (

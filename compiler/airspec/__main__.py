@@ -1,5 +1,5 @@
 """`python -m airspec` runs the airspec CLI."""
 
-from airspec.cli import main
+from airspec.launch import main
 
 main()

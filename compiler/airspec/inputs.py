@@ -26,7 +26,9 @@ from pathlib import Path
 # `init`, the fast path itself, and the live stages, which the compile never imports
 # (tests/test_incremental.py checks that). Everything else in the package, data files
 # included, is part of the code digest; a new module is included unless listed here.
-NOT_LOWERING = frozenset({"cli.py", "__main__.py", "starter.py", "incremental.py", "apply", "live"})
+NOT_LOWERING = frozenset(
+    {"cli.py", "launch.py", "__main__.py", "starter.py", "incremental.py", "apply", "live"}
+)
 
 _record: ContextVar[dict[str, str | None] | None] = ContextVar("airspec_inputs", default=None)
 _folder: ContextVar[Path | None] = ContextVar("airspec_inputs_folder", default=None)

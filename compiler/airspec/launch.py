@@ -1,0 +1,100 @@
+"""The `airspec` console entry point.
+
+`airspec compile SPEC… [--check]` when nothing changed — the common case of a pre-commit hook
+or a CI check — is answered here, before the command line framework is imported: typer's
+import and option parsing alone take longer than reading and hashing a hundred specs' files.
+Only the plainest form is answered here: spec paths, `--out`/`-o DIR`, `--check`,
+`-v`/`--verbose`, `--format`/`-f text`; every tree current, with no warning, no leftover and
+no orphan beside it. Anything else, and every other command, runs the CLI (airspec.cli),
+which gives the same answer (tests/test_incremental.py checks both agree, and that this
+parse is click's).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+DEFAULT_OUT = "out"  # compile's --out default (checked against the CLI's)
+
+
+def _parse(argv: list[str]) -> tuple[list[Path], Path, bool, bool] | None:
+    """(specs, out, check, verbose) for the plain form of `compile`, else None."""
+    if not argv or argv[0] != "compile":
+        return None
+    specs: list[Path] = []
+    out, check, verbose = Path(DEFAULT_OUT), False, False
+    args = iter(argv[1:])
+    for arg in args:
+        if arg == "--check":
+            check = True
+        elif arg in ("-v", "--verbose"):
+            verbose = True
+        elif arg in ("-o", "--out", "-f", "--format"):
+            value = next(args, None)
+            if value is None or value.startswith("-") or not value:
+                return None
+            if arg in ("-f", "--format"):
+                if value != "text":
+                    return None
+            else:
+                out = Path(value)
+        elif arg.startswith("-") or not arg:
+            return None  # --force, --help, --out=DIR, '-', '--': the CLI's to read
+        else:
+            specs.append(Path(arg))
+    return (specs, out, check, verbose) if specs else None
+
+
+def _unchanged(argv: list[str]) -> int | None:
+    """Answer `compile` when every tree is current and clean; None to let the CLI run."""
+    parsed = _parse(argv)
+    if parsed is None:
+        return None
+    paths, out, check, verbose = parsed
+    if not all(p.exists() for p in paths):
+        return None
+    from airspec.emit import hidden_folders, orphaned
+    from airspec.incremental import current_trees
+    from airspec.repo import project_root
+    from airspec.spec_paths import NoSpecs, expand_specs
+
+    try:
+        specs = expand_specs(paths)
+    except NoSpecs:
+        return None
+    found = current_trees(specs, out)
+    if len(found) != len(specs) or any(c.warnings for c in found.values()):
+        return None
+    names = [found[s].name for s in specs]
+    left = tuple(f".{n}.{kind}-" for n in names for kind in ("new", "old"))
+    if any(h.startswith(left) for h in hidden_folders(out)):
+        return None  # an interrupted write to report or undo
+    if orphaned(out, project_root(out), {c.name: c.source for c in found.values()}):
+        return None
+    if check:
+        print(f"airspec: {out} is up to date ({len(names)} spec(s))", file=sys.stderr)
+        return 0
+    if verbose:
+        for spec in specs:
+            c = found[spec]
+            print(f"unchanged {(out / c.name).as_posix()}/ ({c.files} files)", file=sys.stderr)
+    print(
+        f"airspec: {len(names)} spec(s) compiled into {out.as_posix()}/: 0 written, "
+        f"{len(names)} unchanged",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def main() -> None:
+    """Console entry point: the no-op compile here, everything else in airspec.cli."""
+    try:
+        code = _unchanged(sys.argv[1:])
+    except (OSError, ValueError):
+        code = None  # whatever went wrong, the CLI reports it properly
+    if code is not None:
+        sys.exit(code)
+    from airspec.cli import main as cli
+
+    cli()
