@@ -1,20 +1,25 @@
-"""Block-style YAML for the plain data artifacts hold, byte for byte as ruamel.yaml writes it
-with emit's settings (round-trip dumper, indent mapping 2, sequence 4, offset 2, no folding).
+"""The YAML artifacts' one style — ruamel.yaml's round-trip dumper, indent mapping 2,
+sequence 4, offset 2, no folding — and a faster writer of it for the plain data they hold,
+byte for byte as ruamel writes it.
 
 ruamel still decides every scalar: its emitter's own analysis of the text and its resolver
 choose plain, single- or double-quoted, exactly as its dumper would. What this module does
 instead of ruamel is the block layout, which is where ruamel's pure-Python dumper spends its
 time (events, serializer, emitter state machine: ~10 ms for a Helm values file). Anything
 outside the shapes handled here (floats, None, non-ASCII text, nested lists, a literal block
-that needs an indentation or keep indicator, ...) returns None and emit asks ruamel.
+that needs an indentation or keep indicator, ...) is written by ruamel.
 tests/test_block_yaml.py compares both on generated data.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
 
 _STR = "tag:yaml.org,2002:str"
 
@@ -29,9 +34,7 @@ def _ruamel() -> tuple[Any, Any, type, type, type]:
     from ruamel.yaml.nodes import ScalarNode
     from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
 
-    from airspec.emit import _yaml
-
-    dumper = _yaml()
+    dumper = ruamel_dumper()
     dumper.serializer  # noqa: B018 - the emitter's analysis reads the serializer's version
     return (
         dumper.emitter,
@@ -130,7 +133,18 @@ def _sequence(items: list[Any], dash: int, out: list[str]) -> None:
             out.append(prefix + _scalar(item) + "\n")
 
 
-def dump(data: Any) -> str | None:
+def ruamel_dumper() -> YAML:
+    """ruamel's dumper in the artifacts' style."""
+    from ruamel.yaml import YAML
+
+    y = YAML(typ="rt")
+    y.width = 1 << 16  # never fold a long line (JSON strings in values)
+    y.indent(mapping=2, sequence=4, offset=2)
+    y.default_flow_style = False
+    return y
+
+
+def layout(data: Any) -> str | None:
     """`data` (a mapping, as emit._yaml_ready made it) as ruamel would dump it, or None."""
     if not isinstance(data, Mapping) or not data:
         return None
@@ -140,3 +154,13 @@ def dump(data: Any) -> str | None:
     except _Fallback:
         return None
     return "".join(out)
+
+
+def dump(data: Any) -> str:
+    """`data` in the artifacts' YAML style: laid out here where it can be, else by ruamel."""
+    fast = layout(data)
+    if fast is not None:
+        return fast
+    buf = io.StringIO()
+    ruamel_dumper().dump(data, buf)
+    return buf.getvalue()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
@@ -12,13 +11,10 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airspec import block_yaml
 from airspec.artifact import Artifact
-
-if TYPE_CHECKING:
-    from ruamel.yaml import YAML
 
 MANIFEST = "manifest.json"
 
@@ -59,34 +55,13 @@ def _yaml_ready(value: Any) -> Any:
     return value
 
 
-def _yaml() -> YAML:
-    from ruamel.yaml import YAML
-
-    y = YAML(typ="rt")
-    y.width = 1 << 16  # never fold a long line (JSON strings in values)
-    y.indent(mapping=2, sequence=4, offset=2)
-    y.default_flow_style = False
-    return y
-
-
-def _dump_yaml(data: Any) -> str:
-    """ruamel's bytes; laid out by block_yaml where it can (ruamel's dumper is most of a
-    compile's time), by ruamel itself otherwise."""
-    fast = block_yaml.dump(data)
-    if fast is not None:
-        return fast
-    buf = io.StringIO()
-    _yaml().dump(data, buf)
-    return buf.getvalue()
-
-
 def render(artifact: Artifact, source: str) -> bytes:
     """The exact bytes of one artifact: UTF-8, LF, one trailing newline."""
     if artifact.format == "json":
         text = json.dumps(artifact.content, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     elif artifact.format == "yaml":
         lines = [f"# {header(source)}", *(f"# {n}" for n in artifact.notes)]
-        text = "\n".join(lines) + "\n" + _dump_yaml(_yaml_ready(artifact.content))
+        text = "\n".join(lines) + "\n" + block_yaml.dump(_yaml_ready(artifact.content))
     elif artifact.format == "shell":
         body = str(artifact.content)
         text = f"#!/usr/bin/env bash\n# {header(source)}\n" + body.rstrip("\n") + "\n"
