@@ -526,3 +526,22 @@ def test_the_entry_point_hands_anything_else_to_the_cli(tmp_path: Path, change: 
     code, out, err, modules = _console(p, "compile", "specs", "--check")
     assert "typer" in modules
     assert (code, out, err) == _console(p, "compile", "specs", "--check", cli=True)[:3]
+
+
+@pytest.mark.parametrize("edit_one", [False, True], ids=["both current", "one changed"])
+def test_two_specs_claiming_one_live_object_is_still_an_error(
+    project: Project, edit_one: bool
+) -> None:
+    """Compiled one at a time each spec is fine; together they claim the same IAM role
+    (AS225). The check across specs runs whether their trees are current or not."""
+    other = project.specs / "other.airspec.yaml"
+    other.write_text(project.spec.read_text().replace("name: demo\n", "name: other\n", 1))
+    assert project.cli("compile", "specs/other.airspec.yaml")[0] == 0
+    if edit_one:
+        _edit_spec_comment(project)
+        assert project.cli("compile", "specs/demo.airspec.yaml")[0] == 0
+    code, output = project.check()
+    assert code == 1 and "AS225" in output, output
+    assert (code, output) == project.check("--force")
+    code, out, err, _ = _console(project, "compile", "specs", "--check")
+    assert (code, out + err) == (1, output)

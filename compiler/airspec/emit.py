@@ -72,7 +72,7 @@ def render(artifact: Artifact, source: str) -> bytes:
 
 # Keys of manifest.json that record what the tree was compiled from (airspec.incremental),
 # not what it holds; `digest` covers the whole manifest, so a hand edit of it is seen.
-PROVENANCE_KEYS = ("inputs", "warnings", "digest")
+PROVENANCE_KEYS = ("inputs", "warnings", "claims", "digest")
 
 
 def render_tree(

@@ -51,16 +51,21 @@ from airspec.spec_paths import Naming
 _MAX_INPUT_BYTES = 1 << 20
 
 
+Claim = tuple[str, ...]  # a live object a spec claims for itself alone (airspec.claims)
+
+
 def provenance(
     files: Mapping[str, str | None],
     runbook: str,
     diagnostics: Iterable[Diagnostic],
     display: str,
+    claims: Iterable[Claim] = (),
 ) -> dict[str, Any] | None:
-    """What manifest.json records of a compile: its inputs and the warnings it printed (to
-    print them again when the tree is found current). None — no fast path for this tree —
-    when a diagnostic is about another file than the spec (`display`), which the manifest
-    could not name the same way from every working directory."""
+    """What manifest.json records of a compile: its inputs, the warnings it printed (to
+    print them again when the tree is found current) and the live objects it claims (two
+    specs claiming one is an error, AS225, also when neither changed). None — no fast path
+    for this tree — when a diagnostic is about another file than the spec (`display`), which
+    the manifest could not name the same way from every working directory."""
     warnings = []
     for d in sorted(diagnostics):
         if d.file != display or d.is_error:
@@ -77,6 +82,7 @@ def provenance(
             "schema": SPEC_API_VERSION,
         },
         "warnings": warnings,
+        "claims": sorted(list(c) for c in set(claims)),
     }
 
 
@@ -89,6 +95,18 @@ class Current:
     source: str
     files: int  # in the tree, manifest.json included
     warnings: tuple[Diagnostic, ...]
+    claims: frozenset[Claim] = frozenset()
+
+
+def claimed_twice(claims: Iterable[tuple[Path, Iterable[Claim]]]) -> bool:
+    """Whether two of these specs claim one live object (what pipeline.shared_claims
+    reports as AS225)."""
+    owner: dict[Claim, Path] = {}
+    for spec, keys in claims:
+        for key in keys:
+            if owner.setdefault(key, spec) != spec:
+                return True
+    return False
 
 
 @dataclass
@@ -152,11 +170,17 @@ def compile_trees(specs: Sequence[Path], out: Path, *, force: bool = False) -> T
 
         batch = compile_specs(todo, out)
         taken = {c.name for c in found.values()}
-        if any(c.resolved is not None and c.resolved.name in taken for c in batch.compiled):
-            # two specs name one tree: compile all, so the error is at the later one
+        if found and (
+            any(c.resolved is not None and c.resolved.name in taken for c in batch.compiled)
+            or claimed_twice([*_claims(found), *((c.spec_path, _keys(c)) for c in batch.compiled)])
+        ):
+            # two specs name one tree or one live object: compile all, as without the fast
+            # path, so that the error is reported at the later one
             batch, found = compile_specs(specs, out), {}
         trees.diagnostics += batch.diagnostics
         compiled = {c.spec_path: c for c in batch.compiled}
+    elif claimed_twice(_claims(found)):
+        return compile_trees(specs, out, force=True)
     else:
         compiled = {}
     for spec in specs:
@@ -171,12 +195,29 @@ def compile_trees(specs: Sequence[Path], out: Path, *, force: bool = False) -> T
     return trees
 
 
+def _claims(found: Mapping[Path, Current]) -> list[tuple[Path, frozenset[Claim]]]:
+    return [(spec, cur.claims) for spec, cur in found.items()]
+
+
+def _keys(result: Any) -> list[Claim]:
+    """What a compiled spec (pipeline.Compiled) claims."""
+    from airspec.claims import claims
+
+    return [c.key for c in claims(result.resolved, result.artifacts)]
+
+
 def _render(trees: Trees, result: Any) -> str:
     """Render a compiled spec's tree (pipeline.Compiled) into `trees`; returns its name."""
     from airspec.emit import render_tree
 
     r = result.resolved
-    kept = provenance(result.inputs, r.spec_from_runbook, result.diagnostics, str(result.spec_path))
+    kept = provenance(
+        result.inputs,
+        r.spec_from_runbook,
+        result.diagnostics,
+        str(result.spec_path),
+        _keys(result),
+    )
     trees.compiled[r.name] = render_tree(r.name, result.artifacts, r.source, kept)
     trees.sources[r.name] = r.source
     return str(r.name)
@@ -207,6 +248,7 @@ def current_trees(specs: Sequence[Path], out: Path) -> dict[Path, Current]:
                     source,
                     len(manifest["artifacts"]) + 1,
                     tuple(_warnings(manifest["warnings"], str(spec))),
+                    frozenset(tuple(str(k) for k in key) for key in manifest["claims"]),
                 )
                 break
     return found
@@ -244,6 +286,8 @@ def _well_formed(m: Any) -> bool:
         and all(isinstance(a, dict) and isinstance(a.get("path"), str) for a in m["artifacts"])
         and isinstance(m.get("warnings"), list)
         and all(isinstance(w, dict) for w in m["warnings"])
+        and isinstance(m.get("claims"), list)
+        and all(isinstance(k, list) for k in m["claims"])
         and isinstance(i.get("files"), dict)
     )
 

@@ -55,7 +55,7 @@ def _unchanged(argv: list[str]) -> int | None:
     if not all(p.exists() for p in paths):
         return None
     from airspec.emit import hidden_folders, orphaned
-    from airspec.incremental import current_trees
+    from airspec.incremental import claimed_twice, current_trees
     from airspec.repo import project_root
     from airspec.spec_paths import NoSpecs, expand_specs
 
@@ -66,6 +66,8 @@ def _unchanged(argv: list[str]) -> int | None:
     found = current_trees(specs, out)
     if len(found) != len(specs) or any(c.warnings for c in found.values()):
         return None
+    if claimed_twice((s, c.claims) for s, c in found.items()):
+        return None  # AS225: the CLI reports it
     names = [found[s].name for s in specs]
     left = tuple(f".{n}.{kind}-" for n in names for kind in ("new", "old"))
     if any(h.startswith(left) for h in hidden_folders(out)):

@@ -30,6 +30,8 @@ from airspec.passes.software_commands import astro_commands
 from airspec.passes.software_houston import houston_config
 from airspec.repo import project_root
 from airspec.resolved import ResolvedSpec, resolve
+from airspec.spec_paths import NoSpecs as NoSpecs  # apply imports the folder expansion
+from airspec.spec_paths import expand_specs as expand_specs  # from here (moved, light)
 from airspec.spec_paths import runbook_path, source_name
 
 Pass = Callable[[ResolvedSpec, Context], list[Artifact]]
@@ -101,9 +103,7 @@ def compile_spec(
         return Compiled(path, diagnostics)
     assert checked.doc is not None
     name_at = checked.doc.source.at(("metadata", "name"))
-    return Compiled(
-        path, diagnostics, resolved, artifacts, name_at, checked.doc.source, dict(read)
-    )
+    return Compiled(path, diagnostics, resolved, artifacts, name_at, checked.doc.source, dict(read))
 
 
 @dataclass(frozen=True)
