@@ -6,32 +6,34 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airspec import block_yaml
-from airspec.artifact import Artifact
+
+if TYPE_CHECKING:  # the fast path (airspec.incremental) imports this module, not artifacts
+    from airspec.artifact import Artifact
 
 MANIFEST = "manifest.json"
 
 # Strings a YAML 1.1 reader (Helm, kubectl: go-yaml) would read as something else.
-_YAML11_SPECIAL = re.compile(
-    r"""^(?:
-        y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF
-        |~|null|Null|NULL|
-        |[-+]?(?:0|[1-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?
-        |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-        |[-+]?0[0-7_]+|[-+]?0x[0-9a-fA-F_]+|[-+]?0b[01_]+|0o[0-7]+
-        |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?
-        |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)
-        |[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}.*
-    )$""",
-    re.VERBOSE,
-)
+@cache
+def _yaml11_special() -> re.Pattern[str]:
+    return re.compile(
+        r"""^(?:
+            y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF
+            |~|null|Null|NULL|
+            |[-+]?(?:0|[1-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?
+            |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+            |[-+]?0[0-7_]+|[-+]?0x[0-9a-fA-F_]+|[-+]?0b[01_]+|0o[0-7]+
+            |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?
+            |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)
+            |[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}.*
+        )$""",
+        re.VERBOSE,
+    )
 
 
 def header(source: str) -> str:
@@ -50,7 +52,7 @@ def _yaml_ready(value: Any) -> Any:
     if isinstance(value, str):
         if "\n" in value:
             return LiteralScalarString(value)
-        if _YAML11_SPECIAL.match(value):
+        if _yaml11_special().match(value):
             return DoubleQuotedScalarString(value)
     return value
 
@@ -163,8 +165,7 @@ class EmitError(Exception):
     """out/ cannot be written (not a folder, no permission, disk full); nothing half-written."""
 
 
-@dataclass(frozen=True)
-class Stale:
+class Stale(NamedTuple):
     path: str  # relative to the out dir
     reason: str  # "differs" | "missing" | "not generated" | a leftover or orphan, explained
 
@@ -188,6 +189,7 @@ def _leftovers(out_dir: Path, name: str, hidden: list[str] | None = None) -> lis
 def recover(out_dir: Path, name: str) -> None:
     """Undo what a killed write_tree left: put the previous tree back when the new one never
     arrived, then remove the hidden folders."""
+    import shutil
     target = out_dir / name
     for left in _leftovers(out_dir, name):
         saved = left / name
@@ -312,6 +314,8 @@ def write_tree(out_dir: Path, name: str, files: dict[str, bytes]) -> bool:
 
 
 def _write_tree(out_dir: Path, name: str, files: dict[str, bytes]) -> bool:
+    import shutil
+    import tempfile
     target = out_dir / name
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(20, "not a folder", str(out_dir))

@@ -24,13 +24,11 @@ import json
 import os
 import stat
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airspec import SPEC_API_VERSION, __version__, inputs
-from airspec.diagnostics import Diagnostic, Severity
 from airspec.emit import (
     MANIFEST,
     Stale,
@@ -45,6 +43,9 @@ from airspec.emit import (
 )
 from airspec.repo import git_work_tree, project_root
 from airspec.spec_paths import Naming
+
+if TYPE_CHECKING:  # imported where a warning is recorded or printed again (dataclasses)
+    from airspec.diagnostics import Diagnostic
 
 # An input file the compile would refuse or never read whole is never current (the
 # constraints file and the spec are each at most 1 MiB).
@@ -86,8 +87,7 @@ def provenance(
     }
 
 
-@dataclass(frozen=True)
-class Current:
+class Current(NamedTuple):  # not a dataclass: `dataclasses` imports `inspect` (~10 ms)
     """A spec whose out/<name>/ is what compiling it would write, by the manifest's digests."""
 
     spec: Path
@@ -95,7 +95,7 @@ class Current:
     source: str
     files: int  # in the tree, manifest.json included
     warnings: tuple[Diagnostic, ...]
-    claims: frozenset[Claim] = frozenset()
+    claims: frozenset[Claim]
 
 
 def claimed_twice(claims: Iterable[tuple[Path, Iterable[Claim]]]) -> bool:
@@ -109,19 +109,19 @@ def claimed_twice(claims: Iterable[tuple[Path, Iterable[Claim]]]) -> bool:
     return False
 
 
-@dataclass
 class Trees:
     """What `compile` and `compile --check` work on: for each spec, in order, its tree's
     name; the trees compiled now (name -> every file), and those found current."""
 
-    out: Path
-    root: Path  # the project the specs are named relative to (repo.project_root of out/)
-    names: list[str] = field(default_factory=list)
-    compiled: dict[str, dict[str, bytes]] = field(default_factory=dict)
-    current: dict[str, Current] = field(default_factory=dict)
-    sources: dict[str, str] = field(default_factory=dict)  # name -> source
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    _hidden: list[str] | None = None  # out/'s hidden folders, listed once
+    def __init__(self, out: Path, root: Path) -> None:
+        self.out = out
+        self.root = root  # the project the specs are named relative to (repo.project_root)
+        self.names: list[str] = []
+        self.compiled: dict[str, dict[str, bytes]] = {}
+        self.current: dict[str, Current] = {}
+        self.sources: dict[str, str] = {}  # name -> source
+        self.diagnostics: list[Diagnostic] = []
+        self._hidden: list[str] | None = None  # out/'s hidden folders, listed once
 
     def stale(self) -> list[Stale]:
         """Everything `compile --check` reports: each compiled tree's differing files and
@@ -232,6 +232,7 @@ def current_trees(specs: Sequence[Path], out: Path) -> dict[Path, Current]:
     naming = Naming(project_root(out), out)
     manifests = _manifests(out)
     found: dict[Path, Current] = {}
+    seen: dict[tuple[Path, str], str | None] = {}
     for spec in specs:
         real = spec.resolve()
         source = naming.source(spec, real)
@@ -239,7 +240,7 @@ def current_trees(specs: Sequence[Path], out: Path) -> dict[Path, Current]:
             continue
         runbook = naming.runbook(spec, real) or source
         for tree, manifest in manifests[source]:  # a renamed spec's old tree claims it too
-            if _inputs_unchanged(spec, manifest["inputs"], runbook) and _outputs_unchanged(
+            if _inputs_unchanged(spec, manifest["inputs"], runbook, seen) and _outputs_unchanged(
                 tree, manifest
             ):
                 found[spec] = Current(
@@ -292,7 +293,11 @@ def _well_formed(m: Any) -> bool:
     )
 
 
-def _inputs_unchanged(spec: Path, recorded: dict[str, Any], runbook: str) -> bool:
+def _inputs_unchanged(
+    spec: Path, recorded: dict[str, Any], runbook: str, seen: dict[tuple[Path, str], str | None]
+) -> bool:
+    """Every recorded input has its digest now (`seen`: the digests taken in this run, as
+    specs share a constraints file)."""
     folder = spec.parent
     files = recorded["files"]
     if spec.name not in files:  # the spec itself is always read; else this is not its record
@@ -302,8 +307,14 @@ def _inputs_unchanged(spec: Path, recorded: dict[str, Any], runbook: str) -> boo
         and recorded.get("schema") == SPEC_API_VERSION
         and recorded.get("code") == inputs.code_digest()
         and recorded.get("runbookPath") == runbook
-        and all(_digest(folder, rel) == want for rel, want in files.items())
+        and all(_seen(seen, folder, rel) == want for rel, want in files.items())
     )
+
+
+def _seen(seen: dict[tuple[Path, str], str | None], folder: Path, relative: str) -> str | None:
+    if (folder, relative) not in seen:
+        seen[folder, relative] = _digest(folder, relative)
+    return seen[folder, relative]
 
 
 def _digest(folder: Path, relative: str) -> str | None:
@@ -331,10 +342,15 @@ def _digest(folder: Path, relative: str) -> str | None:
 def _in_repository(folder: Path, relative: str) -> bool:
     """As repo.in_spec_repository decides it, without resolving every path: a file right in
     the spec's folder that is not a symlink lies where the folder does."""
-    real, repository = _real(folder), _repository(folder)
-    if len(Path(relative).parts) == 1 and not os.path.islink(os.path.join(folder, relative)):
-        return real.is_relative_to(repository)
-    return (folder / relative).resolve().is_relative_to(repository)
+    plain = "/" not in relative and os.sep not in relative and relative not in (".", "..")
+    if plain and not os.path.islink(os.path.join(folder, relative)):
+        return _folder_inside(folder)
+    return (folder / relative).resolve().is_relative_to(_repository(folder))
+
+
+@cache
+def _folder_inside(folder: Path) -> bool:
+    return _real(folder).is_relative_to(_repository(folder))
 
 
 @cache
@@ -352,28 +368,45 @@ def _outputs_unchanged(tree: Path, manifest: dict[str, Any]) -> bool:
     """Every file of the tree is one the manifest lists, with the sha256 it records."""
     want = {a["path"]: a.get("sha256") for a in manifest["artifacts"]}
     want[MANIFEST] = None  # checked whole by manifest_intact
-    seen = 0
-    top = str(tree)
-    for folder, _, files in os.walk(top):
-        prefix = "" if folder == top else os.path.relpath(folder, top).replace(os.sep, "/") + "/"
-        for f in files:
-            rel = prefix + f
-            if rel not in want:
-                return False  # a file the compile would not write
-            seen += 1
-            if rel == MANIFEST:
-                continue
-            try:
-                with open(os.path.join(folder, f), "rb") as fh:
-                    data = fh.read()
-            except OSError:
-                return False
-            if hashlib.sha256(data).hexdigest() != want[rel]:
-                return False
+    seen = _files_match(str(tree), "", want)
     return seen == len(want)
 
 
+def _files_match(folder: str, prefix: str, want: dict[str, Any]) -> int:
+    """How many files under `folder` match `want` (relative path -> sha256); -1 as soon as
+    one does not, or is not listed."""
+    count = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return -1
+    for entry in entries:
+        rel = prefix + entry.name
+        if entry.is_dir(follow_symlinks=False):
+            found = _files_match(entry.path, rel + "/", want)
+            if found < 0:
+                return -1
+            count += found
+            continue
+        if rel not in want:
+            return -1  # a file the compile would not write
+        count += 1
+        if rel == MANIFEST:
+            continue
+        try:
+            with open(entry.path, "rb") as f:
+                if hashlib.sha256(f.read()).hexdigest() != want[rel]:
+                    return -1
+        except OSError:
+            return -1
+    return count
+
+
 def _warnings(recorded: list[dict[str, Any]], display: str) -> Iterable[Diagnostic]:
+    if not recorded:
+        return
+    from airspec.diagnostics import Diagnostic, Severity
+
     for w in recorded:
         yield Diagnostic(
             display,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -39,12 +38,12 @@ def expand_specs(paths: Sequence[Path]) -> list[Path]:
     return list(unique.values())
 
 
-@dataclass(frozen=True)
 class Naming:
     """How the trees compiled into `out` name their specs (the paths resolved once)."""
 
-    root: Path  # the project: repo.project_root(out)
-    out: Path
+    def __init__(self, root: Path, out: Path) -> None:
+        self.root = root  # the project: repo.project_root(out)
+        self.out = out
 
     @cached_property
     def _root(self) -> Path:
