@@ -19,8 +19,9 @@ Rows (the targets are issues "airspec in a team's workflow" and 25, "speed"):
      cost, and (serial - fixed) / (parallel - fixed) the speed-up of the reads themselves.
   6. API requests per live object in a dry run of 1 spec vs 20 specs (target: equal; no N+1).
 
-Peak memory (the largest resident set of each command's process, median over the runs) is
-printed beside the times of the compile rows.
+Peak memory (the largest resident set of each command's process) and CPU time (user +
+system), medians over the runs, are printed beside the times, and the ratio of the CPU times
+beside the ratio of the wall times: on a shared machine the CPU time moves less.
 
 Bytecode caching is on for the subprocesses (PYTHONDONTWRITEBYTECODE is removed from their
 environment, and each command runs once before timing): "cold" means a new process, as a user
@@ -63,18 +64,20 @@ def _argv(cmd: Cmd) -> list[str]:
     return cmd() if callable(cmd) else cmd
 
 
-def _run(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall time and peak resident set (KiB) of one command run to its end."""
+def _run(argv: list[str], env: dict[str, str]) -> tuple[float, int, float]:
+    """Wall time, peak resident set (KiB) and CPU time (user + system) of one command run to
+    its end: on a shared machine the CPU time moves less than the wall time."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     _, status, usage = os.wait4(proc.pid, 0)  # wait4: the rusage of this child alone
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - start, usage.ru_maxrss
+    return time.perf_counter() - start, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
 PEAKS: dict[int, int] = {}  # id(times list) -> median peak RSS of its runs (KiB)
+CPU: dict[int, float] = {}  # id(times list) -> median CPU seconds of its runs
 
 
 def side_by_side(
@@ -88,28 +91,33 @@ def side_by_side(
     ta: list[float] = []
     tb: list[float] = []
     peaks: dict[int, list[int]] = {id(ta): [], id(tb): []}
+    cpu: dict[int, list[float]] = {id(ta): [], id(tb): []}
     for _ in range(runs):
         for cmd, times in ((a, ta), (b, tb)):
-            took, peak = _run(_argv(cmd), env)
+            took, peak, used = _run(_argv(cmd), env)
             times.append(took)
             peaks[id(times)].append(peak)
+            cpu[id(times)].append(used)
     for key, values in peaks.items():
         PEAKS[key] = int(statistics.median(values))
+        CPU[key] = statistics.median(cpu[key])
     return ta, tb
 
 
 def fmt(times: list[float]) -> str:
     text = f"{min(times) * 1000:7.0f} / {statistics.median(times) * 1000:7.0f} ms"
-    peak = PEAKS.get(id(times))
-    return text + (f", {peak / 1024:.0f} MB" if peak else "")
+    peak, cpu = PEAKS.get(id(times)), CPU.get(id(times))
+    return text + (f", {peak / 1024:.0f} MB, cpu {cpu * 1000:.0f} ms" if peak and cpu else "")
 
 
 ROWS: list[tuple[str, str, str, str, str]] = []  # (measure, A, B, ratio, target)
 
 
 def row(measure: str, a: list[float], b: list[float], target: str) -> None:
-    ratio = statistics.median(a) / statistics.median(b)
-    ROWS.append((measure, fmt(a), fmt(b), f"{ratio:.2f}x", target))
+    ratio = f"{statistics.median(a) / statistics.median(b):.2f}x"
+    if id(a) in CPU and id(b) in CPU:
+        ratio += f" (cpu {CPU[id(a)] / CPU[id(b)]:.2f}x)"
+    ROWS.append((measure, fmt(a), fmt(b), ratio, target))
 
 
 HASH_FILES = """
