@@ -439,6 +439,7 @@ ARGVS = [
     ["compile", "specs", "-v"],
     ["compile", "specs/demo.airspec.yaml", "--check", "-o", "out", "--format", "text"],
     ["compile", "--check", "specs", "--out", "out", "--verbose", "-f", "text"],
+    ["compile", "specs", "--check", "--format", "github"],
 ]
 
 
@@ -458,7 +459,8 @@ def test_the_entry_point_reads_compile_as_the_cli_does(argv: list[str]) -> None:
     specs, out, check, verbose = parsed
     clicks = ([Path(s) for s in params["specs"]], Path(params["out"]))
     assert (*clicks, params["check"], params["verbose"]) == (specs, out, check, verbose)
-    assert params["force"] is False and params["fmt"] == "text"
+    assert params["force"] is False
+    assert params["fmt"] == (argv[argv.index("--format") + 1] if "--format" in argv else "text")
 
 
 @pytest.mark.parametrize(
@@ -500,7 +502,13 @@ def _console(p: Project, *args: str, cli: bool = False) -> tuple[int, str, str, 
 
 
 @pytest.mark.parametrize(
-    "argv", [["compile", "specs"], ["compile", "specs", "--check"], ["compile", "specs", "-v"]]
+    "argv",
+    [
+        ["compile", "specs"],
+        ["compile", "specs", "--check"],
+        ["compile", "specs", "-v"],
+        ["compile", "specs", "--check", "-f", "github"],
+    ],
 )
 def test_the_entry_point_answers_as_the_cli_does(project: Project, argv: list[str]) -> None:
     code, out, err, modules = _console(project, *argv)

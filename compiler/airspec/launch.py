@@ -4,7 +4,7 @@
 or a CI check — is answered here, before the command line framework is imported: typer's
 import and option parsing alone take longer than reading and hashing a hundred specs' files.
 Only the plainest form is answered here: spec paths, `--out`/`-o DIR`, `--check`,
-`-v`/`--verbose`, `--format`/`-f text`; every tree current, with no warning, no leftover and
+`-v`/`--verbose`, `--format`/`-f text|github`; every tree current, with no warning, no leftover and
 no orphan beside it. Anything else, and every other command, runs the CLI (airspec.cli),
 which gives the same answer (tests/test_incremental.py checks both agree, and that this
 parse is click's).
@@ -19,7 +19,8 @@ DEFAULT_OUT = "out"  # compile's --out default (checked against the CLI's)
 
 
 def _parse(argv: list[str]) -> tuple[list[Path], Path, bool, bool] | None:
-    """(specs, out, check, verbose) for the plain form of `compile`, else None."""
+    """(specs, out, check, verbose) for the plain form of `compile`, else None (a format
+    other than text or github, which print nothing more when there is no diagnostic)."""
     if not argv or argv[0] != "compile":
         return None
     specs: list[Path] = []
@@ -35,7 +36,7 @@ def _parse(argv: list[str]) -> tuple[list[Path], Path, bool, bool] | None:
             if value is None or value.startswith("-") or not value:
                 return None
             if arg in ("-f", "--format"):
-                if value != "text":
+                if value not in ("text", "github"):  # the same output without diagnostics
                     return None
             else:
                 out = Path(value)
