@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from airspec import inputs
 from airspec.cli import app
-from conftest import MINIMAL, ROOT
+from conftest import MINIMAL, ROOT, variant
 
 SPEC = MINIMAL.replace("  providers:\n", "  providers:\n    constraints: constraints.txt\n")
 CONSTRAINTS = "apache-airflow-providers-amazon==9.9.0\napache-airflow-providers-common-io==1.6.1\n"
@@ -289,6 +289,43 @@ def test_the_code_digest_changes_with_any_lowering_file(tmp_path: Path) -> None:
     assert digest() == with_data
 
 
+def test_the_code_digest_covers_the_packages_data_files() -> None:
+    """What the passes and rules read from the package is code too: the vendored regions
+    (rules/locations.py), the shipped JSON Schema (the schema stage), the partial model
+    (rules in the same round as schema errors), the claims recorded in each manifest."""
+    package = ROOT / "compiler" / "airspec"
+    names = {f.relative_to(package).as_posix() for f in inputs.package_files()}
+    assert {"regions.json", "spec.schema.json", "partial.py", "claims.py", "regions.py"} <= names
+    assert not {"cli.py", "launch.py", "review.py", "starter.py"} & names
+
+
+def test_a_vendored_data_file_changed_compiles_the_tree_again(tmp_path: Path) -> None:
+    """regions.json refreshed (scripts/refresh_regions.py) without a version bump: a tree
+    compiled with the old list is not current. Here the spec's region leaves the list, so
+    the compile now refuses it (AS230) where the fast path would say 'up to date'."""
+    copy = tmp_path / "pkg" / "airspec"
+    shutil.copytree(ROOT / "compiler" / "airspec", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    p = Project(tmp_path / "proj")
+
+    def run(*args: str) -> tuple[int, str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "airspec", *args],
+            cwd=p.root,
+            env={**os.environ, "PYTHONPATH": str(tmp_path / "pkg")},
+            capture_output=True,
+            text=True,
+        )
+        return done.returncode, done.stdout + done.stderr
+
+    assert run("compile", "specs")[0] == 0
+    assert run("compile", "specs", "--check") == (0, "airspec: out is up to date (1 spec(s))\n")
+    regions = json.loads((copy / "regions.json").read_text())
+    regions["aws"]["partitions"]["aws"]["regions"].remove("us-east-1")
+    (copy / "regions.json").write_text(json.dumps(regions, indent=2))
+    code, output = run("compile", "specs", "--check")
+    assert code == 1 and "AS230" in output, output
+
+
 def test_compile_imports_no_module_left_out_of_the_code_digest(tmp_path: Path) -> None:
     """Every airspec module a compile runs is in the code digest, except the command line and
     the fast path itself (NOT_LOWERING): what the digest leaves out cannot shape a tree."""
@@ -367,6 +404,36 @@ def test_check_reports_what_changed_in_out(project: Project, change: str) -> Non
     assert (code, output) == project.check("--force")
 
 
+def test_compile_names_a_file_it_removes_from_a_tree_that_was_current(project: Project) -> None:
+    """compile names each file it removes from out/<name>/ (issue 27). A file added by hand
+    to a current tree makes it not current (its manifest does not list the file): the tree
+    is written again and the file named, as --force does."""
+    _add_output(project)
+    code, output = project.compile()
+    assert code == 0, output
+    assert "removed out/demo/k8s/extra.yaml (airspec does not generate it)" in output, output
+    assert not (project.tree / "k8s" / "extra.yaml").exists()
+    _add_output(project)
+    assert (code, output) == project.compile("--force")
+    assert project.check() == (0, "airspec: out is up to date (1 spec(s))\n")
+
+
+def test_check_diff_shows_a_hand_edit_beside_a_current_tree(project: Project) -> None:
+    """compile --check --diff (issue 27) prints the diff of each stale file also when the
+    other trees are found current and never compiled."""
+    other = project.specs / "other.airspec.yaml"
+    other.write_text(variant(project.spec.read_text(), 2))
+    assert project.compile()[0] == 0
+    _edit_output(project)
+    code, output = project.check("--diff")
+    assert code == 2, output
+    assert "--- out/demo/helm/values.yaml\n+++ out/demo/helm/values.yaml\n" in output, output
+    assert any(line.startswith("-") and "replicas: 3" in line for line in output.splitlines())
+    assert any(line.startswith("+") and "replicas: 1" in line for line in output.splitlines())
+    assert "out/demo-2/" not in output  # current: neither stale nor diffed
+    assert (code, output) == project.check("--diff", "--force")
+
+
 def test_leftovers_and_orphans_need_no_compile(project: Project) -> None:
     """A current tree with an interrupted write beside it, and an orphaned tree: reported
     (and the leftover removed by compile) without loading the spec."""
@@ -440,13 +507,16 @@ ARGVS = [
     ["compile", "specs/demo.airspec.yaml", "--check", "-o", "out", "--format", "text"],
     ["compile", "--check", "specs", "--out", "out", "--verbose", "-f", "text"],
     ["compile", "specs", "--check", "--format", "github"],
+    ["compile", "specs", "--check", "--diff"],
+    ["compile", "--diff", "specs/demo.airspec.yaml"],
 ]
 
 
 @pytest.mark.parametrize("argv", ARGVS, ids=[" ".join(a) for a in ARGVS])
 def test_the_entry_point_reads_compile_as_the_cli_does(argv: list[str]) -> None:
     """launch's parse of the forms it answers is click's, defaults included: if compile's
-    options change (another --out default), this fails until launch follows."""
+    options change, this fails until launch follows. --out not given is None for both: the
+    default is the project's out/, which both compute with repo.out_folder (tested below)."""
     from typer.main import get_command
 
     from airspec.cli import app
@@ -457,9 +527,11 @@ def test_the_entry_point_reads_compile_as_the_cli_does(argv: list[str]) -> None:
     command = get_command(app).commands["compile"]  # type: ignore[attr-defined]
     params = command.make_context("compile", argv[1:]).params
     specs, out, check, verbose = parsed
-    clicks = ([Path(s) for s in params["specs"]], Path(params["out"]))
+    given = params["out"]  # None when not given: both then call repo.out_folder
+    clicks = ([Path(s) for s in params["specs"]], None if given is None else Path(given))
     assert (*clicks, params["check"], params["verbose"]) == (specs, out, check, verbose)
     assert params["force"] is False
+    assert params["diff"] is ("--diff" in argv)
     assert params["fmt"] == (argv[argv.index("--format") + 1] if "--format" in argv else "text")
 
 
@@ -483,8 +555,11 @@ def test_the_entry_point_leaves_every_other_form_to_the_cli(argv: list[str]) -> 
     assert _parse(argv) is None
 
 
-def _console(p: Project, *args: str, cli: bool = False) -> tuple[int, str, str, set[str]]:
-    """The installed `airspec` command (or, with cli, airspec.cli without the launcher)."""
+def _console(
+    p: Project, *args: str, cli: bool = False, cwd: Path | None = None
+) -> tuple[int, str, str, set[str]]:
+    """The installed `airspec` command (or, with cli, airspec.cli without the launcher), run
+    from the project's folder or `cwd`."""
     probe = textwrap.dedent(
         f"""\
         import atexit, sys
@@ -495,7 +570,7 @@ def _console(p: Project, *args: str, cli: bool = False) -> tuple[int, str, str, 
         """
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe, *args], cwd=p.root, capture_output=True, text=True
+        [sys.executable, "-c", probe, *args], cwd=cwd or p.root, capture_output=True, text=True
     )
     err, _, modules = done.stderr.rpartition("MODULES ")
     return done.returncode, done.stdout, err, set(modules.split())
@@ -508,12 +583,52 @@ def _console(p: Project, *args: str, cli: bool = False) -> tuple[int, str, str, 
         ["compile", "specs", "--check"],
         ["compile", "specs", "-v"],
         ["compile", "specs", "--check", "-f", "github"],
+        ["compile", "specs", "--check", "--diff"],
     ],
 )
 def test_the_entry_point_answers_as_the_cli_does(project: Project, argv: list[str]) -> None:
     code, out, err, modules = _console(project, *argv)
     assert "typer" not in modules and heavy(modules) == set()
     assert (code, out, err) == _console(project, *argv, cli=True)[:3]
+
+
+@pytest.mark.parametrize(
+    ("where", "argv"),
+    [
+        ("specs", ["compile", "."]),
+        ("specs", ["compile", ".", "--check"]),
+        ("specs", ["compile", "demo.airspec.yaml", "-v"]),
+        ("outside", ["compile", "proj/specs", "--check"]),
+        ("outside", ["compile", "proj/specs/demo.airspec.yaml"]),
+    ],
+)
+def test_the_entry_point_finds_the_projects_out_as_the_cli_does(
+    project: Project, where: str, argv: list[str]
+) -> None:
+    """Without --out, compile works on out/ at the root of the git work tree holding the
+    specs, wherever it runs (issue 27): the entry point answers from a subfolder and from
+    outside the project, naming that folder as the CLI does."""
+    cwd = project.specs if where == "specs" else project.root.parent
+    code, out, err, modules = _console(project, *argv, cwd=cwd)
+    assert "typer" not in modules and heavy(modules) == set(), err
+    assert code == 0 and f"{'../' if where == 'specs' else 'proj/'}out" in err, err
+    assert (code, out, err) == _console(project, *argv, cli=True, cwd=cwd)[:3]
+
+
+def test_the_entry_point_never_checks_an_out_folder_beside_the_working_directory(
+    project: Project,
+) -> None:
+    """A current tree in specs/out/ (compiled there with -o) is not the project's out/:
+    from specs/, `compile . --check` checks the project's out/, where a file was edited by
+    hand, and says so (exit 2) — never 'up to date' from the folder beside it."""
+    assert project.cli("compile", "specs", "-o", "specs/out")[0] == 0
+    _edit_output(project)
+    argv = ["compile", ".", "--check"]
+    code, out, err, _ = _console(project, *argv, cwd=project.specs)
+    assert code == 2 and "../out/demo/helm/values.yaml: differs" in out, out + err
+    assert (code, out, err) == _console(project, *argv, cli=True, cwd=project.specs)[:3]
+    code, out, err, modules = _console(project, *argv, "-o", "out", cwd=project.specs)
+    assert (code, "typer" in modules) == (0, False), err  # specs/out/ itself is current
 
 
 @pytest.mark.parametrize(

@@ -202,11 +202,9 @@ def _specs(paths: list[Path]) -> list[Path]:
 
 def _out(out: Path | None, specs: list[Path]) -> Path:
     """--out as given, else the project's out/ (the git work tree holding the specs)."""
-    if out is not None:
-        return out
-    from airspec.repo import default_out, shown
+    from airspec.repo import out_folder
 
-    return Path(shown(default_out(specs)))
+    return out_folder(out, specs)
 
 
 def _summary(diags: list[Diagnostic]) -> str:

@@ -23,11 +23,21 @@ from functools import cache
 from pathlib import Path
 
 # Modules of the package that never shape a tree: the command line (options and output),
-# `init`, the fast path itself, and the live stages, which the compile never imports
-# (tests/test_incremental.py checks that). Everything else in the package, data files
-# included, is part of the code digest; a new module is included unless listed here.
+# `init`, `review` (reads compiled trees), the fast path itself, and the live stages, which
+# the compile never imports (tests/test_incremental.py checks that). Everything else in the
+# package, data files included (regions.json, spec.schema.json), is part of the code digest;
+# a new module is included unless listed here.
 NOT_LOWERING = frozenset(
-    {"cli.py", "launch.py", "__main__.py", "starter.py", "incremental.py", "apply", "live"}
+    {
+        "cli.py",
+        "launch.py",
+        "__main__.py",
+        "starter.py",
+        "review.py",
+        "incremental.py",
+        "apply",
+        "live",
+    }
 )
 
 _record: ContextVar[dict[str, str | None] | None] = ContextVar("airspec_inputs", default=None)

@@ -3,11 +3,12 @@
 `airspec compile SPEC… [--check]` when nothing changed — the common case of a pre-commit hook
 or a CI check — is answered here, before the command line framework is imported: typer's
 import and option parsing alone take longer than reading and hashing a hundred specs' files.
-Only the plainest form is answered here: spec paths, `--out`/`-o DIR`, `--check`,
-`-v`/`--verbose`, `--format`/`-f text|github`; every tree current, with no warning, no leftover and
-no orphan beside it. Anything else, and every other command, runs the CLI (airspec.cli),
-which gives the same answer (tests/test_incremental.py checks both agree, and that this
-parse is click's).
+Only the plainest form is answered here: spec paths, `--out`/`-o DIR` (by default the
+project's out/, found as the CLI finds it: `repo.out_folder`), `--check`, `--diff` (nothing
+to show when nothing is stale), `-v`/`--verbose`, `--format`/`-f text|github`; every tree
+current, with no warning, no leftover and no orphan beside it. Anything else, and every other
+command, runs the CLI (airspec.cli), which gives the same answer (tests/test_incremental.py
+checks both agree, and that this parse is click's).
 """
 
 from __future__ import annotations
@@ -15,22 +16,24 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-DEFAULT_OUT = "out"  # compile's --out default (checked against the CLI's)
 
-
-def _parse(argv: list[str]) -> tuple[list[Path], Path, bool, bool] | None:
+def _parse(argv: list[str]) -> tuple[list[Path], Path | None, bool, bool] | None:
     """(specs, out, check, verbose) for the plain form of `compile`, else None (a format
-    other than text or github, which print nothing more when there is no diagnostic)."""
+    other than text or github, which print nothing more when there is no diagnostic). `out`
+    is None when not given: the default depends on where the specs are."""
     if not argv or argv[0] != "compile":
         return None
     specs: list[Path] = []
-    out, check, verbose = Path(DEFAULT_OUT), False, False
+    out: Path | None = None
+    check = verbose = False
     args = iter(argv[1:])
     for arg in args:
         if arg == "--check":
             check = True
         elif arg in ("-v", "--verbose"):
             verbose = True
+        elif arg == "--diff":
+            pass  # with --check: a diff of each stale file; none is, when this answers
         elif arg in ("-o", "--out", "-f", "--format"):
             value = next(args, None)
             if value is None or value.startswith("-") or not value:
@@ -52,18 +55,19 @@ def _unchanged(argv: list[str]) -> int | None:
     parsed = _parse(argv)
     if parsed is None:
         return None
-    paths, out, check, verbose = parsed
+    paths, given, check, verbose = parsed
     if not all(p.exists() for p in paths):
         return None
     from airspec.emit import hidden_folders, orphaned
     from airspec.incremental import claimed_twice, current_trees
-    from airspec.repo import project_root
+    from airspec.repo import out_folder, project_root
     from airspec.spec_paths import NoSpecs, expand_specs
 
     try:
         specs = expand_specs(paths)
     except NoSpecs:
         return None
+    out = out_folder(given, specs)
     found = current_trees(specs, out)
     if len(found) != len(specs) or any(c.warnings for c in found.values()):
         return None

@@ -32,6 +32,13 @@ def default_out(specs: list[Path]) -> Path:
     return Path("out")
 
 
+def out_folder(given: Path | None, specs: list[Path]) -> Path:
+    """The out folder of `compile` and `apply`: --out as given, else the project's out/
+    (`default_out` of the expanded specs) as messages show it. One function for the CLI and
+    the console entry point (airspec.launch), so both name the same folder."""
+    return given if given is not None else Path(shown(default_out(specs)))
+
+
 def shown(path: Path) -> str:
     """A path as messages show it: relative to the working directory when that is short."""
     import os
