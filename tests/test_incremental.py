@@ -199,6 +199,70 @@ def test_changing_an_input_compiles_the_tree_again(project: Project, change: str
     assert project.check() == (0, "airspec: out is up to date (1 spec(s))\n")
 
 
+IMAGE_LIST = next((ROOT / "compiler" / "airspec" / "data" / "images").glob("*.txt")).read_text()
+WITH_IMAGE_LIST = SPEC.replace(
+    "  providers:\n", "  imagePackages: {file: images/agent.txt}\n  providers:\n"
+).replace(
+    '"apache-airflow-providers-common-io==1.6.1"]',
+    '"apache-airflow-providers-common-io==1.6.1", "apache-airflow-providers-git==0.0.8"]',
+)
+
+
+def _git_metadata(*requires: str) -> str:
+    """An image list's metadata sidecar (issue 24): the git provider's dependencies."""
+    meta = {"requires_dist": ["GitPython>=3.1.44", "apache-airflow>=3.0.0", *requires]}
+    return json.dumps({"apache-airflow-providers-git": {"0.0.8": meta}})
+
+
+@pytest.mark.parametrize("change", ["sidecar added", "sidecar edited", "list edited"])
+def test_the_image_package_list_and_its_metadata_are_inputs(tmp_path: Path, change: str) -> None:
+    """deployment.imagePackages names a pip freeze of the image beside the spec, and the
+    metadata sidecar beside it (`<list>.metadata.json`, read when there is one) adds to
+    the dependency data the install closure is resolved from. Both shape the installs."""
+    p = Project(tmp_path / "proj", WITH_IMAGE_LIST)
+    (p.specs / "images").mkdir()
+    (p.specs / "images" / "agent.txt").write_text(IMAGE_LIST)
+    sidecar = p.specs / "images" / "agent.txt.metadata.json"
+    if change == "sidecar edited":
+        sidecar.write_text(_git_metadata())
+    code, output = p.compile()
+    assert code == 0, output
+    recorded = p.manifest()["inputs"]["files"]
+    assert recorded["images/agent.txt"] == inputs.sha256(IMAGE_LIST.encode())
+    assert recorded["images/agent.txt.metadata.json"] == (
+        inputs.sha256(sidecar.read_bytes()) if sidecar.exists() else None
+    )
+    if change == "list edited":  # the image now holds tqdm: it is not installed beside it
+        (p.specs / "images" / "agent.txt").write_text(IMAGE_LIST + "tqdm==4.67.1\n")
+        sidecar.write_text(_git_metadata("tqdm>=4"))
+        assert p.compile()[0] == 0
+        (p.specs / "images" / "agent.txt").write_text(IMAGE_LIST)
+    else:  # the git provider now needs tqdm, which the image lacks: installed beside it
+        sidecar.write_text(_git_metadata("tqdm>=4"))
+    code, output = p.check()
+    assert code == 2 and "out/demo/python/environments.json: differs" in output, output
+    assert (code, output) == p.check("--force")
+    assert p.compile()[0] == 0
+    installs = (p.tree / "python" / "environments.json").read_text()
+    assert "tqdm" in installs
+    assert p.check() == (0, "airspec: out is up to date (1 spec(s))\n")
+
+
+def test_a_folder_where_the_metadata_sidecar_would_be_is_passed_over(tmp_path: Path) -> None:
+    """As the compile passes it over (no sidecar), the fast path does; a file there later
+    compiles the tree again."""
+    p = Project(tmp_path / "proj", WITH_IMAGE_LIST)
+    (p.specs / "images" / "agent.txt.metadata.json").mkdir(parents=True)
+    (p.specs / "images" / "agent.txt").write_text(IMAGE_LIST)
+    assert p.compile()[0] == 0
+    assert p.manifest()["inputs"]["files"]["images/agent.txt.metadata.json"] == inputs.NOT_A_FILE
+    assert p.check() == (0, "airspec: out is up to date (1 spec(s))\n")
+    (p.specs / "images" / "agent.txt.metadata.json").rmdir()
+    (p.specs / "images" / "agent.txt.metadata.json").write_text(_git_metadata("tqdm>=4"))
+    code, output = p.check()
+    assert code == 2 and "out/demo/python/environments.json: differs" in output, output
+
+
 def test_a_lock_file_written_later_compiles_the_tree_again(tmp_path: Path) -> None:
     """The lock file's absence is recorded: `airspec resolve` writing it brings the trust
     policy the first compile could not write."""
@@ -292,10 +356,14 @@ def test_the_code_digest_changes_with_any_lowering_file(tmp_path: Path) -> None:
 def test_the_code_digest_covers_the_packages_data_files() -> None:
     """What the passes and rules read from the package is code too: the vendored regions
     (rules/locations.py), the shipped JSON Schema (the schema stage), the partial model
-    (rules in the same round as schema errors), the claims recorded in each manifest."""
+    (rules in the same round as schema errors), the claims recorded in each manifest, the
+    image package lists and dependency metadata the install closure is resolved from."""
     package = ROOT / "compiler" / "airspec"
     names = {f.relative_to(package).as_posix() for f in inputs.package_files()}
     assert {"regions.json", "spec.schema.json", "partial.py", "claims.py", "regions.py"} <= names
+    assert {"environments.py", "data/known-images.json", "data/distributions.json"} <= names
+    images = {f"data/images/{f.name}" for f in (package / "data" / "images").glob("*.txt")}
+    assert images and images <= names
     assert not {"cli.py", "launch.py", "review.py", "starter.py"} & names
 
 

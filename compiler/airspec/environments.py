@@ -34,6 +34,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from airspec import inputs
 from airspec.airflow_config import (
     BACKEND_CLASSES,
     GIT_BUNDLE,
@@ -197,12 +198,14 @@ def image_packages(
             "an Airflow image"
         )
     pool: dict[str, Any] = {}
-    sidecar = (spec_dir / file).with_name(Path(file).name + ".metadata.json")
-    if sidecar.is_file():
-        try:
-            pool = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ImageUnknown(f"{sidecar.name}: {exc}") from None
+    sidecar = Path(file).with_name(Path(file).name + ".metadata.json")
+    try:
+        # read (or found absent) through airspec.inputs: an input of the tree like the list
+        raw = inputs.read_if_file(spec_dir, sidecar.as_posix())
+        if raw is not None:
+            pool = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ImageUnknown(f"{sidecar.name}: {exc}") from None
     return ImagePackages(ref, python, packages, file, pool)
 
 

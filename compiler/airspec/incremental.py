@@ -318,9 +318,10 @@ def _seen(seen: dict[tuple[Path, str], str | None], folder: Path, relative: str)
 
 
 def _digest(folder: Path, relative: str) -> str | None:
-    """What `inputs.read` would record for `folder / relative` now: its sha256, None when
-    absent; "" (never a recorded value) for a file the compile would refuse or not read
-    whole, or one outside the spec's repository."""
+    """What `inputs.read` (or `read_if_file`) would record for `folder / relative` now: its
+    sha256, None when absent, NOT_A_FILE for a folder or the like; "" (never a recorded
+    value) for a file the compile would refuse or not read whole, or one outside the spec's
+    repository."""
     path = os.path.join(folder, relative)
     try:
         info = os.stat(path)
@@ -328,7 +329,9 @@ def _digest(folder: Path, relative: str) -> str | None:
         return None
     except OSError:
         return ""
-    if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_INPUT_BYTES:
+    if not stat.S_ISREG(info.st_mode):
+        return inputs.NOT_A_FILE
+    if info.st_size > _MAX_INPUT_BYTES:
         return ""
     if not _in_repository(folder, relative):
         return ""

@@ -86,6 +86,25 @@ def read(folder: Path, relative: str) -> bytes:
     return data
 
 
+NOT_A_FILE = "not a file"  # recorded for an optional file's path holding something else
+
+
+def read_if_file(folder: Path, relative: str) -> bytes | None:
+    """The bytes of an optional file (`read`), None when there is none: absent (recorded
+    as absent) or something else than a file there, a folder say (recorded as NOT_A_FILE),
+    so that a file appearing there later is a change."""
+    path = folder / relative
+    if path.exists() and not path.is_file():
+        record = _record.get()
+        if record is not None:
+            record[_key(folder, relative)] = NOT_A_FILE
+        return None
+    try:
+        return read(folder, relative)
+    except FileNotFoundError:
+        return None
+
+
 def package_files() -> list[Path]:
     """Every file of the installed package that shapes a tree (see NOT_LOWERING), sorted."""
     package = Path(__file__).resolve().parent
