@@ -70,16 +70,29 @@ def _argv(cmd: Cmd) -> list[str]:
     return cmd() if callable(cmd) else cmd
 
 
+# Each command is started by a small launcher process, which times it and reads its rusage:
+# Linux carries a process's peak RSS across exec (the memory of the process that forked it
+# counts), so a command forked straight from this process, which holds moto and FakeKube for
+# the dry-run rows, would report this process's memory as its own.
+LAUNCH = """
+import os, sys, time
+null = os.open(os.devnull, os.O_WRONLY)
+start = time.perf_counter()
+pid = os.posix_spawnp(sys.argv[1], sys.argv[1:], os.environ,
+                      file_actions=[(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)])
+_, status, usage = os.wait4(pid, 0)
+print(time.perf_counter() - start, usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
+"""
+
+
 def _run(argv: list[str], env: dict[str, str]) -> tuple[float, int, float]:
     """Wall time, peak resident set (KiB) and CPU time (user + system) of one command run to
     its end: on a shared machine the CPU time moves less than the wall time."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    got = subprocess.run(
+        [PY, "-c", LAUNCH, *argv], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
-    _, status, usage = os.wait4(proc.pid, 0)  # wait4: the rusage of this child alone
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - start, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+    took, peak, used = got.stdout.split()
+    return float(took), int(peak), float(used)
 
 
 PEAKS: dict[int, int] = {}  # id(times list) -> median peak RSS of its runs (KiB)
