@@ -43,9 +43,11 @@ class _Recorder:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.calls: list[Call] = []
+        self.sent: list[tuple[str, str, str, bytes]] = []  # (method, path, action, body)
         self.lock = threading.Lock()
         self.delay = 0.0  # seconds added to each request (bench/bench_apply.py: API latency)
         self.fail: set[str] = set()  # AWS actions answered with HTTP 500 (a failing AWS)
+        self.on_request: Callable[[Call], None] | None = None  # runs as each request arrives
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -56,7 +58,11 @@ class _Recorder:
         action = (form.get("Action") or query.get("Action") or [""])[0]
         action = action or environ.get("HTTP_X_AMZ_TARGET", "")
         with self.lock:
-            self.calls.append((environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), action))
+            call = (environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), action)
+            self.calls.append(call)
+            self.sent.append((*call, body))
+        if self.on_request is not None:
+            self.on_request(call)
         if self.delay:
             time.sleep(self.delay)
         if action in self.fail:
@@ -276,6 +282,7 @@ class _JsonServer:
         self, route: Callable[[str, str, dict[str, list[str]], bytes, str], tuple[int, Any]]
     ) -> None:
         self.calls: list[tuple[str, str, str]] = []  # (method, path, Authorization header)
+        self.sent: list[tuple[str, str, bytes]] = []  # (method, path, body)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -284,6 +291,7 @@ class _JsonServer:
                 body = self.rfile.read(length) if length else b""
                 url = urlparse(self.path)
                 outer.calls.append((self.command, url.path, self.headers.get("Authorization", "")))
+                outer.sent.append((self.command, url.path, body))
                 status, payload = route(
                     self.command,
                     unquote(url.path),
@@ -396,7 +404,13 @@ class FakeKube(_JsonServer):
         self.objects: dict[str, dict[str, Any]] = {}  # path -> object
         self.owners: dict[str, dict[str, set[Leaf]]] = {}  # path -> manager -> fields
         self.secrets: dict[str, list[dict[str, Any]]] = {}  # namespace -> Secrets
+        self.revision = 12345  # resourceVersion: the API server changes it on every write
         super().__init__(self._route)
+
+    def _written(self, path: str) -> None:
+        """An object changed: its resourceVersion moves (API concepts, "Resource versions")."""
+        self.revision += 1
+        self.objects[path]["metadata"]["resourceVersion"] = str(self.revision)
 
     @staticmethod
     def path_of(obj: dict[str, Any]) -> str:
@@ -412,6 +426,7 @@ class FakeKube(_JsonServer):
         path = self.path_of(obj)
         self.objects[path] = self._created(obj)
         self.owners[path] = {manager: set(_leaves(obj))}
+        self._written(path)
 
     @staticmethod
     def _created(obj: dict[str, Any]) -> dict[str, Any]:
@@ -520,6 +535,7 @@ class FakeKube(_JsonServer):
                 for paths in owners.values():
                     paths.discard(leaf)
                 owners.setdefault(manager or "merge-patch", set()).add(leaf)
+        self._written(path)
         return 200, self.served(path)
 
     def _apply(self, path: str, body: dict[str, Any], manager: str, force: bool) -> tuple[int, Any]:
@@ -554,6 +570,7 @@ class FakeKube(_JsonServer):
         for leaf, value in sent.items():
             _set_at(obj, leaf, value)
         owners[manager] = set(sent)
+        self._written(path)
         return 200, self.served(path)
 
     def kubeconfig(self, directory: Path) -> Path:

@@ -90,6 +90,29 @@ def test_credentials_in_the_live_helm_release_never_reach_a_report(
         assert {"agent", "astroDeploymentAPIToken", "dagBundleConfigList"} <= paths
 
 
+@pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
+def test_credentials_in_the_live_helm_release_never_reach_a_plan(
+    world: World, fmt: str, tmp_path: Path
+) -> None:
+    """A saved plan holds the before (live) values of every finding: redacted as reports
+    are, in the file and in every format printed."""
+    _helm_with_credentials(world)
+    plan = tmp_path / "plan.json"
+    args = ["apply", str(world.spec), "--out", str(world.out), "-t", "helm", "--plan-out", str(plan)]
+    code, out, err = _cli([*args, "-f", fmt], world.env)
+    assert code == 0, out + err
+    saved = plan.read_text()
+    for secret in SECRETS:
+        assert secret not in out + err + saved, (fmt, secret)
+    steps = json.loads(saved)["actions"]
+    assert {f["path"] for step in steps for f in step["findings"]} >= {
+        "agent",
+        "astroDeploymentAPIToken",
+        "dagBundleConfigList",
+    }
+    assert "github.com/acme/dags" in _flat(saved)
+
+
 # --- the redactor, as a property --------------------------------------------------------------
 
 SECRET_PART = st.text(alphabet=string.ascii_letters + string.digits, min_size=12, max_size=24).map(
@@ -255,6 +278,26 @@ def test_workload_identity_members_and_public_grants_are_shown_in_full(
         assert "redacted" not in out, (fmt, out)
 
 
+def test_secret_arns_are_shown_in_full(world: World) -> None:
+    """An ARN is never a credential: `arn:…:secret:payments/*` (a Secrets Manager ARN, whose
+    `secret:` once read as a `secret: value` pair) is shown whole in every format."""
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:payments/*"
+    policy = json.loads(json.dumps(world.art["aws/iam-policy.json"]))
+    secrets = next(s for s in policy["Statement"] if s.get("Sid") == "ReadAirflowSecrets")
+    secrets["Resource"] = [*secrets["Resource"], arn]
+    world.iam.create_policy_version(
+        PolicyArn="arn:aws:iam::123456789012:policy/AirflowS3Access",
+        PolicyDocument=json.dumps(policy),
+        SetAsDefault=True,
+    )
+    args = ["apply", str(world.spec), "--dry-run", "--out", str(world.out), "-t", "iam"]
+    for fmt in ("text", "json", "markdown"):
+        code, out, err = _cli([*args, "-f", fmt], world.env)
+        assert code == 3, out + err
+        assert arn in out, (fmt, out)
+        assert "redacted" not in out, (fmt, out)
+
+
 # --- one JSON document on every exit path ----------------------------------------------------
 
 
@@ -337,7 +380,7 @@ def test_exit_codes_keep_their_meaning(world: World) -> None:
 
 
 def test_report_schemas_are_committed(tmp_path: Path) -> None:
-    for kind, name in (("drift", "drift-report"), ("apply", "apply-result")):
+    for kind, name in (("drift", "drift-report"), ("apply", "apply-result"), ("plan", "plan")):
         code, out, _ = _cli(["report-schema", "--kind", kind], {})
         assert code == 0
         assert json.loads(out) == json.loads((ROOT / "schemas" / f"{name}.schema.json").read_text())

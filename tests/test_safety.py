@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -346,17 +345,26 @@ def test_ctrl_c_prints_what_was_applied_and_what_was_not_run(
     env = {**os.environ, **repo.env}
     command = [sys.executable, "-m", "airspec", "apply", str(repo.spec), "--out", str(repo.out)]
     proc = subprocess.Popen(
-        [*command, *_t(AWS), "--yes"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [*command, *_t(AWS), "--yes"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        # a child inherits an ignored SIGINT, and Python then never raises KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+
+    def interrupt(call: tuple[str, str, str]) -> None:
+        # sent by the server as CreatePolicy arrives, so the run is between two calls
+        # whatever the load on this machine (polling from the test could wake too late)
+        if call[2] == "CreatePolicy" and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+
+    moto.recorder.on_request = interrupt
     try:
-        deadline = time.monotonic() + 60
-        while not any(c[2] == "CreatePolicy" for c in moto.recorder.calls):
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=120)
     finally:
         moto.recorder.delay = 0.0
+        moto.recorder.on_request = None
         if proc.poll() is None:
             proc.kill()
     text = out.decode() + err.decode()

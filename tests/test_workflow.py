@@ -3,19 +3,21 @@ Actions example checked by GitHub's workflow schema (check-jsonschema) and zizmo
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import MINIMAL, ROOT
+from conftest import MINIMAL, ROOT, git_repo
 
 BIN = Path(sys.executable).parent
 HOOKS = ROOT / ".pre-commit-hooks.yaml"
@@ -176,3 +178,100 @@ def test_bash_completion_offers_commands_and_options() -> None:
         text=True,
     )
     assert result.stdout.split() == ["--target"]
+
+
+def _step(name: str) -> str:
+    """The `run` script of the workflow step named `name`."""
+    doc = YAML(typ="safe").load(WORKFLOW.read_text())
+    return next(
+        step["run"]
+        for job in doc["jobs"].values()
+        for step in job["steps"]
+        if step.get("name") == name
+    )
+
+
+def _actions_step(script: str, cwd: Path, env: dict[str, str], files: Path) -> tuple[int, dict[str, str]]:
+    """Run a step's script as the runner does (bash -eo pipefail), with its GITHUB_OUTPUT and
+    GITHUB_STEP_SUMMARY files; returns the exit code and the outputs it set."""
+    output, summary = files / "output", files / "summary"
+    output.write_text("")
+    summary.touch()
+    full = {
+        **os.environ,
+        **env,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "GITHUB_OUTPUT": str(output),
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
+    argv = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script]
+    got = subprocess.run(argv, cwd=cwd, env=full, capture_output=True, text=True, timeout=300)
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
+    return got.returncode, outputs
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="the steps use jq, as on GitHub's runners")
+def test_the_plan_and_apply_jobs_as_a_consumer_repository_runs_them(tmp_path: Path) -> None:
+    """The `plan` job's step in a consumer repository (against moto): a plan file and the
+    comment; after the merge, the `apply` job's steps on the reviewed plan: the session policy
+    the role is narrowed to, and the apply of exactly that plan. A second pull request merged
+    first (out/ moved) makes the apply refuse, changing nothing."""
+    from live_servers import FakeKube, RecordingMotoServer, aws_call_mutates, aws_client, moto_env
+
+    moto = RecordingMotoServer()
+    moto.start()
+    kube = FakeKube().__enter__()
+    try:
+        # moto's backends are one per process: start from an empty account
+        reset = urllib.request.Request(f"{moto.url}/moto-api/reset", method="POST")
+        urllib.request.urlopen(reset).close()
+        env = {**moto_env(moto.url), "KUBECONFIG": str(kube.kubeconfig(tmp_path))}
+        aws_client(moto.url, "s3").create_bucket(Bucket="my-airflow-bucket")
+        repo = git_repo(tmp_path / "consumer")
+        (repo / "specs").mkdir()
+        spec = repo / "specs" / "remote-exec-eks.airspec.yaml"
+        spec.write_text((ROOT / "specs" / "remote-exec-eks.airspec.yaml").read_text())
+        (repo / "specs" / "constraints.txt").write_text((ROOT / "specs" / "constraints.txt").read_text())
+        assert _run(["airspec", "compile", "specs/"], repo).returncode == 0
+        files = tmp_path / "runner"
+        files.mkdir()
+        # the pull request: the plan job
+        moto.recorder.calls.clear()
+        code, outputs = _actions_step(_step("Plan"), repo, env, files)
+        assert code == 0 and outputs["code"] == "0", outputs
+        comment = (repo / "plan.md").read_text()
+        assert comment.startswith("<!-- airspec-plan -->\n") and "to apply" in comment
+        assert (files / "summary").read_text() == comment
+        assert not [c for c in moto.recorder.calls if aws_call_mutates(c)]
+        # the merge: the apply job gets the artifact as reviewed/plan.json
+        (repo / "reviewed").mkdir()
+        shutil.copy(repo / "plan.json", repo / "reviewed" / "plan.json")
+        code, outputs = _actions_step(_step("Narrow the apply role to this plan"), repo, env, files)
+        assert code == 0
+        policy = json.loads(outputs["policy"])
+        assert policy == json.loads((repo / "plan.json").read_text())["aws_session_policy"]
+        assert any("iam:CreateRole" in st["Action"] for st in policy["Statement"])
+        code, _ = _actions_step(_step("Apply exactly the reviewed plan"), repo, env, files)
+        summary = (files / "summary").read_text()
+        assert code == 0, summary
+        assert "### airspec apply" in summary
+        iam = aws_client(moto.url, "iam")
+        assert {r["RoleName"] for r in iam.list_roles()["Roles"]} >= {"AirflowS3LoggerXComRole"}
+        assert "/api/v1/namespaces/airflow-agents" in kube.objects
+        assert "helm upgrade --install" in summary  # the chart's step is left to the user
+        # the next pull request is planned, but another one changes out/ and merges first
+        spec.write_text(spec.read_text().replace("prefix: xcom,", "prefix: xcom-v2,"))
+        assert _run(["airspec", "compile", "specs/"], repo).returncode == 0
+        assert _actions_step(_step("Plan"), repo, env, files)[0] == 0
+        shutil.copy(repo / "plan.json", repo / "reviewed" / "plan.json")
+        spec.write_text(spec.read_text().replace("prefix: xcom-v2,", "prefix: xcom-v3,"))
+        assert _run(["airspec", "compile", "specs/"], repo).returncode == 0
+        moto.recorder.calls.clear()
+        code, _ = _actions_step(_step("Apply exactly the reviewed plan"), repo, env, files)
+        summary = (files / "summary").read_text()
+        assert code == 1, summary
+        assert "moved since the plan was made" in summary and "iam-policy.json" in summary
+        assert not [c for c in moto.recorder.calls if aws_call_mutates(c)]
+    finally:
+        kube.__exit__(None, None, None)
+        moto.stop()

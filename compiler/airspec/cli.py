@@ -474,6 +474,22 @@ def apply(
             "longer names, when nothing else holds them.",
         ),
     ] = False,
+    plan_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan-out",
+            help="Write the plan to this file and change nothing: every action with its calls, "
+            "before and after values, the out/ trees' digests and the version of every live "
+            "object read. Apply it with: airspec apply PLAN.json --yes.",
+        ),
+    ] = None,
+    max_age: Annotated[
+        str,
+        typer.Option(
+            "--max-age",
+            help="With a plan file: refuse a plan older than this (90s, 30m, 4h, 1d).",
+        ),
+    ] = "4h",
 ) -> None:
     """Make live AWS, Kubernetes and GCP state match the compiled artifacts (--dry-run: only report drift).
 
@@ -481,13 +497,46 @@ def apply(
 
     Without --dry-run: the drift becomes a plan (create, update, adopt; refused, claimed, manual, pending and unreadable objects listed), shown and confirmed (--yes to skip), then run in dependency order, stopping at the first failure or Ctrl-C; every call made is listed, a failed action's included. Converged: IAM (OIDC provider, policy, role, attachments, log-reader role), owned S3 buckets, EKS Pod Identity (add-on, associations), Kubernetes (k8s/ manifests by server-side apply as field manager airspec; service accounts' identity annotation), GCP (the service account; IAM policies by read-modify-write with the etag, changing only the bindings this spec wrote). Cluster and Helm steps are pending: printed, or run with --with-tools.
 
+    Saved plans: --plan-out plan.json writes the plan and changes nothing. `airspec apply plan.json --dry-run` checks it and prints it. `airspec apply plan.json --yes` compiles, reads and plans again with the plan's own specs and options, and makes exactly its calls in order; it refuses (exit 1, nothing changed, naming what moved) when an out/ tree differs from the plan's digests, a live object a planned action acts on has another version, the actions differ, the plan is older than --max-age, or it was made by another airspec.
+
     Ownership: what apply creates records this spec's owner identity (the spec's git repository and metadata.name: tags airspec.io/owner and airspec.io/spec; Kubernetes: annotations of those names; a Google service account: its description). An object recorded for another owner is claimed: never changed or pruned (exit 1). An object with no owner recorded is changed only with --adopt. Orphans tagged with this spec's owner are listed; --prune deletes them. Buckets are never deleted; the cluster's OIDC provider is shared and never loses an audience.
 
     Exit 0 in sync, 1 error (unreadable, claimed, failed, refused to start), 2 out/ stale, 3 drift found (dry run) or steps left to you (apply), 4 stale and drift (dry run), 130 interrupted.
     """
     from airspec.apply.actions import Options
+    from airspec.apply.planfile import parse_age
     from airspec.apply.session import Format, Request, run
 
+    plan_file = _plan_file(specs)
+    if plan_file is not None:
+        given = [
+            name
+            for name, value, default in (
+                ("--target", target, None),
+                ("--fail-on", fail_on, "broadening,missing,drift"),
+                ("--out", out, None),
+                ("--context", context, None),
+                ("--ignore-file", ignore_file, None),
+                ("--adopt", adopt, False),
+                ("--with-tools", with_tools, False),
+                ("--prune", prune, False),
+                ("--plan-out", plan_out, None),
+            )
+            if value != default
+        ]
+        if given:
+            raise typer.BadParameter(
+                f"{', '.join(given)}: a plan file records the specs and options it was made "
+                f"with; apply {plan_file} as it is, or make a new plan"
+            )
+    elif plan_out is not None and (dry_run or yes):
+        raise typer.BadParameter(
+            "--plan-out writes a plan and changes nothing: drop --dry-run and --yes"
+        )
+    try:
+        age = parse_age(max_age)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--max-age") from None
     request = Request(
         specs=specs,
         out=_out(out, specs),
@@ -500,8 +549,23 @@ def apply(
         options=Options(adopt=adopt, with_tools=with_tools, prune=prune),
         yes=yes,
         fail_on=frozenset(_fail_on(fail_on)),
+        plan_out=plan_out,
+        plan_file=plan_file,
+        max_age=age,
     )
     raise typer.Exit(run(request, _TerminalUi()))
+
+
+def _plan_file(paths: list[Path]) -> Path | None:
+    """A saved plan given in place of the specs: one argument naming a .json file."""
+    plans = [p for p in paths if p.suffix == ".json"]
+    if not plans:
+        return None
+    if len(paths) > 1:
+        raise typer.BadParameter(
+            f"{plans[0]} looks like a plan file (.json): apply a plan alone, without specs"
+        )
+    return plans[0]
 
 
 @app.command(
@@ -715,6 +779,7 @@ def schema() -> None:
 class SchemaKind(StrEnum):
     drift = "drift"
     apply = "apply"
+    plan = "plan"
 
 
 @app.command(
@@ -727,14 +792,19 @@ def report_schema(
         typer.Option(
             "--kind",
             help="drift: `apply --dry-run --format json` (airspec.drift/v1); apply: `apply "
-            "--format json` (airspec.apply/v1).",
+            "--format json` (airspec.apply/v1); plan: the file `apply --plan-out` writes "
+            "(airspec.plan/v1).",
         ),
     ] = SchemaKind.drift,
 ) -> None:
-    """Print the JSON Schema of apply's JSON output: the drift report, or apply's result."""
-    from airspec.apply.findings import apply_json_schema, report_json_schema
+    """Print the JSON Schema of apply's JSON output: the drift report, apply's result, or a saved plan."""
+    from airspec.apply.findings import apply_json_schema, plan_json_schema, report_json_schema
 
-    schema = report_json_schema() if kind is SchemaKind.drift else apply_json_schema()
+    schema = {
+        SchemaKind.drift: report_json_schema,
+        SchemaKind.apply: apply_json_schema,
+        SchemaKind.plan: plan_json_schema,
+    }[kind]()
     print(json.dumps(schema, indent=2, sort_keys=True))
 
 

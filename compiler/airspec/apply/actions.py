@@ -1,10 +1,12 @@
 """What `airspec apply` plans and runs: actions, their verbs, and what a builder sees.
 
 A builder (one per kind of live object, in `converge_aws`, `converge_gcp`, `converge_kube`,
-`converge_tools`) turns the findings about one live object into one Action; `converge`
-orders, runs and reports them. An action's run records each mutating call in the list it
-is given, as soon as the call succeeds, so a failed or interrupted action still says what it
-changed.
+`converge_tools`) turns the findings about one live object into one Action: data, like a
+Terraform plan's change - its verb, the findings (before and after), and every call it will
+make (`calls.Call`), decided from what the run read (`SpecView.raw`; the versions seen are
+recorded in `SpecView.seen`). `converge` orders and runs them: the executor makes exactly
+those calls and records each one as soon as it succeeds, so a failed or interrupted action
+still says what it changed.
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from airspec.apply.calls import Call
 from airspec.apply.findings import Finding
 from airspec.apply.owner import Owner, Recorded, Standing
+from airspec.apply.seen import ABSENT, Seen, Version
 from airspec.artifact import Artifact, ArtifactKind
 from airspec.live import readers as live
 from airspec.pipeline import Compiled
 from airspec.resolved import ResolvedSpec
-
-RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)  # eventual consistency, conflicts: bounded backoff
 
 
 class Verb(StrEnum):
@@ -43,13 +45,6 @@ class Verb(StrEnum):
 ERROR_VERBS = frozenset({Verb.CLAIMED, Verb.UNREADABLE})
 
 
-class ApplyError(Exception):
-    """A mutating call failed (after its retries)."""
-
-
-Run = Callable[[list[str]], None]  # appends each mutating call it made, as it makes it
-
-
 @dataclass
 class Action:
     spec: str
@@ -57,11 +52,23 @@ class Action:
     verb: Verb
     summary: str
     findings: list[Finding]
-    run: Run | None = None  # None: nothing to execute (refused, manual, pending w/o tool)
+    calls: list[Call] = field(default_factory=list)  # empty: nothing to run (refused, manual…)
     commands: list[str] = field(default_factory=list)  # pending / orphaned: commands to run
     cwd: Path | None = None
     done: list[str] = field(default_factory=list)  # calls made, filled in by execute()
     shared_by: list[str] = field(default_factory=list)  # other specs naming a shared object
+    depends: list[str] = field(default_factory=list)  # other targets it was decided from
+    needs: list[tuple[str, str]] = field(default_factory=list)  # (IAM action, resource) on AWS
+    clients: live.Clients | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def runnable(self) -> bool:
+        return bool(self.calls)
+
+    @property
+    def destructive(self) -> bool:
+        """Deletes an object, or removes a grant, an attachment or a field."""
+        return self.verb is Verb.DELETE or any(c.destructive for c in self.calls)
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,7 @@ class SpecView:
     out: Path
     owner: Owner
     others: frozenset[str] = frozenset()  # GCP members of the other specs of this run
+    seen: Seen = field(default_factory=Seen, compare=False)  # what the run read
     memo: dict[Any, Any] = field(default_factory=dict, compare=False)  # reads made once a run
 
     @property
@@ -101,6 +109,26 @@ class SpecView:
     def left(self, target: str, verb: Verb, summary: str, fs: list[Finding]) -> Action:
         """An action nothing is run for: refused, manual, pending without a tool."""
         return Action(self.r.name, target, verb, summary, fs)
+
+    def action(
+        self, target: str, verb: Verb, summary: str, fs: list[Finding], calls: list[Call], **kw: Any
+    ) -> Action:
+        """An action that makes `calls` with this spec's clients."""
+        return Action(self.r.name, target, verb, summary, fs, calls, clients=self.clients, **kw)
+
+    def raw(self, target: str, read: Callable[[], Any], version: Callable[[Any], Version]) -> Any:
+        """The live object `target` as this run's check read it; read now (and its version
+        recorded) when no check did. Raises live.ReadError."""
+        key = (self.r.name, target)
+        if self.seen.has(key):
+            return self.seen.raws[key]
+        got = read()
+        self.seen.record(key, got, ABSENT if got is None else version(got))
+        return got
+
+    def observe(self, target: str, part: str, value: str) -> None:
+        """A part of `target`'s version read while deciding its action."""
+        self.seen.add((self.r.name, target), part, value)
 
 
 # (spec, target, its artifact, the findings, whether the object is missing, options)

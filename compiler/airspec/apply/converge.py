@@ -14,9 +14,10 @@ Each out-of-sync live object (one Check target with findings) becomes one Action
   names: listed with the command that removes it, removed only with `--prune`, and only
   when nothing else holds it (checked before any change).
 
-The plan is shown, confirmed, then run in ORDER; the first failure (or Ctrl-C) stops the
-run and the result says what was done - every call, a failed action's included - and what
-was not. Every mutating call is listed in `CALLS`.
+The plan is data (each action's calls are decided by its builder from what the run read),
+shown, confirmed, then run in ORDER by `execute`, which makes exactly those calls; the first
+failure (or Ctrl-C) stops the run and the result says what was done - every call, a failed
+action's included - and what was not. Every mutating call is listed in `CALLS`.
 Builders live in `converge_aws`, `converge_gcp`, `converge_kube`, `converge_tools`.
 """
 
@@ -30,10 +31,12 @@ from airspec.apply import converge_aws as aws
 from airspec.apply import converge_gcp as gcp
 from airspec.apply import converge_kube as kube
 from airspec.apply import converge_tools as tools
-from airspec.apply.actions import Action, ApplyError, Builder, Options, Run, SpecView, Verb
+from airspec.apply.actions import Action, Builder, Options, SpecView, Verb
+from airspec.apply.calls import ApplyError, Call, Context, make
 from airspec.apply.findings import Finding, Report, Status
 from airspec.apply.owner import Owner, Recorded, Standing
 from airspec.apply.runner import SpecChecks
+from airspec.apply.seen import Seen
 from airspec.artifact import Service
 from airspec.live import readers as live
 from airspec.pipeline import Compiled
@@ -133,9 +136,12 @@ def plan_actions(
     out: Path,
     options: Options,
     owners: dict[str, Owner],
+    seen: Seen | None = None,
 ) -> list[Action]:
-    """One action per out-of-sync live object, in dependency order; an object that could
-    not be read is `unreadable` (nothing is decided for it)."""
+    """One action per out-of-sync live object, in dependency order, each with every call
+    it will make; an object that could not be read is `unreadable` (nothing is decided for
+    it). `seen`: what the reads saw (the builders decide from it, and add what they read)."""
+    seen = seen if seen is not None else Seen()
     by_name = {c.resolved.name: c for c in compiled if c.resolved is not None}
     members = {
         name: c.resolved.gcp_members
@@ -147,7 +153,7 @@ def plan_actions(
         return frozenset().union(*(m for name, m in members.items() if name != spec))
 
     specs = {
-        w.spec: SpecView(by_name[w.spec], w.clients, out, owners[w.spec], others(w.spec))
+        w.spec: SpecView(by_name[w.spec], w.clients, out, owners[w.spec], others(w.spec), seen)
         for w in work
     }
     grouped: dict[tuple[str, str], list[Finding]] = {}
@@ -176,13 +182,32 @@ def plan_actions(
         except Exception as exc:
             summary = f"could not look for orphaned IAM objects: {live.unexpected(exc)}"
             actions.append(s.left("iam/orphans", Verb.UNREADABLE, summary, []))
+    for a in actions:
+        if a.runnable and a.spec in specs and specs[a.spec].r.spec.cloud.aws is not None:
+            a.needs = aws.permissions(specs[a.spec], a)
     actions = _merge_steps(_share(actions))
-    return sorted(actions, key=lambda a: (_rank(a), a.spec, a.target, a.verb))
+    return _once(sorted(actions, key=lambda a: (_rank(a), a.spec, a.target, a.verb)))
+
+
+def _once(actions: list[Action]) -> list[Action]:
+    """A call made once per run (recording the owner on a GSA several policies grant on)
+    stays in the first action that holds it."""
+    kept: set[str] = set()
+    for a in actions:
+        calls = []
+        for c in a.calls:
+            if c.once:
+                if c.once in kept:
+                    continue
+                kept.add(c.once)
+            calls.append(c)
+        a.calls = calls
+    return actions
 
 
 Claimed = Callable[[SpecView, str], Recorded | None]
-Recorder = Callable[[SpecView, str], Run]
-# kind -> (what the object records about its owner, the run that records this spec's)
+Recorder = Callable[[SpecView, str], list[Call]]
+# kind -> (what the object records about its owner, the calls that record this spec's)
 _CLAIMED: dict[str, tuple[Claimed, Recorder]] = {
     "iam/role": (aws.claimed, aws.record_owner),
     "iam/policy": (aws.claimed, aws.record_owner),
@@ -227,7 +252,7 @@ def _claims(s: SpecView, targets: list[str], o: Options) -> list[Action]:
             summary = (
                 f"take over {what} (previous owner: {recorded.who()}); it needs no other change"
             )
-            out.append(Action(s.r.name, target, Verb.ADOPT, summary, [], record(s, target)))
+            out.append(s.action(target, Verb.ADOPT, summary, [], record(s, target)))
             continue
         summary = (
             f"{what} needs no change but is claimed by another spec: its owner is "
@@ -295,19 +320,28 @@ def _merge_steps(actions: list[Action]) -> list[Action]:
 # --- execution --------------------------------------------------------------------------------
 
 
-def execute(actions: Sequence[Action], progress: Callable[[Action], None] | None = None) -> Outcome:
-    """Run the runnable actions in order; stop at the first failure, or at Ctrl-C (the
-    outcome is marked interrupted). Each action records its calls as it makes them, so the
-    outcome lists what a failed or interrupted action changed."""
+def execute(
+    actions: Sequence[Action],
+    out: Path,
+    *,
+    merge_on_conflict: bool = True,
+    progress: Callable[[Action], None] | None = None,
+) -> Outcome:
+    """Make the runnable actions' calls, in order; stop at the first failure, or at Ctrl-C
+    (the outcome is marked interrupted). Each call is recorded as soon as it is made, so
+    the outcome lists what a failed or interrupted action changed. `merge_on_conflict`:
+    a direct apply merges a GCP IAM policy written meanwhile again; a saved plan stops."""
     outcome = Outcome()
-    runnable = [a for a in actions if a.run is not None]
-    outcome.left = [a for a in actions if a.run is None]
+    runnable = [a for a in actions if a.runnable]
+    outcome.left = [a for a in actions if not a.runnable]
     for i, action in enumerate(runnable):
         if progress is not None:
             progress(action)
-        assert action.run is not None
+        assert action.clients is not None
+        ctx = Context(action.clients, out, merge_on_conflict)
         try:
-            action.run(action.done)
+            for call in action.calls:
+                make(call, ctx, action.done)
         except (ApplyError, live.ReadError) as exc:
             outcome.failed, outcome.error = action, str(exc)
             outcome.not_run = list(runnable[i + 1 :])

@@ -12,35 +12,38 @@ from the bindings this spec writes: a compiled role with no condition where the 
 it without one, or a condition whose title starts with "airspec: " (every condition airspec
 writes has one). Every other binding is written back as read, even one that holds this
 spec's service account under one of its roles ("payments only"): it is listed for review,
-never removed. A concurrent change (the etag no longer matches: HTTP 409 ABORTED from IAM
-and Resource Manager, 412 from Cloud Storage) restarts the read-modify-write, a bounded
-number of times. The plan names every member it adds and removes.
+never removed. The write carries the etag of the policy the merge was computed from; a
+concurrent change (the etag no longer matches: HTTP 409 ABORTED from IAM and Resource
+Manager, 412 from Cloud Storage) restarts the read-modify-write in a direct apply, a bounded
+number of times, and stops a saved plan (`calls`). The plan names every member it adds and
+removes. The merge itself is in `bindings`.
 """
 
 from __future__ import annotations
 
 import shlex
-import time
-from collections.abc import Callable
 from typing import Any
 
 from airspec import gcp as gcpnames
-from airspec.apply.actions import (
-    RETRY_DELAYS,
-    Action,
-    ApplyError,
-    Decision,
-    Options,
-    Run,
-    SpecView,
-    Verb,
-    ownership,
+from airspec.apply import plan as checks
+from airspec.apply.actions import Action, Decision, Options, SpecView, Verb, ownership
+from airspec.apply.bindings import (
+    AIRSPEC_TITLE,
+    Slot,
+    changes,
+    foreign_members,
+    merge_bindings,
+    written_by,
 )
+from airspec.apply.calls import Api, Call
 from airspec.apply.findings import Finding
-from airspec.apply.normalize import gcp_bindings, member_key, spec_grants
+from airspec.apply.normalize import gcp_bindings
 from airspec.apply.owner import Recorded, recorded_in_description
+from airspec.apply.seen import digest
 from airspec.artifact import Artifact
 from airspec.live import readers as live
+
+__all__ = ["AIRSPEC_TITLE", "CALLS", "foreign_members", "iam_policy", "merge_bindings", "written_by"]
 
 CALLS = (
     "iam.projects.serviceAccounts.create",
@@ -49,194 +52,9 @@ CALLS = (
     "storage.buckets.setIamPolicy",
     "cloudresourcemanager.projects.setIamPolicy",
 )
-CONFLICT = (409, 412)  # the etag no longer matches: someone else wrote the policy meanwhile
-POLICY_VERSION = 3  # conditions need version 3 (IAM docs, "Policy versions")
-AIRSPEC_TITLE = "airspec: "  # the title prefix of every condition airspec writes
-
-Slot = tuple[str, str, str]  # (role, condition title or "", member)
 
 
-# --- the merge: pure, property-tested ---------------------------------------------------------
-
-
-def written_by(compiled: list[dict[str, Any]]) -> Callable[[dict[str, Any]], bool]:
-    """Whether a live binding is one this spec writes (see the module docstring)."""
-    roles = {b["role"] for b in compiled}
-    plain = {b["role"] for b in compiled if not b.get("condition")}
-
-    def written(b: dict[str, Any]) -> bool:
-        if b.get("role") not in roles:
-            return False
-        condition = b.get("condition") or {}
-        if not condition:
-            return b.get("role") in plain
-        return str(condition.get("title", "")).startswith(AIRSPEC_TITLE)
-
-    return written
-
-
-def merge_bindings(
-    live_bindings: list[dict[str, Any]],
-    compiled: list[dict[str, Any]],
-    ours: set[str],
-) -> list[dict[str, Any]]:
-    """The live bindings with this spec's part replaced by the compiled bindings.
-
-    From each binding this spec writes (`written_by`), the members in `ours` are taken out
-    (a binding left without members goes); then each compiled binding's members are added to
-    the binding it writes with the same role and condition expression, or the binding is
-    appended.
-    Every other binding, and every other member, is kept exactly as read, in its order.
-    Members compare case-insensitively after the type prefix, as IAM does for emails.
-    """
-    written = written_by(compiled)
-    mine = {member_key(m) for m in ours}
-    out: list[dict[str, Any]] = []
-    for b in live_bindings:
-        if not written(b):
-            out.append(b)
-            continue
-        kept = [m for m in b.get("members", []) if member_key(m) not in mine]
-        if kept:
-            out.append({**b, "members": kept})
-    for want in compiled:
-        expr = (want.get("condition") or {}).get("expression", "")
-        same = next(
-            (
-                b
-                for b in out
-                if b.get("role") == want["role"]
-                and (b.get("condition") or {}).get("expression", "") == expr
-                and written(b)
-            ),
-            None,
-        )
-        if same is None:
-            out.append({k: v for k, v in want.items() if k in ("role", "members", "condition")})
-            continue
-        have = {member_key(m) for m in same["members"]}
-        extra = [m for m in want["members"] if member_key(m) not in have]
-        if extra:
-            out[out.index(same)] = {**same, "members": [*same["members"], *extra]}
-    return out
-
-
-def _slots(bindings: list[dict[str, Any]]) -> dict[tuple[str, str, str], Slot]:
-    """(role, condition expression, member key) -> (role, title, member) of every grant."""
-    out: dict[tuple[str, str, str], Slot] = {}
-    for b in bindings:
-        condition = b.get("condition") or {}
-        for m in b.get("members", []):
-            key = (b.get("role", ""), condition.get("expression", ""), member_key(m))
-            out.setdefault(key, (b.get("role", ""), condition.get("title", ""), m))
-    return out
-
-
-def changes(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> tuple[list[Slot], list[Slot]]:
-    """(added, removed) grants between two binding lists."""
-    a, b = _slots(before), _slots(after)
-    return sorted(b[k] for k in b.keys() - a.keys()), sorted(a[k] for k in a.keys() - b.keys())
-
-
-def foreign_members(
-    live_bindings: list[dict[str, Any]],
-    compiled: list[dict[str, Any]],
-    ours: set[str],
-    *,
-    owned: bool = True,
-    others: frozenset[str] = frozenset(),
-) -> list[Slot]:
-    """Grants that concern this spec (`normalize.spec_grants`: its members anywhere, anyone
-    in a binding it writes) that the merge leaves and the spec does not make: its own
-    account in a binding it did not write, another member in one it did. Other specs'
-    grants on a shared resource are not listed."""
-    merged = merge_bindings(live_bindings, compiled, ours)
-    want = _slots(compiled)
-    relevant = spec_grants(merged, compiled, frozenset(ours), owned=owned, others=others)
-    return sorted(slot for key, slot in _slots(relevant).items() if key not in want)
-
-
-# --- the calls --------------------------------------------------------------------------------
-
-
-def _execute(what: str, request: Any) -> Any:
-    """One Google API call; HttpError → ApplyError carrying the status."""
-    from google.auth.exceptions import GoogleAuthError
-    from googleapiclient.errors import HttpError
-
-    try:
-        return request.execute(num_retries=live.RETRIES)
-    except HttpError as exc:
-        raise _HttpFailure(what, exc.resp.status, str(exc.reason)) from None
-    except GoogleAuthError as exc:
-        raise ApplyError(f"{what}: the Google credentials failed ({type(exc).__name__})") from None
-    except OSError as exc:
-        raise ApplyError(f"{what}: cannot reach the Google API ({exc})") from None
-    except Exception as exc:
-        raise ApplyError(f"{what}: {live.unexpected(exc)}; it may or may not have been made") from None
-
-
-class _HttpFailure(ApplyError):
-    def __init__(self, what: str, status: int, reason: str) -> None:
-        super().__init__(f"{what}: HTTP {status} {reason}")
-        self.status, self.reason = status, reason
-
-
-def _set_request(c: live.Clients, kind: str, resource: str, policy: dict[str, Any]) -> Any:
-    if kind == "iam.serviceAccount":
-        sa = c.gcp("iam", "v1").projects().serviceAccounts()
-        return sa.setIamPolicy(resource=resource, body={"policy": policy})
-    if kind == "storage.bucket":
-        bucket = resource.rsplit("/", 1)[1]
-        return c.gcp("storage", "v1").buckets().setIamPolicy(bucket=bucket, body=policy)
-    project = resource.split("/", 1)[1]
-    crm = c.gcp("cloudresourcemanager", "v1").projects()
-    return crm.setIamPolicy(resource=project, body={"policy": policy})
-
-
-def converge_policy(
-    c: live.Clients,
-    kind: str,
-    resource: str,
-    compiled: list[dict[str, Any]],
-    ours: set[str],
-    done: list[str],
-    delays: tuple[float, ...] = RETRY_DELAYS,
-) -> None:
-    """Read-modify-write one IAM policy until this spec's bindings are the compiled ones.
-    Restarts on an etag conflict; waits for a GSA created a moment ago to be known."""
-    waits = list(delays)
-    while True:
-        policy = live.gcp_policy(c, kind, resource)
-        if policy is None:  # a GSA created a moment ago may not be readable yet
-            if not waits:
-                raise ApplyError(f"getIamPolicy {resource}: not found")
-            time.sleep(waits.pop(0))
-            continue
-        bindings = policy.get("bindings", [])
-        merged = merge_bindings(bindings, compiled, ours)
-        if gcp_bindings(merged) == gcp_bindings(bindings):
-            return
-        body = {"bindings": merged, "etag": policy.get("etag", ""), "version": POLICY_VERSION}
-        try:
-            _execute(f"setIamPolicy {resource}", _set_request(c, kind, resource, body))
-        except _HttpFailure as exc:
-            # 409/412: written meanwhile; 400 "does not exist": a GSA created a moment ago
-            eventual = exc.status == 400 and "does not exist" in exc.reason
-            if (exc.status in CONFLICT or eventual) and waits:
-                done.append(f"setIamPolicy {resource}: HTTP {exc.status}, read again")
-                time.sleep(waits.pop(0))
-                continue
-            raise
-        done.append(f"setIamPolicy {resource} (etag {policy.get('etag', '')})")
-        return
-
-
-def _accounts(s: SpecView) -> Any:
-    return s.clients.gcp("iam", "v1").projects().serviceAccounts()
-
-
-def _create_gsa(s: SpecView, done: list[str]) -> None:
+def _create_gsa(s: SpecView) -> Call:
     g = s.r.gcp
     email = gcpnames.gsa_email(g.service_account, g.project)
     body = {
@@ -247,29 +65,43 @@ def _create_gsa(s: SpecView, done: list[str]) -> None:
             "description": s.owner.description(),
         },
     }
-    try:
-        _execute(
-            f"serviceAccounts.create {email}",
-            _accounts(s).create(name=f"projects/{g.project}", body=body),
-        )
-    except _HttpFailure as exc:
-        if exc.status != 409:  # 409: it exists already (created since the read)
-            raise
-        raise ApplyError(
-            f"serviceAccounts.create {email}: it was created by someone else meanwhile; "
-            "nothing was granted: rerun apply to decide from what exists now"
-        ) from None
-    done.append(f"iam.serviceAccounts.create {email} (description: the owner)")
+    args = {"project": g.project, "email": email, "body": body}
+    shown = f"iam.serviceAccounts.create {email} (description: the owner)"
+    return Call(Api.GCP, "iam.serviceAccounts.create", args, shown)
 
 
-def _record_owner(s: SpecView, resource: str, done: list[str]) -> None:
+def _record_owner(s: SpecView, resource: str) -> Call:
     """--adopt: write this spec's owner into the GSA's description (once per run)."""
-    if s.memo.get(("gsa-adopted", resource)):
-        return
     body = {"serviceAccount": {"description": s.owner.description()}, "updateMask": "description"}
-    _execute(f"serviceAccounts.patch {resource}", _accounts(s).patch(name=resource, body=body))
-    s.memo[("gsa-adopted", resource)] = True
-    done.append(f"iam.serviceAccounts.patch {resource} (description: the owner)")
+    shown = f"iam.serviceAccounts.patch {resource} (description: the owner)"
+    args = {"name": resource, "body": body}
+    return Call(Api.GCP, "iam.serviceAccounts.patch", args, shown, once=f"gsa-owner {resource}")
+
+
+def _set_policy(
+    kind: str,
+    resource: str,
+    before: list[dict[str, Any]],
+    after: list[dict[str, Any]],
+    etag: str | None,
+    compiled: list[dict[str, Any]],
+    ours: set[str],
+    removes: bool,
+) -> Call:
+    """setIamPolicy of `after` with the etag of the policy `before` was read from (None: a
+    policy created in this run, read when the call is made). `compiled` and `ours` let a
+    direct apply merge again after a concurrent write."""
+    args = {
+        "kind": kind,
+        "resource": resource,
+        "before": before,
+        "bindings": after,
+        "etag": etag,
+        "compiled": compiled,
+        "ours": sorted(ours),
+    }
+    shown = f"setIamPolicy {resource}"
+    return Call(Api.GCP, "setIamPolicy", args, shown, destructive=removes)
 
 
 # --- the builder ------------------------------------------------------------------------------
@@ -310,37 +142,51 @@ def _shown_slot(slot: Slot) -> str:
     return f"{member} on {role}" + (f" [{title}]" if title else "")
 
 
-def _gsa_decision(s: SpecView, target: str, fs: list[Finding], o: Options) -> Decision | Action | None:
+def _gsa_decision(
+    s: SpecView, target: str, fs: list[Finding], o: Options
+) -> tuple[Decision | Action | None, str]:
     """Whether this spec may grant to and on its GSA: None when the GSA does not exist (the
-    GSA action creates it first), else the ownership decision (read once per run)."""
-    resource = gcpnames.gsa_resource(s.r.gcp.project, s.r.gsa_email)
-    key = ("gsa", resource)
-    if key not in s.memo:
-        s.memo[key] = live.gcp_service_account(s.clients, resource)
-    account = s.memo[key]
+    GSA action creates it first), else the ownership decision (read once per run); and the
+    target whose version holds what was read (the GSA's IAM policy target)."""
+    account, where = _gsa_account(s)
     if account is None:
-        return None
+        return None, where
     recorded = recorded_in_description(account.get("description"))
-    return ownership(s, target, fs, o, recorded, f"service account {s.r.gsa_email}")
+    return ownership(s, target, fs, o, recorded, f"service account {s.r.gsa_email}"), where
 
 
 def claimed(s: SpecView, target: str) -> Recorded | None:
     """What the spec's GSA records about its owner (read once a run), for a GSA policy that
     needs no change; None to skip."""
-    kind, resource = target.split("/", 2)[1:]
+    kind = target.split("/", 2)[1]
     if kind != "iam.serviceAccount":
         return None
+    d, _ = _gsa_account(s)
+    return None if d is None else recorded_in_description(d.get("description"))
+
+
+def record_owner(s: SpecView, target: str) -> list[Call]:
+    """--adopt of a GSA whose policy needs no change: write this spec's owner into it."""
+    return [_record_owner(s, target.split("/", 2)[2])]
+
+
+def _gsa_account(s: SpecView) -> tuple[dict[str, Any] | None, str]:
+    """The spec's GSA (read once a run, its version recorded on the GSA policy's target),
+    and that target."""
+    resource = gcpnames.gsa_resource(s.r.gcp.project, s.r.gsa_email)
+    where = f"gcp-iam/iam.serviceAccount/{resource}"
     key = ("gsa", resource)
     if key not in s.memo:
         s.memo[key] = live.gcp_service_account(s.clients, resource)
-    account = s.memo[key]
-    return None if account is None else recorded_in_description(account.get("description"))
+        account = s.memo[key]
+        s.observe(where, "account", "absent" if account is None else _account_seen(account))
+    found: dict[str, Any] | None = s.memo[key]
+    return found, where
 
 
-def record_owner(s: SpecView, target: str) -> Run:
-    """--adopt of a GSA whose policy needs no change: write this spec's owner into it."""
-    resource = target.split("/", 2)[2]
-    return lambda done: _record_owner(s, resource, done)
+def _account_seen(account: dict[str, Any]) -> str:
+    etag = account.get("etag")
+    return f"etag {etag}" if etag else digest(account)
 
 
 def iam_policy(
@@ -354,40 +200,34 @@ def iam_policy(
     if missing and kind != "iam.serviceAccount":
         what = "bucket" if kind == "storage.bucket" else "project"
         return [s.left(target, Verb.MANUAL, f"{what} {resource} does not exist; create it", fs)]
-    clients = s.clients
     short = resource.rsplit("/", 1)[-1]
     if missing:
-
-        def create(done: list[str]) -> None:
-            _create_gsa(s, done)
-            converge_policy(clients, kind, resource, compiled, ours, done)
-
+        grant = _set_policy(kind, resource, [], merge_bindings([], compiled, ours), None, compiled, ours, False)
         summary = (
             f"create service account {short} (its description records this spec's owner), "
             "then let " + ", ".join(sorted(m for b in compiled for m in b["members"]))
             + " impersonate it"
         )
-        return [Action(s.r.name, target, Verb.CREATE, summary, fs, create)]
-    d = _gsa_decision(s, target, fs, o)
+        return [s.action(target, Verb.CREATE, summary, fs, [_create_gsa(s), grant])]
+    d, gsa_target = _gsa_decision(s, target, fs, o)
     if isinstance(d, Action):
         return [d]
     decision = d or Decision(Verb.UPDATE)  # a GSA created earlier in this run
-    policy = live.gcp_policy(clients, kind, resource) or {}
+    read = lambda: live.gcp_policy(s.clients, kind, resource)  # noqa: E731
+    policy = s.raw(target, read, checks.etag_version) or {}
     bindings = policy.get("bindings", [])
     merged = merge_bindings(bindings, compiled, ours)
     actions: list[Action] = []
     if gcp_bindings(merged) != gcp_bindings(bindings):
         added, removed = changes(bindings, merged)
-
-        def converge(done: list[str]) -> None:
-            if decision.verb is Verb.ADOPT:
-                _record_owner(s, gsa, done)
-            converge_policy(clients, kind, resource, compiled, ours, done)
-
+        calls = [_record_owner(s, gsa)] if decision.verb is Verb.ADOPT else []
+        etag = policy.get("etag", "")
+        calls.append(_set_policy(kind, resource, bindings, merged, etag, compiled, ours, bool(removed)))
         parts = [f"add {_shown_slot(x)}" for x in added]
         parts += [f"remove {_shown_slot(x)}" for x in removed]
         summary = decision.summary(f"on {short}: " + "; ".join(parts))
-        actions.append(Action(s.r.name, target, decision.verb, summary, fs, converge))
+        depends = [gsa_target] if gsa_target != target else []
+        actions.append(s.action(target, decision.verb, summary, fs, calls, depends=depends))
     foreign = foreign_members(
         bindings, compiled, ours, owned=kind == "iam.serviceAccount", others=s.others
     )

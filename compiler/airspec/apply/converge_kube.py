@@ -23,59 +23,27 @@ the step is `astro-commands.sh`.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterator
 from shlex import quote as q  # every live value in a printed command is one argument
 from typing import Any
 
 from airspec.apply import converge_tools as tools
-from airspec.apply.actions import (
-    Action,
-    ApplyError,
-    Decision,
-    Options,
-    Run,
-    SpecView,
-    Verb,
-    ownership,
-)
+from airspec.apply import plan as checks
+from airspec.apply.actions import Action, Decision, Options, SpecView, Verb, ownership
+from airspec.apply.calls import MANAGER, Api, Call
 from airspec.apply.findings import Finding
 from airspec.apply.normalize import k8s_object
 from airspec.apply.owner import Standing, recorded_in_annotations
 from airspec.artifact import Artifact, ArtifactKind, Service
 from airspec.live import readers as live
 
-MANAGER = "airspec"
-APPLY_PATCH = "application/apply-patch+yaml"
-MERGE_PATCH = "application/merge-patch+json"
 CALLS = (
     "kubernetes: PATCH namespace (server-side apply, fieldManager=airspec)",
     "kubernetes: PATCH configmap (server-side apply, fieldManager=airspec)",
     "kubernetes: PATCH serviceaccount (identity annotation: apply, or merge patch to remove)",
 )
 IDENTITY_FIELDS = ("apiVersion", "kind")  # with metadata.name/namespace: not owned fields
-
-
-def _kube_write(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError
-
-    try:
-        return fn(*args, **kwargs)
-    except ApiException as exc:
-        detail = ""
-        with contextlib.suppress(ValueError, AttributeError):
-            detail = json.loads(exc.body or "{}").get("message", "")
-        raise ApplyError(f"{what}: HTTP {exc.status} {exc.reason} {detail}".strip()) from None
-    except HTTPError as exc:
-        raise ApplyError(
-            f"{what}: cannot reach the Kubernetes API ({type(exc).__name__})"
-        ) from None
-    except Exception as exc:
-        raise ApplyError(
-            f"{what}: {live.unexpected(exc)}; it may or may not have been made"
-        ) from None
 
 
 # --- fields and their managers -----------------------------------------------------------------
@@ -158,24 +126,15 @@ def manifest(
     meta = a.content["metadata"]
     name, ns = meta["name"], meta.get("namespace")
     if a.kind is ArtifactKind.K8S_NAMESPACE:
-        args: tuple[str, ...] = (name,)
-        kind, patch = "namespace", "patch_namespace"
-        what = f"namespace {name}"
-        current = None if missing else live.k8s_namespace(s.clients, name)
+        kind, what = "namespace", f"namespace {name}"
+        read = lambda: live.k8s_namespace(s.clients, name)  # noqa: E731
     else:
-        kind, patch, args = "configmap", "patch_namespaced_config_map", (name, ns)
-        what = f"configmap {ns}/{name}"
-        home = live.k8s_namespace(s.clients, ns)
-        if home is not None:  # nothing is made or changed in another spec's namespace
-            recorded = _recorded(home, _owners(home))
-            if recorded.standing(s.owner) is Standing.CLAIMED and not o.adopt:
-                summary = (
-                    f"{what} is in namespace {ns}, claimed by another spec: its owner is "
-                    f"'{recorded.owner}', this spec is '{s.owner.identity}'; --adopt takes "
-                    "the namespace over"
-                )
-                return [s.left(target, Verb.CLAIMED, summary, fs)]
-        current = None if missing else live.k8s_configmap(s.clients, ns, name)
+        kind, what = "configmap", f"configmap {ns}/{name}"
+        read = lambda: live.k8s_configmap(s.clients, ns, name)  # noqa: E731
+        refused = _in_claimed_namespace(s, target, fs, o, what, ns)
+        if refused is not None:
+            return [refused]
+    current = None if missing else s.raw(target, read, checks.k8s_version)
     owners = {} if current is None else _owners(current)
     if current is None:
         d: Decision | Action = Decision(Verb.CREATE)
@@ -187,21 +146,17 @@ def manifest(
     actions: list[Action] = []
     removed, kept = ([], []) if current is None else _extra_fields(current, body, owners)
     if current is None or d.verb is Verb.ADOPT or removed or _differs(current, body):
-
-        def apply(done: list[str]) -> None:
-            _kube_write(
-                f"apply {what}",
-                getattr(s.clients.kube(), patch),
-                *args,
-                body,
-                field_manager=MANAGER,
-                force=True,
-                _content_type=APPLY_PATCH,
-            )
-            done.append(f"kubernetes: server-side apply {what} (fieldManager={MANAGER})")
-
+        apply = Call(
+            Api.KUBE,
+            "apply",
+            {"kind": kind, "name": name, "namespace": ns, "body": body, "what": f"apply {what}"},
+            f"kubernetes: server-side apply {what} (fieldManager={MANAGER})",
+            destructive=bool(removed),
+        )
         summary = d.summary(f"server-side apply {what}")
-        actions.append(Action(s.r.name, target, d.verb, summary, fs, apply))
+        if removed:
+            summary += " (removes " + ", ".join(".".join(p) for p in removed) + ")"
+        actions.append(s.action(target, d.verb, summary, fs, [apply]))
     if kept:
         where = f" --namespace {q(ns)}" if ns else ""
         ops = json.dumps([{"op": "remove", "path": _json_pointer(p)} for p in kept])
@@ -219,59 +174,63 @@ def manifest(
     return actions
 
 
+def _in_claimed_namespace(
+    s: SpecView, target: str, fs: list[Finding], o: Options, what: str, ns: str
+) -> Action | None:
+    """Nothing is made or changed in another spec's namespace (unless --adopt)."""
+    where = f"kubernetes/namespace/{ns}"
+    home = s.raw(where, lambda: live.k8s_namespace(s.clients, ns), checks.k8s_version)
+    if home is None:
+        return None
+    recorded = _recorded(home, _owners(home))
+    if recorded.standing(s.owner) is not Standing.CLAIMED or o.adopt:
+        return None
+    summary = (
+        f"{what} is in namespace {ns}, claimed by another spec: its owner is "
+        f"'{recorded.owner}', this spec is '{s.owner.identity}'; --adopt takes "
+        "the namespace over"
+    )
+    refused = s.left(target, Verb.CLAIMED, summary, fs)
+    refused.depends.append(where)
+    return refused
+
+
+_READERS = {
+    "namespace": lambda c, ident: live.k8s_namespace(c, ident),
+    "configmap": lambda c, ident: live.k8s_configmap(c, *ident.split("/", 1)),
+    "serviceaccount": lambda c, ident: live.k8s_service_account(c, *ident.split("/", 1)),
+}
+
+
 def claimed(s: SpecView, target: str) -> Any:
     """What a namespace, ConfigMap or service account the spec names records about its
     owner, for the objects that need no change; None to skip."""
     kind, ident = target.split("/", 2)[1:]
-    if kind == "namespace":
-        current = live.k8s_namespace(s.clients, ident)
-    elif kind == "configmap":
-        ns, name = ident.split("/", 1)
-        current = live.k8s_configmap(s.clients, ns, name)
-    elif kind == "serviceaccount":
-        ns, name = ident.split("/", 1)
-        current = live.k8s_service_account(s.clients, ns, name)
-    else:
+    read = _READERS.get(kind)
+    if read is None:
         return None
+    current = s.raw(target, lambda: read(s.clients, ident), checks.k8s_version)
     return None if current is None else _recorded(current, _owners(current))
 
 
-def record_owner(s: SpecView, target: str) -> Run:
+def record_owner(s: SpecView, target: str) -> list[Call]:
     """--adopt of an object that needs no other change: apply this spec's owner annotations
     to it (server-side apply of those two fields alone)."""
     kind, ident = target.split("/", 2)[1:]
-    api = s.clients.kube()
     if kind == "namespace":
         name, ns = ident, None
-        args: tuple[str, ...] = (ident,)
-        call, api_kind = api.patch_namespace, "Namespace"
+        api_kind = "Namespace"
     else:
         ns, name = ident.split("/", 1)
         api_kind = "ConfigMap" if kind == "configmap" else "ServiceAccount"
-        call = (
-            api.patch_namespaced_config_map
-            if kind == "configmap"
-            else api.patch_namespaced_service_account
-        )
-        args = (name, ns)
     meta: dict[str, Any] = {"name": name, "annotations": s.owner.tags()}
     if ns is not None:
         meta["namespace"] = ns
     body = {"apiVersion": "v1", "kind": api_kind, "metadata": meta}
-
-    def run(done: list[str]) -> None:
-        _kube_write(
-            f"record the owner of {kind} {ident}",
-            call,
-            *args,
-            body,
-            field_manager=MANAGER,
-            force=True,
-            _content_type=APPLY_PATCH,
-        )
-        done.append(f"kubernetes: server-side apply {kind} {ident}: airspec.io/owner")
-
-    return run
+    args = {"kind": kind, "name": name, "namespace": ns, "body": body}
+    args["what"] = f"record the owner of {kind} {ident}"
+    shown = f"kubernetes: server-side apply {kind} {ident}: airspec.io/owner"
+    return [Call(Api.KUBE, "apply", args, shown)]
 
 
 def _differs(current: dict[str, Any], compiled: dict[str, Any]) -> bool:
@@ -312,7 +271,8 @@ def service_account(
         build = tools.tool(Service.HELM)
         built = build(s, target, a, fs, missing, o)
         return built if isinstance(built, list) else [built]
-    current = live.k8s_service_account(s.clients, ns, name)
+    read = lambda: live.k8s_service_account(s.clients, ns, name)  # noqa: E731
+    current = s.raw(target, read, checks.k8s_version)
     if current is None:  # deleted since the dry run read it: the Helm step makes it again
         build = tools.tool(Service.HELM)
         built = build(s, target, a, fs, True, o)
@@ -321,34 +281,26 @@ def service_account(
     owners = _owners(current)
     d = ownership(s, target, fs, o, _recorded(current, owners), _with_managers(what, owners))
     if isinstance(d, Action):
-        annotations = (current.get("metadata") or {}).get("annotations") or {}
-        if (
-            d.verb is Verb.REFUSED
-            and annotations.get("meta.helm.sh/release-name") == r.helm_release
-        ):
+        live_annotations = (current.get("metadata") or {}).get("annotations") or {}
+        if d.verb is Verb.REFUSED and live_annotations.get("meta.helm.sh/release-name") == r.helm_release:
             runbook = (s.out / r.name / "RUNBOOK.md").read_text(encoding="utf-8")
             d.summary += "; or run the Helm step again (its values set the annotation)"
             d.commands, d.cwd = tools.runbook_commands(runbook, "helm"), s.out / r.name
         return [d]
-    api = s.clients.kube()
     adopting = d.verb is Verb.ADOPT
-
-    def annotate(done: list[str]) -> None:
-        if value is None:
-            annotations: dict[str, Any] = {key: None}
-            if adopting:
-                annotations |= s.owner.tags()
-            _kube_write(
-                f"remove annotation {key} from {what}",
-                api.patch_namespaced_service_account,
-                name,
-                ns,
-                {"metadata": {"annotations": annotations}},
-                field_manager=MANAGER,
-                _content_type=MERGE_PATCH,
-            )
-            done.append(f"kubernetes: merge patch {what}: remove {key}")
-            return
+    where = {"kind": "serviceaccount", "name": name, "namespace": ns}
+    if value is None:
+        annotations: dict[str, Any] = {key: None}
+        if adopting:
+            annotations |= s.owner.tags()
+        call = Call(
+            Api.KUBE,
+            "merge-patch",
+            {**where, "body": {"metadata": {"annotations": annotations}}, "what": f"remove annotation {key} from {what}"},
+            f"kubernetes: merge patch {what}: remove {key}",
+            destructive=True,
+        )
+    else:
         body = {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
@@ -358,21 +310,15 @@ def service_account(
                 "annotations": {key: value, **s.owner.tags()},
             },
         }
-        _kube_write(
-            f"annotate {what}",
-            api.patch_namespaced_service_account,
-            name,
-            ns,
-            body,
-            field_manager=MANAGER,
-            force=True,
-            _content_type=APPLY_PATCH,
+        call = Call(
+            Api.KUBE,
+            "apply",
+            {**where, "body": body, "what": f"annotate {what}"},
+            f"kubernetes: server-side apply {what}: {key}",
         )
-        done.append(f"kubernetes: server-side apply {what}: {key}")
-
     summary = d.summary(
         f"remove the identity annotation {key} from {what}"
         if value is None
         else f"annotate {what} with {key}"
     )
-    return [Action(r.name, target, d.verb, summary, fs, annotate)]
+    return [s.action(target, d.verb, summary, fs, [call])]

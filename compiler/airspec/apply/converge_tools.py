@@ -8,12 +8,11 @@ The step is *pending*: the exact commands of RUNBOOK.md's shell blocks are print
 from __future__ import annotations
 
 import re
-import shlex
 import shutil
-import subprocess
-from pathlib import Path
 
-from airspec.apply.actions import Action, ApplyError, Builder, Options, Run, SpecView, Verb
+from airspec.apply import plan as checks
+from airspec.apply.actions import Action, Builder, Options, SpecView, Verb
+from airspec.apply.calls import Api, Call
 from airspec.apply.findings import Finding
 from airspec.apply.owner import recorded_in_annotations
 from airspec.artifact import Artifact, Service
@@ -53,6 +52,7 @@ def tool(service: Service) -> Builder:
     ) -> Action:
         runbook = (s.out / s.r.name / "RUNBOOK.md").read_text(encoding="utf-8")
         commands = runbook_commands(runbook, binary)
+        depends: list[str] = []
         if service in (Service.EKS, Service.GKE) and not missing:
             # the runbook's commands create a cluster (and, on GKE, delete the default pool
             # the create made): never run against a cluster that exists
@@ -67,6 +67,7 @@ def tool(service: Service) -> Builder:
                 + f" --include={group}"
                 for c in creates
             ]
+            depends = [f"eks/cluster/{target.split('/')[2]}"]
         if not commands:
             what = ", ".join(sorted({f.path or f.message for f in fs})) or "settings"
             summary = (
@@ -74,14 +75,17 @@ def tool(service: Service) -> Builder:
                 "cluster: change it with its own tool (eksctl / gcloud container ... update)"
             )
             return Action(s.r.name, target, Verb.MANUAL, summary, fs)
-        return _pending(s, target, fs, o, binary, commands)
+        action = _pending(s, target, fs, o, binary, commands)
+        action.depends += depends
+        return action
 
     return build
 
 
 def _cluster_exists(s: SpecView, target: str) -> bool:
     cluster = target.split("/")[2]
-    return live.eks_cluster(s.clients, cluster, s.r.aws.region) is not None
+    read = lambda: live.eks_cluster(s.clients, cluster, s.r.aws.region)  # noqa: E731
+    return s.raw(f"eks/cluster/{cluster}", read, checks.present) is not None
 
 
 def _pending(
@@ -100,9 +104,14 @@ def _pending(
     if o.with_tools and shutil.which(binary):
         blocked = _helm_blocked(s, o) if binary == "helm" else None
         if blocked is None:
-            action.run = _run_commands(commands, folder)
+            action.calls = [
+                Call(Api.TOOL, "run", {"command": c, "folder": s.r.name}, c) for c in commands
+            ]
+            action.clients = s.clients
         else:
             action.summary += f"; not run: {blocked}"
+        if binary == "helm":
+            action.depends.append(f"kubernetes/namespace/{s.r.namespace}")
     return action
 
 
@@ -112,7 +121,8 @@ def _helm_blocked(s: SpecView, o: Options) -> str | None:
     not provably this spec's. None when it may run (or --adopt)."""
     if o.adopt:
         return None
-    current = live.k8s_namespace(s.clients, s.r.namespace)
+    read = lambda: live.k8s_namespace(s.clients, s.r.namespace)  # noqa: E731
+    current = s.raw(f"kubernetes/namespace/{s.r.namespace}", read, checks.k8s_version)
     if current is None:
         return None  # created by this run's namespace action, as this spec's
     annotations = (current.get("metadata") or {}).get("annotations") or {}
@@ -128,17 +138,3 @@ def _helm_blocked(s: SpecView, o: Options) -> str | None:
 def astro_step(s: SpecView, target: str, fs: list[Finding], o: Options, command: str) -> Action:
     """A Software step: `software/astro-commands.sh` runs the astro CLI."""
     return _pending(s, target, fs, o, "astro", [command])
-
-
-def _run_commands(commands: list[str], cwd: Path) -> Run:
-    def run(done: list[str]) -> None:
-        for command in commands:
-            got = subprocess.run(
-                ["bash", "-euo", "pipefail", "-c", command], cwd=cwd, capture_output=True, text=True
-            )
-            if got.returncode != 0:
-                tail = (got.stderr or got.stdout).strip().splitlines()[-1:] or [""]
-                raise ApplyError(f"{shlex.split(command)[0]} exited {got.returncode}: {tail[0]}")
-            done.append(command)
-
-    return run

@@ -3,7 +3,10 @@
 One Check per live object an artifact names (plus the objects an artifact implies: the
 role's attached policies and OIDC provider, each managed node group, each bucket, each
 service account the chart creates). What to compare is read from the artifacts only; each
-side's normal form comes from `normalize`. `service` is what `--target` selects.
+side's normal form comes from `normalize`. `service` is what `--target` selects. A check
+reads the raw live object (`read`), turns it into its normal form (`form`), and names the
+version it saw (`version`: the API's own version id where it has one, else digests of what
+was read; see `seen`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from functools import partial
 from typing import Any
 
 from airspec.apply import normalize as nf
+from airspec.apply import seen as sv
 from airspec.apply.compare import (
     BroadeningRule,
     added_broadening,
@@ -27,6 +31,12 @@ from airspec.resolved import ResolvedSpec
 
 SERVICES = tuple(str(s) for s in Service)
 Reader = Callable[[live.Clients], Any]
+Form = Callable[[Any], Any]
+Versioner = Callable[[Any], sv.Version]
+
+
+def _whole(raw: Any) -> sv.Version:
+    return {"digest": sv.digest(raw)}
 
 
 @dataclass(frozen=True)
@@ -37,11 +47,16 @@ class Check:
     service: Service
     target: str
     compiled: Any
-    read: Reader  # returns the live normal form, or None when the object does not exist
+    read: Reader  # returns the raw live object, or None when it does not exist
+    form: Form = lambda raw: raw  # the raw object's normal form
+    version: Versioner = _whole  # the identity of the version read
     broadening: BroadeningRule | None = None
     secret_env: frozenset[str] = frozenset()  # env names whose values are secret
     unordered: bool = False  # the normal form's lists are sets (IAM, GCP bindings)
     free_form: bool = True  # False: a policy document (its keys are grammar, never secrets)
+
+    def normal(self, raw: Any) -> Any:
+        return self.form(raw)
 
 
 @dataclass(frozen=True)
@@ -54,37 +69,100 @@ class Inputs:
     others: frozenset[str] = frozenset()  # GCP members of the other specs of this run
 
 
-def _normalized(read: Reader, form: Callable[[Any], Any]) -> Reader:
-    """A reader that returns the normal form of what `read` found (None stays None)."""
+def _tags(tags: Any) -> str:
+    """A digest of AWS tags, as a list of {Key, Value} or a map."""
+    if isinstance(tags, list):
+        tags = {t.get("Key"): t.get("Value") for t in tags}
+    return sv.digest(tags or {})
 
-    def run(c: live.Clients) -> Any:
-        got = read(c)
-        return None if got is None else form(got)
 
-    return run
+def k8s_version(raw: Any) -> sv.Version:
+    return {"resourceVersion": str((raw.get("metadata") or {}).get("resourceVersion", ""))}
+
+
+def etag_version(raw: Any) -> sv.Version:
+    """A GCP object: its etag (a digest of it when it has none)."""
+    etag = raw.get("etag") if isinstance(raw, dict) else None
+    return {"etag": str(etag)} if etag else _whole(raw)
 
 
 def _partition(arn: str) -> str:
     return arn.split(":", 2)[1]
 
 
-def _iam(a: Artifact, target: str, read: Reader) -> Check:
+def _iam(
+    a: Artifact, target: str, read: Reader, document: Form, version: Versioner
+) -> Check:
+    """An IAM document: `document` picks it out of what `read` returns."""
     assert a.live is not None
     part = _partition(a.live.id) if a.live.id.startswith("arn:") else "aws"
     compiled = nf.iam_document(a.content, part)
 
-    def form(doc: Any) -> Any:
-        return nf.align_statements(compiled, nf.iam_document(doc, part))
+    def form(raw: Any) -> Any:
+        return nf.align_statements(compiled, nf.iam_document(document(raw), part))
 
     return Check(
         a.path,
         Service.IAM,
         target,
         compiled,
-        _normalized(read, form),
+        read,
+        form,
+        version,
         iam_broadening,
         unordered=True,
         free_form=False,
+    )
+
+
+def _policy_version(raw: Any) -> sv.Version:
+    return {"default version": str(raw["DefaultVersionId"])}
+
+
+def role_version(raw: Any) -> sv.Version:
+    """A role: its trust policy and its tags (which record its owner)."""
+    return {
+        "trust policy": sv.digest(nf.iam_document(raw["AssumeRolePolicyDocument"], "aws")),
+        "tags": _tags(raw.get("Tags")),
+    }
+
+
+def attachments_version(raw: Any) -> sv.Version:
+    return {"attachments": sv.digest(sorted(raw))}
+
+
+def provider_version(raw: Any) -> sv.Version:
+    return {
+        "client ids": sv.digest(sorted(raw.get("ClientIDList", []))),
+        "tags": _tags(raw.get("Tags")),
+    }
+
+
+def associations_version(raw: Any) -> sv.Version:
+    items = sorted(
+        (x["associationId"], x["serviceAccount"], x.get("roleArn"), x.get("tags")) for x in raw
+    )
+    return {"associations": sv.digest(items)}
+
+
+def bucket_version(raw: Any) -> sv.Version:
+    """A bucket: its region, and for an owned one its Block Public Access, encryption, tags."""
+    return {"settings": sv.digest(raw)}
+
+
+def present(raw: Any) -> sv.Version:
+    """An object whose existence is all that was decided from."""
+    return {"state": "present"}
+
+
+def role_check(a: Artifact, arn: str) -> Check:
+    """The role's trust policy (GetRole: also its tags, which record its owner)."""
+    return _iam(
+        a,
+        f"iam/role/{arn}",
+        partial(live.iam_role, arn=arn),
+        lambda raw: raw["AssumeRolePolicyDocument"],
+        role_version,
     )
 
 
@@ -100,13 +178,14 @@ def _trusted_issuer(trust: Artifact) -> tuple[str, str] | None:
 def _iam_policy(i: Inputs, a: Artifact) -> list[Check]:
     assert a.live is not None
     arn = a.live.id
-    return [_iam(a, f"iam/policy/{arn}", partial(live.iam_policy_document, arn=arn))]
+    read = partial(live.iam_policy, arn=arn)
+    return [_iam(a, f"iam/policy/{arn}", read, lambda raw: raw["Document"], _policy_version)]
 
 
 def _log_reader_trust(i: Inputs, a: Artifact) -> list[Check]:
     assert a.live is not None
     arn = a.live.id
-    return [_iam(a, f"iam/role/{arn}", partial(live.iam_role_trust, arn=arn))]
+    return [role_check(a, arn)]
 
 
 def _trust_policy(i: Inputs, a: Artifact) -> list[Check]:
@@ -116,13 +195,15 @@ def _trust_policy(i: Inputs, a: Artifact) -> list[Check]:
     policy = i.artifacts.find(ArtifactKind.AWS_IAM_POLICY)
     attached = [policy.live.id] if policy is not None and policy.live is not None else []
     checks = [
-        _iam(a, f"iam/role/{arn}", partial(live.iam_role_trust, arn=arn)),
+        role_check(a, arn),
         Check(
             a.path,
             Service.IAM,
             f"iam/role/{arn}#attached-policies",
             nf.attached_policies(attached),
-            _normalized(partial(live.iam_role_attachments, arn=arn), nf.attached_policies),
+            partial(live.iam_role_attachments, arn=arn),
+            nf.attached_policies,
+            attachments_version,
             added_broadening,
             unordered=True,
         ),
@@ -136,7 +217,9 @@ def _trust_policy(i: Inputs, a: Artifact) -> list[Check]:
                 Service.IAM,
                 f"iam/oidc-provider/{provider}",
                 nf.oidc_provider([STS_AUDIENCE]),
-                _normalized(partial(live.oidc_provider, arn=provider), nf.oidc_provider_of_api),
+                partial(live.oidc_provider, arn=provider),
+                nf.oidc_provider_of_api,
+                provider_version,
                 added_broadening,
                 unordered=True,
             )
@@ -148,7 +231,8 @@ def _log_reader_policy(i: Inputs, a: Artifact) -> list[Check]:
     assert a.live is not None
     role, name = a.live.id.split("/", 1)
     read = partial(live.iam_role_policy, role=role, name=name)
-    return [_iam(a, f"iam/role-policy/{a.live.id}", read)]
+    version = lambda raw: {"document": sv.digest(nf.iam_document(raw, "aws"))}  # noqa: E731
+    return [_iam(a, f"iam/role-policy/{a.live.id}", read, lambda raw: raw, version)]
 
 
 def _pinned_issuer(i: Inputs) -> str | None:
@@ -170,7 +254,9 @@ def _existing_eks(i: Inputs, a: Artifact) -> list[Check]:
             Service.EKS,
             f"eks/cluster/{name}",
             nf.eks_issuer(issuer),
-            _normalized(read, form),
+            read,
+            form,
+            _of_form(form),
         )
     ]
 
@@ -187,7 +273,9 @@ def _eksctl_cluster(i: Inputs, a: Artifact) -> list[Check]:
             Service.EKS,
             f"eks/cluster/{name}",
             nf.eks_cluster_of_artifact(cfg, issuer),
-            _normalized(partial(live.eks_cluster, name=name, region=region), form),
+            partial(live.eks_cluster, name=name, region=region),
+            form,
+            _of_form(form),
         )
     ]
     for g in cfg.get("managedNodeGroups", []):
@@ -199,7 +287,9 @@ def _eksctl_cluster(i: Inputs, a: Artifact) -> list[Check]:
                 Service.EKS,
                 f"eks/nodegroup/{name}/{group}",
                 nf.eks_nodegroup_of_artifact(g),
-                _normalized(read, nf.eks_nodegroup_of_api),
+                read,
+                nf.eks_nodegroup_of_api,
+                _of_form(nf.eks_nodegroup_of_api),
             )
         )
     return out
@@ -221,16 +311,18 @@ def _pod_identity(i: Inputs, a: Artifact) -> list[Check]:
             Service.EKS,
             f"eks/addon/{c}/{addon}",
             nf.eks_addon(addon),
-            _normalized(
-                partial(live.eks_addon, cluster=c, name=addon, region=region), nf.eks_addon_of_api
-            ),
+            partial(live.eks_addon, cluster=c, name=addon, region=region),
+            nf.eks_addon_of_api,
+            _of_form(nf.eks_addon_of_api),
         ),
         Check(
             a.path,
             Service.EKS,
             f"eks/pod-identity-associations/{c}/{ns}",
             nf.pod_identity_associations(a.content["associations"]),
-            _normalized(read_associations, form),
+            read_associations,
+            form,
+            associations_version,
             added_broadening,
             unordered=True,
         ),
@@ -249,10 +341,9 @@ def _bucket_checks(r: ResolvedSpec, owner: str | None) -> list[Check]:
             Service.S3,
             f"s3/bucket/{b.name}",
             nf.s3_bucket(r.aws.region, owned=b.owned, owner=owner),
-            _normalized(
-                partial(live.s3_bucket, bucket=b.name, owned=b.owned),
-                partial(nf.s3_bucket_of_api, owner=owner),
-            ),
+            partial(live.s3_bucket, bucket=b.name, owned=b.owned),
+            partial(nf.s3_bucket_of_api, owner=owner),
+            bucket_version,
         )
         for b in r.spec.buckets
     ]
@@ -272,7 +363,9 @@ def _k8s_object(i: Inputs, a: Artifact) -> list[Check]:
             Service.KUBERNETES,
             f"kubernetes/{a.live.type}/{ident}",
             nf.k8s_object(a.content),
-            _normalized(read, nf.k8s_object),
+            read,
+            nf.k8s_object,
+            k8s_version,
         )
     ]
 
@@ -292,7 +385,7 @@ def _secret_env(values: dict[str, Any]) -> frozenset[str]:
 def _helm_values(i: Inputs, a: Artifact) -> list[Check]:
     assert a.live is not None
     ns, release = a.live.id.split("/", 1)
-    read = partial(live.helm_release_values, ns=ns, release=release)
+    read = partial(live.helm_release, ns=ns, release=release)
     return [
         Check(
             a.path,
@@ -300,6 +393,8 @@ def _helm_values(i: Inputs, a: Artifact) -> list[Check]:
             f"helm/release/{ns}/{release}",
             a.content,
             read,
+            lambda raw: raw["config"],
+            lambda raw: {"revision": str(raw["revision"])},
             secret_env=_secret_env(a.content),
         ),
         *_service_account_checks(i.resolved, a.path),
@@ -323,10 +418,9 @@ def _service_account_checks(r: ResolvedSpec, artifact: str) -> list[Check]:
             nf.identity_annotation(
                 key, r.cloud_identity if sa.cloud_access and r.annotates else None
             ),
-            _normalized(
-                partial(live.k8s_service_account, ns=sa.namespace, name=sa.name),
-                partial(nf.identity_annotation_of_api, key=key),
-            ),
+            partial(live.k8s_service_account, ns=sa.namespace, name=sa.name),
+            partial(nf.identity_annotation_of_api, key=key),
+            k8s_version,
             added_broadening,
         )
         for sa in r.service_accounts
@@ -336,8 +430,8 @@ def _service_account_checks(r: ResolvedSpec, artifact: str) -> list[Check]:
 def _gke(a: Artifact, compiled: Any, form: Callable[[Any], Any]) -> list[Check]:
     assert a.live is not None
     name = a.live.id
-    read = _normalized(partial(live.gke_cluster, name=name), form)
-    return [Check(a.path, Service.GKE, f"gke/cluster/{name}", compiled, read)]
+    read = partial(live.gke_cluster, name=name)
+    return [Check(a.path, Service.GKE, f"gke/cluster/{name}", compiled, read, form, etag_version)]
 
 
 def _gke_cluster(i: Inputs, a: Artifact) -> list[Check]:
@@ -370,7 +464,9 @@ def _gcp_iam_bindings(i: Inputs, a: Artifact) -> list[Check]:
                 Service.GCP_IAM,
                 f"gcp-iam/{kind}/{resource}",
                 nf.gcp_bindings(bindings),
-                _normalized(read, form),
+                read,
+                form,
+                etag_version,
                 gcp_broadening,
                 unordered=True,
                 free_form=False,
@@ -389,6 +485,11 @@ def _bindings_of_policy(
     """What of a live policy is this spec's to compare (`normalize.spec_grants`)."""
     grants = nf.spec_grants(policy.get("bindings", []), compiled, ours, owned=owned, others=others)
     return nf.gcp_bindings(grants)
+
+
+def _of_form(form: Form) -> Versioner:
+    """For an object whose API has no version id: a digest of what is compared."""
+    return lambda raw: {"digest": sv.digest(form(raw))}
 
 
 Planner = Callable[[Inputs, Artifact], list[Check]]

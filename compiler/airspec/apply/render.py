@@ -24,6 +24,7 @@ from airspec.apply.findings import (
     ErrorInfo,
     FailedAction,
     Finding,
+    PlanCheck,
     PlannedAction,
     Report,
     Status,
@@ -51,7 +52,7 @@ def shown(text: str) -> str:
     )
 
 
-def _value(value: Any) -> str:
+def shown_value(value: Any) -> str:
     """A finding's value, whole: a report that cut it could hide what changed."""
     if value is None:
         return "—"
@@ -144,8 +145,8 @@ def to_markdown(report: Report) -> str:
                     code(f.artifact),
                     code(f.target),
                     code(f.path or f.message),
-                    code(_value(f.compiled)),
-                    code(_value(f.live)),
+                    code(shown_value(f.compiled)),
+                    code(shown_value(f.live)),
                 ]
                 for f in group
             ]
@@ -180,8 +181,8 @@ def text_report(report: Report) -> str:
                 lines.append(f"    {'path:' if f.path else 'what:':<9} {shown(f.path or f.message)}")
                 if f.path:
                     lines.append(f"    {'':<9} {shown(f.message)}")
-                lines.append(f"    compiled: {_value(f.compiled)}")
-                lines.append(f"    live:     {_value(f.live)}")
+                lines.append(f"    compiled: {shown_value(f.compiled)}")
+                lines.append(f"    live:     {shown_value(f.live)}")
             lines.append("")
     if report.suppressed:
         lines.append(f"{len(report.suppressed)} finding(s) suppressed by .airspecignore")
@@ -224,6 +225,7 @@ def apply_document(
     owners: dict[str, str] | None = None,
     in_sync: Sequence[str] = (),
     error: ErrorInfo | None = None,
+    plan_file: PlanCheck | None = None,
 ) -> ApplyDocument:
     """The plan, and after a run what became of every object it read."""
     from airspec.apply.actions import Verb
@@ -257,6 +259,7 @@ def apply_document(
         plan=[_planned(a) for a in actions],
         result=result,
         error=error,
+        plan_file=plan_file,
     )
 
 
@@ -291,9 +294,22 @@ def outcome_lines(outcome: Outcome) -> list[str]:
     return lines
 
 
+def _plan_file_markdown(p: PlanCheck) -> list[str]:
+    """Which saved plan was applied, and what moved since it was made (then it was not)."""
+    said = "nothing moved since it was made." if not p.moved else "moved since it was made:"
+    lines = [f"Saved plan {code(p.path)} {code(p.digest[:19])}, made {code(p.created)}: {said}", ""]
+    if p.moved:
+        lines += ["| what moved | planned | now |", "|---|---|---|"]
+        lines += [f"| {code(m.what)} | {code(m.planned)} | {code(m.now)} |" for m in p.moved]
+        lines.append("")
+    return lines
+
+
 def apply_markdown(doc: ApplyDocument) -> str:
     """The plan and result as a Markdown summary: a table of actions, then the commands."""
     lines = [f"### airspec apply: {', '.join(doc.specs) or 'no spec read'}", ""]
+    if doc.plan_file is not None:
+        lines += _plan_file_markdown(doc.plan_file)
     if doc.error is not None:
         lines += error_markdown(doc.error)
     if doc.plan:

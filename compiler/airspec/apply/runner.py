@@ -1,4 +1,5 @@
-"""Run checks in parallel (bounded), turn each result into findings, apply the ignore list."""
+"""Run checks in parallel (bounded), turn each result into findings, apply the ignore list;
+record what each read saw (`seen.Seen`: the raw object and its version)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from airspec.apply.findings import Counts, Finding, Report, Status
 from airspec.apply.ignore import IgnoreEntry
 from airspec.apply.plan import Check
 from airspec.apply.redact import redact_text
+from airspec.apply.seen import ABSENT, UNREADABLE, Seen
 from airspec.live import readers as live
 
 ORDER = {Status.BROADENING: 0, Status.ERROR: 1, Status.MISSING: 2, Status.DRIFT: 3}
@@ -38,15 +40,24 @@ def _whole(spec: str, check: Check, status: Status, message: str) -> list[Findin
     ]
 
 
-def _run_one(spec: str, check: Check, clients: live.Clients) -> list[Finding]:
+def _run_one(spec: str, check: Check, clients: live.Clients, seen: Seen) -> list[Finding]:
+    key = (spec, check.target)
     try:
-        got = check.read(clients)
+        raw = check.read(clients)
+        if raw is not None:
+            got, version = check.normal(raw), check.version(raw)
     except live.ReadError as exc:
+        seen.record(key, None, UNREADABLE)
         return _whole(spec, check, Status.ERROR, str(exc))
     except Exception as exc:  # an answer the reader or its normal form cannot take
+        seen.record(key, None, UNREADABLE)
         return _whole(spec, check, Status.ERROR, f"{check.target}: {live.unexpected(exc)}")
-    if got is None:
+    if raw is None:
+        seen.record(key, None, ABSENT)
         return _whole(spec, check, Status.MISSING, "not found live")
+    seen.record(key, raw, version)
+    with seen.lock:
+        seen.forms[key] = (check, got)
     return diff(
         spec,
         check.artifact,
@@ -68,11 +79,14 @@ def run(
     stale: Sequence[str] = (),
     today: dt.date | None = None,
     progress: Callable[[str], None] | None = None,
+    seen: Seen | None = None,
 ) -> Report:
-    """Read every live object (at most `concurrency` at once) and build the report."""
+    """Read every live object (at most `concurrency` at once) and build the report; what
+    each read saw goes into `seen` when given."""
+    seen = seen if seen is not None else Seen()
     jobs = [(w.spec, c, w.clients) for w in work for c in w.checks]
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = [pool.submit(_run_one, spec, c, clients) for spec, c, clients in jobs]
+        futures = [pool.submit(_run_one, spec, c, clients, seen) for spec, c, clients in jobs]
         results: list[list[Finding]] = []
         for (_, check, _), fut in zip(jobs, futures, strict=True):
             results.append(fut.result())

@@ -1,5 +1,7 @@
 """`airspec apply` as one run, with or without --dry-run: compile, guard, read, report; or
-read, plan, confirm, execute, report. The CLI parses options and hands a `Ui` that prints.
+read, plan, confirm, execute, report; or read, plan and save the plan (--plan-out); or load
+a saved plan, compile, read and plan again, refuse if anything it was made from moved, then
+confirm and execute exactly its calls. The CLI parses options and hands a `Ui` that prints.
 
 Every way a run can end goes through `_finish`, which prints exactly one document on stdout
 in the chosen format (text, one JSON document, Markdown), the error included, and decides the
@@ -17,7 +19,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from airspec.apply.actions import ERROR_VERBS, Action, Options, Verb
-from airspec.apply.findings import ApplyDocument, ErrorInfo, Report, Status
+from airspec.apply.findings import (
+    ApplyDocument,
+    ErrorInfo,
+    Moved,
+    PlanCheck,
+    PlanRequest,
+    Report,
+    Status,
+)
+from airspec.apply.planfile import MAX_AGE
 from airspec.apply.redact import redact_text
 from airspec.apply.render import (
     apply_document,
@@ -31,6 +42,7 @@ from airspec.apply.render import (
     to_json,
     to_markdown,
 )
+from airspec.apply.seen import Seen
 from airspec.diagnostics import Diagnostic, format_text
 from airspec.exits import Exit, exit_code
 
@@ -74,6 +86,9 @@ class Request:
     options: Options = field(default_factory=Options)
     yes: bool = False
     fail_on: frozenset[str] = frozenset({"broadening", "missing", "drift"})
+    plan_out: Path | None = None  # --plan-out: write the plan there, change nothing
+    plan_file: Path | None = None  # apply this saved plan (specs and options come from it)
+    max_age: float = MAX_AGE  # seconds: an older plan is refused
 
 
 class _Stop(Exception):
@@ -108,6 +123,8 @@ class _State:
     owners: dict[str, str] = field(default_factory=dict)
     actions: list[Action] = field(default_factory=list)
     in_sync: list[str] = field(default_factory=list)
+    plan_check: PlanCheck | None = None  # apply plan.json: the plan, and what moved
+    checked: int = 0  # live objects read
 
 
 class _SafeLines:
@@ -141,6 +158,8 @@ def run(req: Request, ui: Ui) -> int:
     state = _State()
     try:
         with _terminated_is_interrupted():
+            if req.plan_file is not None:
+                return _apply_plan(req, safe, state)
             return _dry_run(req, safe, state) if req.dry_run else _apply(req, safe, state)
     except _Stop as stop:
         for line in stop.lines:
@@ -189,12 +208,22 @@ def _emit_error(req: Request, ui: Ui, state: _State, stop: _Stop) -> None:
     if req.fmt is Format.text:
         ui.out("".join(format_text(d) + "\n" for d in stop.diagnostics))
         return
-    if req.dry_run:
+    if req.dry_run and req.plan_file is None:
         report = error_report(error, state.specs)
         ui.out(to_json(report) + "\n" if req.fmt is Format.json else to_markdown(report))
         return
+    if req.plan_out is not None and req.fmt is Format.markdown:
+        from airspec.apply.render_plan import plan_error_markdown
+
+        ui.out(plan_error_markdown(error, state.specs))
+        return
     doc = apply_document(
-        state.actions, None, specs=state.specs, owners=state.owners, error=error
+        state.actions,
+        None,
+        specs=state.specs,
+        owners=state.owners,
+        error=error,
+        plan_file=state.plan_check,
     )
     ui.out(apply_json(doc) + "\n" if req.fmt is Format.json else apply_markdown(doc))
 
@@ -251,7 +280,9 @@ def _prepare(req: Request, state: _State) -> Prepared:
     return prepared
 
 
-def _read(req: Request, ui: Ui, prepared: Prepared, stale: list[str]) -> Report:
+def _read(
+    req: Request, ui: Ui, prepared: Prepared, stale: list[str], seen: Seen | None = None
+) -> Report:
     from airspec.apply.runner import run as run_checks
 
     total = sum(len(w.checks) for w in prepared.work)
@@ -262,6 +293,7 @@ def _read(req: Request, ui: Ui, prepared: Prepared, stale: list[str]) -> Report:
             ignores=prepared.ignores,
             stale=stale,
             progress=advance,
+            seen=seen,
         )
 
 
@@ -294,31 +326,170 @@ def _dry_run(req: Request, ui: Ui, state: _State) -> int:
 
 
 def _apply(req: Request, ui: Ui, state: _State) -> int:
-    from airspec.apply import converge
-
     with _interruptible("nothing was changed"):
         prepared = _prepare(req, state)
-        if prepared.stale:
-            lines = [f"airspec: {shown(p)} is not current" for p in prepared.stale]
-            message = (
-                "apply converges to the reviewed out/ tree, and it is stale; run 'airspec "
-                "compile' and review the diff first. Nothing was changed"
-            )
-            raise _Stop("stale", message, Exit.PENDING, lines=[*lines, f"airspec: {message}"])
-        report = _read(req, ui, prepared, [])
-        owners = {k: v for k, v in prepared.owners.items() if v is not None}
-        actions = converge.plan_actions(
-            report, prepared.work, prepared.compiled, req.out, req.options, owners
+        _refuse_stale(prepared)
+        seen = Seen()
+        _plan(req, ui, state, prepared, seen)
+    if req.plan_out is not None:
+        return _save_plan(req, ui, state, prepared, seen)
+    return _run_plan(req, ui, state, merge_on_conflict=True)
+
+
+def _refuse_stale(prepared: Prepared) -> None:
+    if prepared.stale:
+        lines = [f"airspec: {shown(p)} is not current" for p in prepared.stale]
+        message = (
+            "apply converges to the reviewed out/ tree, and it is stale; run 'airspec "
+            "compile' and review the diff first. Nothing was changed"
         )
+        raise _Stop("stale", message, Exit.PENDING, lines=[*lines, f"airspec: {message}"])
+
+
+def _plan(req: Request, ui: Ui, state: _State, prepared: Prepared, seen: Seen) -> list[Action]:
+    """Read live state and decide every action (with its calls)."""
+    from airspec.apply import converge
+
+    report = _read(req, ui, prepared, [], seen)
+    owners = {k: v for k, v in prepared.owners.items() if v is not None}
+    actions = converge.plan_actions(
+        report, prepared.work, prepared.compiled, req.out, req.options, owners, seen
+    )
     state.actions, state.in_sync = actions, _in_sync(prepared, report)
-    runnable = [a for a in actions if a.run is not None]
+    state.checked = report.counts.checked
+    return actions
+
+
+def _save_plan(req: Request, ui: Ui, state: _State, prepared: Prepared, seen: Seen) -> int:
+    """--plan-out: write the plan (nothing is changed) and print it; exit 1 when it holds
+    objects claimed by another spec or unreadable (it is written all the same)."""
+    from airspec.apply import planfile
+    from airspec.apply.render_plan import plan_markdown, plan_text
+
+    assert req.plan_out is not None
+    o = req.options
+    request = PlanRequest(
+        specs=[p.as_posix() for p in req.specs],
+        out=req.out.as_posix(),
+        targets=sorted(req.targets) if req.targets else None,
+        context=req.kube_context,
+        ignore_file=req.ignore_file.as_posix() if req.ignore_file else None,
+        adopt=o.adopt,
+        prune=o.prune,
+        with_tools=o.with_tools,
+    )
+    doc = planfile.build(
+        request,
+        specs=state.specs,
+        owners=state.owners,
+        trees=planfile.trees_on_disk(req.out, [w.spec for w in prepared.work]),
+        seen=seen,
+        actions=state.actions,
+        in_sync=state.in_sync,
+        aws=any(c.resolved is not None and c.resolved.spec.cloud.aws for c in prepared.compiled),
+    )
+    try:
+        planfile.write(req.plan_out, doc)
+    except planfile.PlanError as exc:
+        raise _Stop("plan", f"{exc}; nothing was changed", Exit.ERROR) from None
+    if req.fmt is Format.json:
+        ui.out(planfile.dumps(doc))
+    elif req.fmt is Format.markdown:
+        ui.out(plan_markdown(doc))
+    else:
+        ui.out(plan_text(doc))
+    runnable = sum(a.runnable for a in state.actions)
+    left = sum(not a.runnable and a.verb is not Verb.NOTE for a in state.actions)
+    policy = doc.aws_session_policy
+    if policy is not None and len(planfile.packed(policy)) > planfile.SESSION_POLICY_LIMIT:
+        ui.err(
+            f"airspec: the plan's AWS session policy is {len(planfile.packed(policy))} "
+            f"characters, more than the {planfile.SESSION_POLICY_LIMIT} STS accepts inline: "
+            "an apply job cannot narrow its role to this plan"
+        )
+    errors = [a for a in state.actions if a.verb in ERROR_VERBS]
+    for a in errors:
+        ui.err(f"airspec: {a.verb} {shown(a.target)}: {shown(a.summary)}")
+    ui.err(
+        f"airspec: plan written to {shown(req.plan_out.as_posix())}: {runnable} to apply, "
+        f"{left} left to you; nothing was changed. Apply it with "
+        f"'airspec apply {shown(req.plan_out.as_posix())} --yes'"
+    )
+    return exit_code(error=bool(errors))
+
+
+def _apply_plan(req: Request, ui: Ui, state: _State) -> int:
+    """apply plan.json: the plan's request compiled, read and planned again; refused (exit 1,
+    nothing changed) when the plan is expired, from another airspec, edited, or when a
+    tree, an owner, an object a planned action acts on, or the actions moved."""
+    from airspec.apply import planfile
+
+    assert req.plan_file is not None
+    try:
+        doc = planfile.load(req.plan_file)
+        planfile.check_age(doc, req.max_age)
+    except planfile.PlanError as exc:
+        raise _Stop("plan", f"{exc}; nothing was changed", Exit.ERROR) from None
+    r = doc.request
+    planned = Request(  # the plan's own request: what it was decided from
+        specs=[Path(p) for p in r.specs],
+        out=Path(r.out),
+        targets=r.targets,
+        kube_context=r.context,
+        ignore_file=Path(r.ignore_file) if r.ignore_file else None,
+        concurrency=req.concurrency,
+        fmt=req.fmt,
+        dry_run=False,
+        options=Options(adopt=r.adopt, with_tools=r.with_tools, prune=r.prune),
+        yes=req.yes,
+    )
+    state.plan_check = PlanCheck(
+        path=req.plan_file.as_posix(), digest=doc.digest, created=doc.created
+    )
+    with _interruptible("nothing was changed"):
+        prepared = _prepare(planned, state)
+        names = [w.spec for w in prepared.work]
+        moved = planfile.moved_trees(doc, planfile.trees_on_disk(planned.out, names), r.out)
+        if not moved:
+            moved = [Moved(what=p, planned="current", now="stale") for p in prepared.stale]
+        moved += planfile.moved_owners(doc, state.owners)
+        if not moved:
+            seen = Seen()
+            _plan(planned, ui, state, prepared, seen)
+            moved = planfile.moved_live(doc, seen, state.actions)
+    if moved:
+        state.plan_check = state.plan_check.model_copy(update={"moved": moved})
+        state.actions = []
+        lines = [f"airspec: moved since the plan: {shown(planfile.describe([m]))}" for m in moved]
+        message = (
+            f"refused: {len(moved)} thing(s) moved since the plan was made "
+            f"({planfile.describe(moved)}); nothing was changed. Make a new plan and review it"
+        )
+        raise _Stop("plan", message, Exit.ERROR, lines=[*lines, f"airspec: {shown(message)}"])
+    ui.err(f"airspec: plan {doc.digest[:19]} (made {doc.created}): nothing moved since")
+    if req.dry_run:  # check it, show it, change nothing
+        from airspec.apply.render_plan import plan_markdown, plan_text
+
+        formats = {Format.json: planfile.dumps, Format.markdown: plan_markdown, Format.text: plan_text}
+        ui.out(formats[req.fmt](doc))
+        ui.err("airspec: the plan still applies; nothing was changed (--dry-run)")
+        return exit_code()
+    return _run_plan(planned, ui, state, merge_on_conflict=False)
+
+
+def _run_plan(req: Request, ui: Ui, state: _State, *, merge_on_conflict: bool) -> int:
+    """Show the plan, confirm it, make its calls, report."""
+    from airspec.apply import converge
+
+    actions = state.actions
+    runnable = [a for a in actions if a.runnable]
     notes = [a for a in actions if a.verb is Verb.NOTE]
     left = len(actions) - len(runnable) - len(notes)
     if len(notes) == len(actions):
-        ui.err(f"airspec: in sync ({report.counts.checked} live objects read); nothing to do")
+        ui.err(f"airspec: in sync ({state.checked} live objects read); nothing to do")
         for a in notes:
             ui.err(f"airspec: note: {a.summary}")
-        return _result(req, ui, state, converge.execute(actions))
+        return _result(req, ui, state, converge.execute(actions, req.out))
     ui.err(f"airspec: plan: {len(runnable)} to apply, {left} left to you")
     if req.fmt is Format.text:
         ui.out("\n".join(plan_lines(actions)) + "\n")
@@ -335,7 +506,12 @@ def _apply(req: Request, ui: Ui, state: _State) -> int:
             )
         if not answer:
             raise _Stop("refused", "not confirmed; nothing was changed", Exit.ERROR)
-    outcome = converge.execute(actions, progress=lambda a: ui.err(f"airspec: {a.verb} {a.target}"))
+    outcome = converge.execute(
+        actions,
+        req.out,
+        merge_on_conflict=merge_on_conflict,
+        progress=lambda a: ui.err(f"airspec: {a.verb} {a.target}"),
+    )
     if req.fmt is Format.text and runnable:
         ui.out("\n".join(outcome_lines(outcome)) + "\n")
     return _result(req, ui, state, outcome)
@@ -346,7 +522,12 @@ def _result(req: Request, ui: Ui, state: _State, outcome: Outcome) -> int:
     could not be read, or is claimed by another spec; 130 when interrupted; 3 when steps are
     left to the user (refused, manual, pending, orphaned); else 0."""
     doc: ApplyDocument = apply_document(
-        state.actions, outcome, specs=state.specs, owners=state.owners, in_sync=state.in_sync
+        state.actions,
+        outcome,
+        specs=state.specs,
+        owners=state.owners,
+        in_sync=state.in_sync,
+        plan_file=state.plan_check,
     )
     if req.fmt is Format.json:
         ui.out(apply_json(doc) + "\n")

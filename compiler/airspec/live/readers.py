@@ -245,7 +245,8 @@ def gcp_credentials_project() -> str | None:
     return project or None
 
 
-def iam_policy_document(c: Clients, arn: str) -> Any:
+def iam_policy(c: Clients, arn: str) -> Any:
+    """A managed policy: `DefaultVersionId` and that version's `Document`, or None."""
     iam = c.aws("iam")
     policy = aws_call(f"iam get-policy {arn}", iam.get_policy, PolicyArn=arn)
     if policy is None:
@@ -254,16 +255,19 @@ def iam_policy_document(c: Clients, arn: str) -> Any:
     got = aws_call(
         f"iam get-policy-version {arn}", iam.get_policy_version, PolicyArn=arn, VersionId=version
     )
-    return None if got is None else got["PolicyVersion"]["Document"]
+    if got is None:
+        return None
+    return {"DefaultVersionId": version, "Document": got["PolicyVersion"]["Document"]}
 
 
 def _role_name(arn: str) -> str:
     return arn.split(":role/", 1)[1].rsplit("/", 1)[-1]
 
 
-def iam_role_trust(c: Clients, arn: str) -> Any:
+def iam_role(c: Clients, arn: str) -> Any:
+    """GetRole's `Role` (trust policy, tags), or None."""
     role = aws_call(f"iam get-role {arn}", c.aws("iam").get_role, RoleName=_role_name(arn))
-    return None if role is None else role["Role"]["AssumeRolePolicyDocument"]
+    return None if role is None else role["Role"]
 
 
 def aws_pages(what: str, client: Any, op: str, key: str, **kwargs: Any) -> list[Any] | None:
@@ -454,8 +458,9 @@ def decode_helm_release(data: str) -> dict[str, Any]:
     return release
 
 
-def helm_release_values(c: Clients, ns: str, release: str) -> Any:
-    """User-supplied values of the newest revision of a Helm release, or None."""
+def helm_release(c: Clients, ns: str, release: str) -> Any:
+    """The newest revision of a Helm release: {"revision": N, "config": user-supplied
+    values}, or None."""
     api = c.kube()
     secrets = _kube_call(
         f"list helm release secrets {ns}/{release}",
@@ -482,7 +487,7 @@ def helm_release_values(c: Clients, ns: str, release: str) -> Any:
             f"release record ({type(exc).__name__})"
         ) from None
     config: dict[str, Any] = record.get("config") or {}
-    return config
+    return {"revision": revision(newest), "config": config}
 
 
 # --- GCP readers ------------------------------------------------------------------------------
