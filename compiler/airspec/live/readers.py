@@ -45,6 +45,7 @@ class _Shared:
     def __init__(self, kube_context: str | None) -> None:
         self.kube_context = kube_context
         self.guard = threading.Lock()
+        self.session_lock = threading.Lock()  # botocore: one create_client at a time
         self.locks: dict[Any, threading.Lock] = {}
         self.built: dict[Any, Any] = {}
         self.kube_error: str | None = None
@@ -110,8 +111,12 @@ class Clients:
                 read_timeout=30,
             )
             try:
-                session = botocore.session.get_session()
-                return session.create_client(service, region_name=region, config=config)
+                # one session for the run: its loaders read endpoints, partitions and the
+                # credential chain once; create_client mutates the session's caches, so
+                # clients are made from it one at a time
+                session = self._shared.get("aws-session", botocore.session.get_session)
+                with self._shared.session_lock:
+                    return session.create_client(service, region_name=region, config=config)
             except Exception as exc:  # ProfileNotFound, ConfigParseError, a bad endpoint URL
                 raise ReadError(f"AWS configuration: {type(exc).__name__}: {exc}") from None
 
