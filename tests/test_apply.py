@@ -419,7 +419,11 @@ class GcpWorld:
         )
         self.out = tmp / "out"
         assert invoke(CliRunner(), "compile", str(self.spec), "--out", str(self.out)).exit_code == 0
-        self.env = {"AIRSPEC_GCP_ENDPOINT": gcp.url, "AIRSPEC_READ_RETRIES": "0", "GOOGLE_CLOUD_PROJECT": "acme-data-prod"}
+        self.env = {
+            "AIRSPEC_GCP_ENDPOINT": gcp.url,
+            "AIRSPEC_READ_RETRIES": "0",
+            "GOOGLE_CLOUD_PROJECT": "acme-data-prod",
+        }
 
     def report(self) -> tuple[int, dict[str, Any]]:
         self.gcp.calls.clear()
@@ -641,3 +645,55 @@ def test_clients_are_built_once_per_run_whatever_the_number_of_specs(
         assert a.aws("iam") is shared.for_region("us-east-1").aws("iam")
         assert a.aws("s3") is not b.aws("s3")  # another region, another client
         assert b.aws("s3", "us-east-1") is a.aws("s3")
+
+
+def test_a_dry_run_imports_no_generated_kubernetes_api_or_model(world: World) -> None:
+    """Start-up is most of a dry run (issue 25): the Kubernetes reads go through the official
+    client's ApiClient as plain JSON, so the generated CoreV1Api and its pydantic models of
+    every core/v1 kind (about a second of CPU) are never imported; deepdiff only when
+    something differs; one botocore session serves every AWS client."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    probe = textwrap.dedent(
+        """\
+        import atexit, sys
+        def done():
+            import gc, botocore.session
+            sessions = [o for o in gc.get_objects() if isinstance(o, botocore.session.Session)]
+            print("MODULES", len(sessions), " ".join(sorted(sys.modules)), file=sys.stderr)
+        atexit.register(done)
+        sys.argv = ["airspec", *sys.argv[1:]]
+        from airspec.cli import main
+        main()
+        """
+    )
+    out = str(world.out)
+    got = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            probe,
+            "apply",
+            str(world.spec),
+            "--dry-run",
+            "--out",
+            out,
+            "-f",
+            "json",
+        ],
+        env={**os.environ, **world.env},
+        capture_output=True,
+        text=True,
+    )
+    report = json.loads(got.stdout)
+    assert got.returncode == 0 and report["counts"]["in_sync"] == 15, got.stderr
+    sessions, *modules = got.stderr.rpartition("MODULES ")[2].split()
+    generated = {
+        m for m in modules if m.startswith(("kubernetes.client.api.", "kubernetes.client.models."))
+    }
+    assert generated == set()
+    assert "deepdiff" not in modules
+    assert sessions == "1"

@@ -325,28 +325,23 @@ def _set_policy(call: Call, ctx: Context, done: list[str]) -> None:
 
 # --- Kubernetes -------------------------------------------------------------------------------
 
-_KUBE_PATCH = {
-    "namespace": "patch_namespace",
-    "configmap": "patch_namespaced_config_map",
-    "serviceaccount": "patch_namespaced_service_account",
-}
-
 
 def _kube(call: Call, ctx: Context, done: list[str]) -> None:
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
 
     a = call.args
-    api = ctx.clients.kube()
-    fn = getattr(api, _KUBE_PATCH[a["kind"]])
-    where = (a["name"],) if a["kind"] == "namespace" else (a["name"], a["namespace"])
+    namespace = None if a["kind"] == "namespace" else a["namespace"]
+    path = live.kube_path(a["kind"], a["name"], namespace)
+    query = [("fieldManager", MANAGER)]
     if call.op == "apply":
-        options: dict[str, Any] = {"force": True, "_content_type": APPLY_PATCH}
+        content_type, query = APPLY_PATCH, [*query, ("force", "true")]
     else:
-        options = {"_content_type": MERGE_PATCH}
-    what = a.get("what", f"{a['kind']} {'/'.join(reversed(where))}")
+        content_type = MERGE_PATCH
+    where = a["name"] if namespace is None else f"{namespace}/{a['name']}"
+    what = a.get("what", f"{a['kind']} {where}")
     try:
-        fn(*where, a["body"], field_manager=MANAGER, **options)
+        ctx.clients.kube().patch(path, a["body"], content_type=content_type, query=query)
     except ApiException as exc:
         detail = ""
         with contextlib.suppress(ValueError, AttributeError):

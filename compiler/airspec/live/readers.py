@@ -21,6 +21,7 @@ import os
 import threading
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 RETRIES = int(os.environ.get("AIRSPEC_READ_RETRIES", "4"))  # retries on throttling / 5xx
 GCP_ENDPOINT_ENV = "AIRSPEC_GCP_ENDPOINT"
@@ -127,7 +128,7 @@ class Clients:
         shared = self._shared
 
         def build() -> Any:
-            from kubernetes import client, config
+            from kubernetes import config
 
             if shared.kube_error is not None:  # reported once per target, not retried
                 raise ReadError(shared.kube_error)
@@ -143,7 +144,7 @@ class Clients:
                 shared.kube_error = f"no usable kubeconfig: {type(exc).__name__} {detail}"
                 raise ReadError(shared.kube_error.strip()) from None
             api_client.configuration.retries = RETRIES
-            return client.CoreV1Api(api_client)
+            return KubeApi(api_client)
 
         return shared.get("kube", build)
 
@@ -408,6 +409,75 @@ def s3_bucket(c: Clients, bucket: str, owned: bool = False) -> Any:
     return got
 
 
+# --- Kubernetes REST ---------------------------------------------------------------------------
+
+_KUBE_COLLECTIONS = {
+    "namespace": "namespaces",
+    "configmap": "configmaps",
+    "serviceaccount": "serviceaccounts",
+}
+
+
+def kube_path(kind: str, name: str, namespace: str | None = None) -> str:
+    """The REST path of a core/v1 object (a Namespace has none of its own namespace)."""
+    collection = _KUBE_COLLECTIONS[kind]
+    if kind == "namespace":
+        return f"/api/v1/{collection}/{quote(name, safe='')}"
+    assert namespace is not None
+    return f"/api/v1/namespaces/{quote(namespace, safe='')}/{collection}/{quote(name, safe='')}"
+
+
+class KubeApi:
+    """The few Kubernetes REST calls airspec makes (get, a label-selected list, patch), as
+    plain JSON through the official client's ApiClient: its kubeconfig, authentication, TLS
+    and retries. The generated CoreV1Api would import the pydantic model of every core/v1
+    kind (about a second of CPU, more than the rest of a dry run's start) only to build
+    objects that airspec turns straight back into JSON; the JSON is also exactly what the
+    API server sent."""
+
+    def __init__(self, api_client: Any) -> None:
+        self.api_client = api_client
+
+    def get(self, path: str, *, query: list[tuple[str, str]] | None = None) -> Any:
+        return self.call("GET", path, query=query)
+
+    def patch(
+        self, path: str, body: Any, *, content_type: str, query: list[tuple[str, str]]
+    ) -> Any:
+        return self.call("PATCH", path, body=body, content_type=content_type, query=query)
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+    ) -> Any:
+        """The decoded JSON answer; kubernetes.client's ApiException for any other status
+        than 2xx (its `body` is the answer's text, a Status object)."""
+        from kubernetes.client.exceptions import ApiException
+
+        headers = {"Accept": "application/json"}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        request = self.api_client.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=query or [],
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api_client.call_api(*request)
+        response.read()
+        text = (response.data or b"").decode("utf-8", "replace")
+        if not 200 <= response.status <= 299:
+            raise ApiException.from_response(http_resp=response, body=text, data=None)
+        return json.loads(text)
+
+
 # --- Kubernetes readers -----------------------------------------------------------------------
 
 
@@ -427,30 +497,18 @@ def _kube_call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise ReadError(f"{what}: {unexpected(exc)}") from None
 
 
-def _plain(c: Clients, obj: Any) -> Any:
-    return None if obj is None else c.kube().api_client.sanitize_for_serialization(obj)
-
-
 def k8s_namespace(c: Clients, name: str) -> Any:
-    api = c.kube()
-    return _plain(c, _kube_call(f"get namespace {name}", api.read_namespace, name))
+    return _kube_call(f"get namespace {name}", c.kube().get, kube_path("namespace", name))
 
 
 def k8s_configmap(c: Clients, ns: str, name: str) -> Any:
-    api = c.kube()
-    return _plain(
-        c, _kube_call(f"get configmap {ns}/{name}", api.read_namespaced_config_map, name, ns)
-    )
+    path = kube_path("configmap", name, ns)
+    return _kube_call(f"get configmap {ns}/{name}", c.kube().get, path)
 
 
 def k8s_service_account(c: Clients, ns: str, name: str) -> Any:
-    api = c.kube()
-    return _plain(
-        c,
-        _kube_call(
-            f"get serviceaccount {ns}/{name}", api.read_namespaced_service_account, name, ns
-        ),
-    )
+    path = kube_path("serviceaccount", name, ns)
+    return _kube_call(f"get serviceaccount {ns}/{name}", c.kube().get, path)
 
 
 def decode_helm_release(data: str) -> dict[str, Any]:
@@ -466,29 +524,29 @@ def decode_helm_release(data: str) -> dict[str, Any]:
 def helm_release(c: Clients, ns: str, release: str) -> Any:
     """The newest revision of a Helm release: {"revision": N, "config": user-supplied
     values}, or None."""
-    api = c.kube()
     secrets = _kube_call(
         f"list helm release secrets {ns}/{release}",
-        api.list_namespaced_secret,
-        ns,
-        label_selector=f"owner=helm,name={release}",
+        c.kube().get,
+        f"/api/v1/namespaces/{quote(ns, safe='')}/secrets",
+        query=[("labelSelector", f"owner=helm,name={release}")],
     )
-    items = [] if secrets is None else secrets.items
+    items = [] if secrets is None else secrets.get("items") or []
     if not items:
         return None
 
     def revision(s: Any) -> int:
         try:
-            return int((s.metadata.labels or {}).get("version", "0"))
+            return int(((s.get("metadata") or {}).get("labels") or {}).get("version", "0"))
         except ValueError:
             return 0
 
     newest = max(items, key=revision)
     try:
-        record = decode_helm_release((newest.data or {})["release"])
-    except (KeyError, ValueError, OSError) as exc:
+        record = decode_helm_release((newest.get("data") or {})["release"])
+    except (KeyError, ValueError, OSError, TypeError) as exc:
+        name = (newest.get("metadata") or {}).get("name", "?")
         raise ReadError(
-            f"helm release {ns}/{release}: Secret {newest.metadata.name} is not a Helm 3 "
+            f"helm release {ns}/{release}: Secret {name} is not a Helm 3 "
             f"release record ({type(exc).__name__})"
         ) from None
     config: dict[str, Any] = record.get("config") or {}
