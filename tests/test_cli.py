@@ -173,3 +173,30 @@ def test_explain_every_code(runner: CliRunner) -> None:
 def test_help(runner: CliRunner, args: list[str]) -> None:
     result = invoke(runner, *args)
     assert result.exit_code == 0 and "Usage" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["validate", "compile", "apply", "review", "init", "explain"])
+def test_help_paragraphs_are_reflowed_not_broken_where_the_source_wraps(command: str) -> None:
+    """Each paragraph of a command's description is laid out by the terminal's width, not by
+    the docstring's line breaks (typer keeps those; rich then wraps again: ragged help)."""
+    import inspect
+    import re
+
+    from airspec.cli import app
+
+    (info,) = [
+        i
+        for i in app.registered_commands
+        if (i.name or i.callback.__name__) in (command, f"{command}_")
+    ]
+    doc = inspect.getdoc(info.callback) or ""
+    got = subprocess.run(
+        [sys.executable, "-m", "airspec", command, "--help"],
+        env={**os.environ, "COLUMNS": "5000", "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+    )
+    lines = [re.sub(r"\s+", " ", line).strip(" │") for line in got.stdout.splitlines()]
+    for paragraph in doc.split("\n\n"):
+        one_line = " ".join(part.strip() for part in paragraph.splitlines())
+        assert any(one_line in line for line in lines), (one_line, got.stdout[:2000])

@@ -833,6 +833,25 @@ def explain(
     print(f"{rule.code} {rule.name}\n\n{rule.doc}")
 
 
+def _one_line_paragraphs(app: typer.Typer) -> None:
+    """Each paragraph of a command's help as one line: typer keeps the single line breaks of a
+    docstring's later paragraphs and rich wraps them again, which leaves ragged help in a
+    terminal narrower than the source (80 columns). A paragraph starting with \\b keeps its
+    lines, as click's convention has it."""
+    import inspect
+
+    for info in app.registered_commands:
+        doc = info.help or inspect.getdoc(info.callback) or ""
+        paragraphs = doc.split("\n\n")
+        info.help = "\n\n".join(
+            p if p.startswith("\b") else " ".join(line.strip() for line in p.splitlines())
+            for p in paragraphs
+        )
+
+
+_one_line_paragraphs(app)
+
+
 def main() -> None:
     """Console entry point: no traceback reaches the user."""
     try:
