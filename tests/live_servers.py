@@ -243,13 +243,14 @@ class RecordingMotoServer(ThreadedMotoServer):
 
 def moto_env(url: str) -> dict[str, str]:
     """The environment that points the CLI's boto3 at the moto server at `url` (moto's test
-    keys, us-east-1), without read retries."""
+    keys, us-east-1), without read retries and with short write backoff."""
     return {
         "AWS_ENDPOINT_URL": url,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AIRSPEC_READ_RETRIES": "0",
+        "AIRSPEC_BACKOFF_SECONDS": "0.01",  # IAM's eventual consistency is moto's at once
     }
 
 

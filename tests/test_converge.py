@@ -361,3 +361,19 @@ def test_a_failing_read_inside_an_action_is_reported_not_a_traceback(account: Ac
     assert "ServiceFailure" in text
     assert "Traceback" not in text
     assert mutating == []
+
+
+@pytest.mark.parametrize(
+    ("value", "first"),
+    [(None, 0.5), ("0.01", 0.01), ("0", 0.0), ("-3", 0.0), ("x", 0.5), ("nan", 0.5)],
+)
+def test_write_backoff_doubles_from_the_setting_and_ignores_nonsense(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, first: float
+) -> None:
+    from airspec.apply.calls import retry_delays
+
+    if value is None:
+        monkeypatch.delenv("AIRSPEC_BACKOFF_SECONDS", raising=False)
+    else:
+        monkeypatch.setenv("AIRSPEC_BACKOFF_SECONDS", value)
+    assert retry_delays() == [first, first * 2, first * 4, first * 8, first * 16]

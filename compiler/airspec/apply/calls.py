@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shlex
 import subprocess
 import time
@@ -33,7 +34,22 @@ from typing import Any
 
 from airspec.live import readers as live
 
-RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)  # eventual consistency, conflicts: bounded backoff
+
+def retry_delays() -> list[float]:
+    """The waits before each retry on IAM's eventual consistency or a GCP etag conflict:
+    bounded, doubling from AIRSPEC_BACKOFF_SECONDS (default 0.5: 0.5 + 1 + 2 + 4 + 8 = 15.5 s
+    at most for one call). Read at each call: the environment is the run's."""
+    import math
+
+    try:
+        first = float(os.environ.get("AIRSPEC_BACKOFF_SECONDS", "0.5"))
+    except ValueError:
+        first = 0.5
+    if not math.isfinite(first):  # nan, inf: the default
+        first = 0.5
+    return [max(0.0, first) * 2**i for i in range(5)]
+
+
 # IAM answers these for a role, policy or provider created a moment ago (IAM user guide,
 # "Changes that I make are not always immediately visible")
 EVENTUAL = frozenset({"NoSuchEntity", "MalformedPolicyDocument", "InvalidInput"})
@@ -114,7 +130,7 @@ def aws_call(what: str, fn: Any, *, retry: bool = False, **kwargs: Any) -> Any:
     with bounded backoff. Raises ApplyError."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    delays = list(RETRY_DELAYS) if retry else []
+    delays = retry_delays() if retry else []
     while True:
         try:
             return fn(**kwargs)
@@ -280,7 +296,7 @@ def _set_policy(call: Call, ctx: Context, done: list[str]) -> None:
     a = call.args
     kind, resource = a["kind"], a["resource"]
     bindings, etag = list(a["bindings"]), a.get("etag")
-    waits = list(RETRY_DELAYS)
+    waits = retry_delays()
 
     def moved(why: str) -> None:
         if not ctx.merge_on_conflict:
