@@ -210,6 +210,173 @@ def _actions_step(script: str, cwd: Path, env: dict[str, str], files: Path) -> t
     return got.returncode, outputs
 
 
+def _comment_digest(comment: str) -> str:
+    """The digest the plan comment pins, read as the apply job reads it (its grep)."""
+    found = re.findall(r"^\*\*Plan `(sha256:[0-9a-f]{64})`\*\*", comment, flags=re.M)
+    assert found, comment[:500]
+    return found[0]
+
+
+# A stand-in for the GitHub CLI on the runner: `gh api PATH [--jq EXPR] [--paginate]` answers
+# the JSON stored for PATH (its query string recorded, not applied: the step must filter what
+# it is given), through the real jq for --jq as gh does (gh's --jq prints strings raw).
+FAKE_GH = """\
+import json, os, subprocess, sys
+args = sys.argv[1:]
+assert args[0] == "api", args
+path, jq = args[1], None
+if "--jq" in args:
+    jq = args[args.index("--jq") + 1]
+with open(os.environ["FAKE_GH_LOG"], "a") as log:
+    log.write(path + "\\n")
+routes = json.load(open(os.environ["FAKE_GH_ROUTES"]))
+body = routes.get(path.split("?")[0])
+if body is None:
+    sys.stderr.write("gh: Not Found (HTTP 404)\\n")
+    sys.exit(1)
+text = json.dumps(body)
+if jq is None:
+    sys.stdout.write(text)
+else:
+    sys.stdout.write(subprocess.run(["jq", "-r", jq], input=text, capture_output=True,
+                                    text=True, check=True).stdout)
+"""
+
+REPO = "acme/platform"
+MERGE, HEAD = "m" * 40, "a" * 40
+DIGEST = "sha256:" + "d" * 64
+
+
+def _run_of(run_id: int, *, created: str, workflow_id: int = 55, event: str = "pull_request",
+            head: str = HEAD, prs: tuple[int, ...] = (7,)) -> dict[str, Any]:
+    return {
+        "id": run_id,
+        "workflow_id": workflow_id,
+        "event": event,
+        "head_sha": head,
+        "created_at": created,
+        "path": ".github/workflows/airspec.yml",
+        "pull_requests": [{"number": n, "head": {"sha": head}} for n in prs],
+    }
+
+
+def _plan_comment(digest: str) -> str:
+    return f"<!-- airspec-plan -->\n### airspec plan: `demo`\n\n**1 to apply**\n\n**Plan `{digest}`**\n"
+
+
+def _routes(runs: list[dict[str, Any]], comments: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        f"repos/{REPO}/commits/{MERGE}/pulls": [
+            {"number": 9, "merged_at": None, "merge_commit_sha": "x" * 40, "head": {"sha": "b" * 40}},
+            {"number": 7, "merged_at": "2026-11-28T10:10:00Z", "merge_commit_sha": MERGE,
+             "head": {"sha": HEAD}},
+        ],
+        f"repos/{REPO}/actions/workflows/airspec.yml": {"id": 55, "path": ".github/workflows/airspec.yml"},
+        f"repos/{REPO}/actions/workflows/airspec.yml/runs": {
+            "total_count": len(runs), "workflow_runs": runs
+        },
+        f"repos/{REPO}/issues/7/comments": comments,
+        **{f"repos/{REPO}/issues/comments/{c['id']}": c for c in comments},
+    }
+
+
+def _find_plan(tmp_path: Path, routes: dict[str, Any]) -> tuple[int, dict[str, str], list[str]]:
+    """The apply job's `Find the reviewed plan` step, as written, with the fake gh."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    gh = bin_dir / "gh"
+    gh.write_text(f"#!{sys.executable}\n{FAKE_GH}")
+    gh.chmod(0o755)
+    (tmp_path / "routes.json").write_text(json.dumps(routes))
+    log = tmp_path / "gh.log"
+    log.write_text("")
+    files = tmp_path / "runner"
+    files.mkdir(exist_ok=True)
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "FAKE_GH_ROUTES": str(tmp_path / "routes.json"),
+        "FAKE_GH_LOG": str(log),
+        "GITHUB_REPOSITORY": REPO,
+        "GITHUB_SHA": MERGE,
+        "GITHUB_WORKFLOW_REF": f"{REPO}/.github/workflows/airspec.yml@refs/heads/main",
+        "GH_TOKEN": "t",
+        "RUN": "",
+        "RUN_DIGEST": "",
+    }
+    script = _step("Find the reviewed plan")
+    output = files / "output"
+    output.write_text("")
+    argv = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script]
+    got = subprocess.run(
+        argv, cwd=tmp_path, env={**os.environ, **env, "GITHUB_OUTPUT": str(output)},
+        capture_output=True, text=True, timeout=60,
+    )
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
+    return got.returncode, outputs, log.read_text().splitlines()
+
+
+BOT = {"login": "github-actions[bot]"}
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="the steps use jq, as on GitHub's runners")
+def test_the_apply_job_takes_the_plan_of_this_workflows_run_for_this_pull_request(
+    tmp_path: Path,
+) -> None:
+    """Runs uploaded later at the same commit - by another workflow file, by a push, by a
+    second pull request from the same head branch, at another commit - are not the reviewed
+    run: the step takes run 101, newest of the runs of this workflow file's pull_request
+    event for pull request 7 at its last commit."""
+    runs = [
+        _run_of(101, created="2026-11-28T10:00:00Z"),
+        _run_of(202, created="2026-11-28T10:05:00Z", workflow_id=66),  # another workflow file
+        _run_of(303, created="2026-11-28T10:06:00Z", prs=(8,)),  # another PR, same head
+        _run_of(404, created="2026-11-28T10:07:00Z", event="push"),
+        _run_of(505, created="2026-11-28T10:08:00Z", head="c" * 40),
+        _run_of(606, created="2026-11-28T10:09:00Z", prs=()),  # a fork's run: no PR listed
+    ]
+    comments = [{"id": 3, "user": BOT, "body": _plan_comment(DIGEST)}]
+    code, outputs, calls = _find_plan(tmp_path, _routes(runs, comments))
+    assert code == 0, outputs
+    assert outputs == {"name": "airspec-plan-7", "run-id": "101", "digest": DIGEST}
+    listing = next(c for c in calls if c.startswith(f"repos/{REPO}/actions/workflows/airspec.yml/runs"))
+    assert "event=pull_request" in listing and f"head_sha={HEAD}" in listing
+    # no run of this workflow planned pull request 7 at its last commit: nothing applied
+    code, outputs, _ = _find_plan(tmp_path, _routes(runs[1:], comments))
+    assert code == 1 and "run-id" not in outputs
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="the steps use jq, as on GitHub's runners")
+def test_the_apply_job_pins_the_plan_to_the_bots_reviewed_comment(tmp_path: Path) -> None:
+    """The digest passed to --expect-digest is the one the bot's plan comment shows: not a
+    person's comment that starts with the marker, not a digest written further down by a
+    value; no bot comment, or no digest line in it: nothing applied."""
+    runs = [_run_of(101, created="2026-11-28T10:00:00Z")]
+    forged = "sha256:" + "e" * 64
+    comments = [
+        {"id": 1, "user": {"login": "mallory"}, "body": _plan_comment(forged)},
+        {"id": 3, "user": BOT, "body": _plan_comment(DIGEST) + f"\n**Plan `{forged}`**\n"},
+    ]
+    code, outputs, _ = _find_plan(tmp_path, _routes(runs, comments))
+    assert code == 0 and outputs["digest"] == DIGEST
+    code, outputs, _ = _find_plan(tmp_path, _routes(runs, comments[:1]))
+    assert code == 1 and "digest" not in outputs
+    no_line = [{"id": 3, "user": BOT, "body": "<!-- airspec-plan -->\nPlan sha256:abc\n"}]
+    code, outputs, _ = _find_plan(tmp_path, _routes(runs, no_line))
+    assert code == 1 and "digest" not in outputs
+    # the apply step passes it on
+    apply = _step("Apply exactly the reviewed plan")
+    assert '--expect-digest "$DIGEST"' in apply
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="the steps use jq, as on GitHub's runners")
+def test_the_apply_job_by_hand_needs_the_digest(tmp_path: Path) -> None:
+    script = _step("Find the reviewed plan")
+    code, outputs = _actions_step(script, tmp_path, {"RUN": "123", "RUN_DIGEST": ""}, tmp_path)
+    assert code == 1 and "run-id" not in outputs
+    code, outputs = _actions_step(script, tmp_path, {"RUN": "123", "RUN_DIGEST": DIGEST}, tmp_path)
+    assert code == 0 and outputs == {"name": "airspec-plan-run", "run-id": "123", "digest": DIGEST}
+
+
 @pytest.mark.skipif(shutil.which("jq") is None, reason="the steps use jq, as on GitHub's runners")
 def test_the_plan_and_apply_jobs_as_a_consumer_repository_runs_them(tmp_path: Path) -> None:
     """The `plan` job's step in a consumer repository (against moto): a plan file and the
@@ -251,7 +418,11 @@ def test_the_plan_and_apply_jobs_as_a_consumer_repository_runs_them(tmp_path: Pa
         policy = json.loads(outputs["policy"])
         assert policy == json.loads((repo / "plan.json").read_text())["aws_session_policy"]
         assert any("iam:CreateRole" in st["Action"] for st in policy["Statement"])
-        code, _ = _actions_step(_step("Apply exactly the reviewed plan"), repo, env, files)
+        digest = _comment_digest(comment)
+        assert digest == json.loads((repo / "plan.json").read_text())["digest"]
+        code, _ = _actions_step(
+            _step("Apply exactly the reviewed plan"), repo, {**env, "DIGEST": digest}, files
+        )
         summary = (files / "summary").read_text()
         assert code == 0, summary
         assert "### airspec apply" in summary
@@ -259,15 +430,30 @@ def test_the_plan_and_apply_jobs_as_a_consumer_repository_runs_them(tmp_path: Pa
         assert {r["RoleName"] for r in iam.list_roles()["Roles"]} >= {"AirflowS3LoggerXComRole"}
         assert "/api/v1/namespaces/airflow-agents" in kube.objects
         assert "helm upgrade --install" in summary  # the chart's step is left to the user
+        first_plan = (repo / "plan.json").read_text()
         # the next pull request is planned, but another one changes out/ and merges first
         spec.write_text(spec.read_text().replace("prefix: xcom,", "prefix: xcom-v2,"))
         assert _run(["airspec", "compile", "specs/"], repo).returncode == 0
         assert _actions_step(_step("Plan"), repo, env, files)[0] == 0
         shutil.copy(repo / "plan.json", repo / "reviewed" / "plan.json")
+        digest = _comment_digest((repo / "plan.md").read_text())
+        # a plan that is not the reviewed one (here: the previous one) is refused
+        moto.recorder.calls.clear()
+        code, _ = _actions_step(
+            _step("Apply exactly the reviewed plan"),
+            repo,
+            {**env, "DIGEST": json.loads(first_plan)["digest"]},
+            files,
+        )
+        summary = (files / "summary").read_text()
+        assert code == 1 and "this is not the reviewed plan" in summary, summary
+        assert not [c for c in moto.recorder.calls if aws_call_mutates(c)]
         spec.write_text(spec.read_text().replace("prefix: xcom-v2,", "prefix: xcom-v3,"))
         assert _run(["airspec", "compile", "specs/"], repo).returncode == 0
         moto.recorder.calls.clear()
-        code, _ = _actions_step(_step("Apply exactly the reviewed plan"), repo, env, files)
+        code, _ = _actions_step(
+            _step("Apply exactly the reviewed plan"), repo, {**env, "DIGEST": digest}, files
+        )
         summary = (files / "summary").read_text()
         assert code == 1, summary
         assert "moved since the plan was made" in summary and "iam-policy.json" in summary

@@ -490,6 +490,14 @@ def apply(
             help="With a plan file: refuse a plan older than this (90s, 30m, 4h, 1d).",
         ),
     ] = "4h",
+    expect_digest: Annotated[
+        str | None,
+        typer.Option(
+            "--expect-digest",
+            help="With a plan file: apply it only if its digest is this one (sha256:…, as the "
+            "reviewed plan comment prints it); any other file, or an edited one, is refused.",
+        ),
+    ] = None,
 ) -> None:
     """Make live AWS, Kubernetes and GCP state match the compiled artifacts (--dry-run: only report drift).
 
@@ -497,14 +505,14 @@ def apply(
 
     Without --dry-run: the drift becomes a plan (create, update, adopt; refused, claimed, manual, pending and unreadable objects listed), shown and confirmed (--yes to skip), then run in dependency order, stopping at the first failure or Ctrl-C; every call made is listed, a failed action's included. Converged: IAM (OIDC provider, policy, role, attachments, log-reader role), owned S3 buckets, EKS Pod Identity (add-on, associations), Kubernetes (k8s/ manifests by server-side apply as field manager airspec; service accounts' identity annotation), GCP (the service account; IAM policies by read-modify-write with the etag, changing only the bindings this spec wrote). Cluster and Helm steps are pending: printed, or run with --with-tools.
 
-    Saved plans: --plan-out plan.json writes the plan and changes nothing. `airspec apply plan.json --dry-run` checks it and prints it. `airspec apply plan.json --yes` compiles, reads and plans again with the plan's own specs and options, and makes exactly its calls in order; it refuses (exit 1, nothing changed, naming what moved) when an out/ tree differs from the plan's digests, a live object a planned action acts on has another version, the actions differ, the plan is older than --max-age, or it was made by another airspec.
+    Saved plans: --plan-out plan.json writes the plan and changes nothing. `airspec apply plan.json --dry-run` checks it and prints it. `airspec apply plan.json --yes --expect-digest sha256:…` (the digest the reviewed plan comment prints: any other file, or an edited one, is refused) compiles, reads and plans again with the plan's own specs and options, and makes exactly its calls in order; it refuses (exit 1, nothing changed, naming what moved) when an out/ tree differs from the plan's digests, a live object a planned action acts on has another version, the actions differ, the plan is older than --max-age, or it was made by another airspec.
 
     Ownership: what apply creates records this spec's owner identity (the spec's git repository and metadata.name: tags airspec.io/owner and airspec.io/spec; Kubernetes: annotations of those names; a Google service account: its description). An object recorded for another owner is claimed: never changed or pruned (exit 1). An object with no owner recorded is changed only with --adopt. Orphans tagged with this spec's owner are listed; --prune deletes them. Buckets are never deleted; the cluster's OIDC provider is shared and never loses an audience.
 
     Exit 0 in sync, 1 error (unreadable, claimed, failed, refused to start), 2 out/ stale, 3 drift found (dry run) or steps left to you (apply), 4 stale and drift (dry run), 130 interrupted.
     """
     from airspec.apply.actions import Options
-    from airspec.apply.planfile import parse_age
+    from airspec.apply.planfile import DIGEST, parse_age
     from airspec.apply.session import Format, Request, run
 
     plan_file = _plan_file(specs)
@@ -529,9 +537,20 @@ def apply(
                 f"{', '.join(given)}: a plan file records the specs and options it was made "
                 f"with; apply {plan_file} as it is, or make a new plan"
             )
+    elif expect_digest is not None:
+        raise typer.BadParameter(
+            "--expect-digest pins a saved plan: give the plan file (airspec apply PLAN.json "
+            "--yes --expect-digest sha256:…)"
+        )
     elif plan_out is not None and (dry_run or yes):
         raise typer.BadParameter(
             "--plan-out writes a plan and changes nothing: drop --dry-run and --yes"
+        )
+    if expect_digest is not None and not DIGEST.fullmatch(expect_digest):
+        raise typer.BadParameter(
+            f"'{expect_digest}' is not a plan digest: sha256: and 64 hex digits, as the plan "
+            "comment prints it",
+            param_hint="--expect-digest",
         )
     try:
         age = parse_age(max_age)
@@ -552,6 +571,7 @@ def apply(
         plan_out=plan_out,
         plan_file=plan_file,
         max_age=age,
+        expect_digest=expect_digest,
     )
     raise typer.Exit(run(request, _TerminalUi()))
 

@@ -5,9 +5,18 @@ the compiled trees (a digest per file of out/<name>/), the live version of every
 (`seen`), and each action with its calls (arguments redacted, and a digest of everything the
 call sends). It is not a program: `apply plan.json` compiles, reads and decides again with
 the plan's own request, and makes the calls only when nothing moved - the trees, every object
-a planned action acts on or was decided from, the actions and their call digests - so a
-plan edited or swapped on its way from the pull request to the merge can make apply refuse,
-never make it do something else.
+a planned action acts on or was decided from, the actions and their call digests.
+
+What the plan's own digest protects against, and what it does not. The digest is a plain
+sha256 of the document: anyone can recompute it after an edit, so on its own it catches
+accidents (a truncated or hand-mangled file), not an adversary. The request fields (specs,
+out, targets, --adopt, --prune, --with-tools...) come from the file, and a plan made with
+--adopt from the same commit decides - and then applies - other actions than the reviewed
+one. What ties the applied file to the reviewed one is `apply plan.json --expect-digest
+sha256:...`, with the digest copied from the reviewed comment (which prints it in full, with
+the options that change what apply may do): any other file, or an edited one, is refused
+before anything is read. It is not a signature: whoever can edit both the reviewed comment
+and the plan artifact can make apply do anything the apply role allows.
 """
 
 from __future__ import annotations
@@ -236,6 +245,45 @@ def dumps(doc: PlanDocument) -> str:
     return json.dumps(doc.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
 
 
+def check_target(path: Path, specs: Sequence[Path], out: Path) -> None:
+    """Refuse a --plan-out path that would overwrite an input of the run: one of the specs,
+    anything under the out/ folder, or an existing file that is not an airspec plan (a
+    lock file, a constraints file, the ignore file...). Raises PlanError; nothing is
+    written."""
+    target = path.resolve()
+    for spec in specs:
+        if spec.resolve() == target:
+            raise PlanError(
+                f"{path} is one of the specs this plan is made from: the plan would replace "
+                "it; write the plan elsewhere (e.g. --plan-out plan.json)"
+            )
+    root = out.resolve()
+    if target == root or target.is_relative_to(root):
+        raise PlanError(
+            f"{path} is under {out}/, the compiled tree this plan is made from (and checks): "
+            "write the plan outside it"
+        )
+    if target.is_dir():
+        raise PlanError(f"{path} is a folder: name the plan file (e.g. {path}/plan.json)")
+    if target.exists() and not _is_plan(target):
+        raise PlanError(
+            f"{path} exists and is not an airspec plan: refusing to overwrite it; remove it "
+            "or write the plan elsewhere"
+        )
+
+
+def _is_plan(path: Path) -> bool:
+    """Whether an existing file is a plan airspec wrote (any version): only those are
+    overwritten."""
+    try:
+        if path.stat().st_size > MAX_PLAN_BYTES:
+            return False
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and str(data.get("version", "")).startswith("airspec.plan/")
+
+
 def write(path: Path, doc: PlanDocument) -> None:
     """Write the plan atomically: a file beside it, renamed over it, so a failure never
     leaves half a plan. Raises PlanError."""
@@ -301,6 +349,21 @@ def load(path: Path) -> PlanDocument:
             "plan again"
         )
     return doc
+
+
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def check_digest(doc: PlanDocument, expected: str) -> None:
+    """`--expect-digest`: the plan must be the one reviewed (the digest the reviewed comment
+    prints). Raises PlanError. This catches a swapped or edited file; see the module
+    docstring for what it cannot catch."""
+    if doc.digest != expected:
+        raise PlanError(
+            f"this is not the reviewed plan: its digest is {doc.digest}, and "
+            f"--expect-digest is {expected}; apply the plan the review showed, or make and "
+            "review a new one"
+        )
 
 
 def created_at(doc: PlanDocument) -> dt.datetime:
@@ -458,6 +521,8 @@ __all__ = [
     "PlanError",
     "build",
     "check_age",
+    "check_digest",
+    "check_target",
     "describe",
     "dumps",
     "load",

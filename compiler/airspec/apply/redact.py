@@ -69,7 +69,13 @@ _NAMES_A_SECRET = re.compile(
 )
 _SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _ENV_VALUE_PREFIXES = ("AIRFLOW_CONN_", "AIRFLOW_VAR_")
-_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s@?#]+)@")
+# a scheme starts at a letter (RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )); the match
+# is tried only where a run of scheme characters begins (`lead`: the digits and signs before
+# its first letter, kept as they are), so a long run is scanned once, not once per character
+_URL_USERINFO = re.compile(
+    r"(?<![A-Za-z0-9+.-])(?P<lead>[0-9+.-]*)(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)"
+    r"(?P<userinfo>[^/\s@?#]+)@"
+)
 _PARAM = re.compile(
     r"(?P<key>\b(?:password|passwd|pwd|token|secret|api[_-]?key|access[_-]?key|client[_-]?secret"
     r"|private[_-]?key|auth|account[_-]?key|shared[_-]?access[_-]?key|sig)(?:\s*=\s*|\s*:\s+))"
@@ -133,7 +139,7 @@ def redact_text(text: str) -> str:
             if cleaned != parsed:
                 return json.dumps(cleaned, separators=(",", ":"))
     out = _PEM.sub("<redacted a private key>", text)
-    out = _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}{REDACTED}@", out)
+    out = _URL_USERINFO.sub(lambda m: f"{m.group('lead')}{m.group('scheme')}{REDACTED}@", out)
     out = _HEADER.sub(
         lambda m: f"{m.group('key')}{REDACTED}" if m.group("key") else f"{m.group('scheme')}{REDACTED}",
         out,

@@ -99,7 +99,43 @@ def _counts(doc: PlanDocument) -> str:
     return " · ".join(parts)
 
 
-def _head(doc: PlanDocument) -> list[str]:
+# the options of a plan's request that change what apply may do, and what each allows
+WIDENING = (
+    ("adopt", "--adopt", "takes over objects no spec owns, or that another spec claims"),
+    ("prune", "--prune", "deletes orphans: IAM objects tagged with this spec's owner"),
+    ("with_tools", "--with-tools", "runs the runbook's eksctl / helm / gcloud / astro steps"),
+)
+
+
+def request_command(doc: PlanDocument, plan: str) -> str:
+    """The command that made the plan, from its request: what apply will decide with."""
+    r = doc.request
+    argv = ["airspec", "apply", *r.specs, "--out", r.out]
+    for t in r.targets or []:
+        argv += ["--target", t]
+    if r.context:
+        argv += ["--context", r.context]
+    if r.ignore_file:
+        argv += ["--ignore-file", r.ignore_file]
+    argv += [flag for field, flag, _ in WIDENING if getattr(r, field)]
+    return " ".join([*argv, "--plan-out", plan])
+
+
+def _options(doc: PlanDocument) -> list[str]:
+    """The request's options that change what apply may do, each on a line of its own, or a
+    line saying there is none: a plan made with --adopt never passes for one made without."""
+    r = doc.request
+    given = [(flag, what) for field, flag, what in WIDENING if getattr(r, field)]
+    lines = [f"- ⚠️ **made with {code(flag)}**: {what}" for flag, what in given]
+    if r.targets:
+        lines.append(f"- **only** {', '.join(code(t) for t in r.targets)} read and planned")
+    if not lines:
+        return ["Options: none that widen what apply may do (no `--adopt`, `--prune` or "
+                "`--with-tools`; every target)."]
+    return ["**Options that change what apply may do:**", "", *lines]
+
+
+def _head(doc: PlanDocument, plan: str) -> list[str]:
     trees = ", ".join(
         f"{code(f'{doc.request.out}/{name}')} {code(t.digest[:19])}"
         for name, t in doc.trees.items()
@@ -110,19 +146,45 @@ def _head(doc: PlanDocument) -> list[str]:
         "",
         _counts(doc),
         "",
-        f"Plan {code(doc.digest[:19])} made {code(doc.created)} by airspec {code(doc.airspec)} "
-        f"from {trees or 'no tree'}. Merging applies exactly these calls in step order, or "
-        "refuses (changing nothing) if an `out/` tree or a live object it acts on moved "
-        "since, or once the plan is older than `--max-age` (default 4h).",
+        # the workflow's apply job reads the digest from this line (the first one like it)
+        f"**Plan `{doc.digest}`**",
+        "",
+        *_options(doc),
+        "",
+        f"Made {code(doc.created)} by airspec {code(doc.airspec)} from {trees or 'no tree'} "
+        f"with {code(request_command(doc, plan))}. Apply exactly this plan, and no other file, "
+        f"with {code(f'airspec apply {plan} --yes --expect-digest {doc.digest}')}: it makes "
+        "these calls in step order, or refuses (changing nothing) if the file is not this "
+        "plan, an `out/` tree or a live object it acts on moved since, or once the plan is "
+        "older than `--max-age` (default 4h). The digest pins the file to this comment; it is "
+        "not a signature.",
         "",
     ]
+
+
+CELL = 300  # characters of a value shown in a row of the comment
+VALUE = 2000  # characters of a value shown in an action's details
+
+
+def _cut(text: str, limit: int) -> str:
+    """A value for the comment, cut to `limit` characters after it is made safe to show
+    (redacted, escaped: a cut never splits a credential out of the redactor's sight), with
+    a note of how much was folded. The plan file keeps every value whole."""
+    text = shown(text)
+    if len(text) <= limit:
+        return text
+    return (
+        f"{text[:limit]}… [{len(text) - limit:,} more characters folded: the full value is "
+        "in the plan file]"
+    )
 
 
 def _row(doc: PlanDocument, i: int, steps: dict[int, int]) -> str:
     p = doc.actions[i]
     step = str(steps[i]) if i in steps else "—"
     marks = "<br>".join(_marks(p)) or " "
-    return f"| {step} | {marks} | {code(p.action)} | {code(p.target)} | {code(p.summary)} |"
+    target, summary = _cut(p.target, CELL), _cut(p.summary, CELL)
+    return f"| {step} | {marks} | {code(p.action)} | {code(target)} | {code(summary)} |"
 
 
 _TABLE = ["| step | | action | live object | what |", "|---:|---|---|---|---|"]
@@ -131,24 +193,25 @@ _TABLE = ["| step | | action | live object | what |", "|---:|---|---|---|---|"]
 def _detail(doc: PlanDocument, i: int, steps: dict[int, int]) -> list[str]:
     p = doc.actions[i]
     step = f"step {steps[i]}: " if i in steps else ""
-    title = f"{step}<code>{_html(p.action)}</code> <code>{_html(p.target)}</code>"
+    title = f"{step}<code>{_html(p.action)}</code> <code>{_html(_cut(p.target, CELL))}</code>"
     lines = [f"<details><summary>{title}</summary>", ""]
     if p.grants:
         lines += ["Grants more than is live:", ""]
-        lines += [f"- {code(g)}" for g in p.grants]
+        lines += [f"- {code(_cut(g, VALUE))}" for g in p.grants]
         lines.append("")
     changes = [f for f in p.findings if f.path or f.compiled is not None or f.live is not None]
     if changes:
         lines += ["| path | before (live) | after (compiled) |", "|---|---|---|"]
         lines += [
-            f"| {code(f.path or f.message)} | {code(shown_value(f.live))} | {code(shown_value(f.compiled))} |"
+            f"| {code(_cut(f.path or f.message, CELL))} | {code(_cut(shown_value(f.live), VALUE))} "
+            f"| {code(_cut(shown_value(f.compiled), VALUE))} |"
             for f in changes
         ]
         lines.append("")
     if p.calls:
-        lines += [*fenced([c.call for c in p.calls]), ""]
+        lines += [*fenced([_cut(c.call, VALUE) for c in p.calls]), ""]
     if p.depends:
-        lines += ["Decided from: " + ", ".join(code(d) for d in p.depends), ""]
+        lines += ["Decided from: " + ", ".join(code(_cut(d, CELL)) for d in p.depends), ""]
     return [*lines, "</details>", ""]
 
 
@@ -167,30 +230,37 @@ def _size(text: str) -> int:
     return len(text.encode("utf-8"))  # at least the characters GitHub counts
 
 
-def plan_markdown(doc: PlanDocument, limit: int = GITHUB_LIMIT) -> str:
-    """The plan as one pull-request comment of at most `limit` characters."""
+def plan_markdown(doc: PlanDocument, limit: int = GITHUB_LIMIT, plan: str = "plan.json") -> str:
+    """The plan as one pull-request comment of at most `limit` characters (`plan`: the plan
+    file's path, for the command that applies it). Each value is cut to a bounded length
+    (saying so), so each row has a bounded size: rows are folded only when there are too
+    many of them, destructive ones last; and each fitting is one render, linear in the
+    comment's size, at most log2(actions) + 3 times."""
     steps = _steps(doc)
     grouped = groups(doc)
     order = [i for _, _, items in grouped for i in items]
     important = sorted(order, key=lambda i: (_rank(doc.actions[i]), i))
     commands = [c for p in doc.actions for c in p.commands]
+    # each row and each action's details rendered once: a fitting only joins them
+    row_of = {i: _row(doc, i, steps) for i in order}
+    detail_of = {i: _detail(doc, i, steps) for i in order}
 
     def render(rows: int, details: int, with_commands: bool) -> str:
         shown_rows = set(important[:rows])
-        lines = _head(doc)
+        lines = _head(doc, plan)
         for spec, where, items in grouped:
             kept = [i for i in items if i in shown_rows]
             if not kept:
                 continue
             lines += [f"#### {code(spec)} · {where}", "", *_TABLE]
-            lines += [_row(doc, i, steps) for i in kept]
+            lines += [row_of[i] for i in kept]
             lines.append("")
         if not doc.actions:
             lines += ["Nothing to do: live state matches the compiled artifacts.", ""]
         if commands and with_commands:
-            lines += ["**Left to you:**", "", *fenced(commands, "sh"), ""]
+            lines += ["**Left to you:**", "", *fenced([_cut(c, VALUE) for c in commands], "sh"), ""]
         for i in important[:details]:
-            lines += _detail(doc, i, steps)
+            lines += detail_of[i]
         folded = []
         if rows < len(order):
             rest = [doc.actions[i] for i in important[rows:]]

@@ -89,6 +89,7 @@ class Request:
     plan_out: Path | None = None  # --plan-out: write the plan there, change nothing
     plan_file: Path | None = None  # apply this saved plan (specs and options come from it)
     max_age: float = MAX_AGE  # seconds: an older plan is refused
+    expect_digest: str | None = None  # apply this plan only if its digest is this one
 
 
 class _Stop(Exception):
@@ -326,6 +327,8 @@ def _dry_run(req: Request, ui: Ui, state: _State) -> int:
 
 
 def _apply(req: Request, ui: Ui, state: _State) -> int:
+    if req.plan_out is not None:
+        _check_plan_out(req, req.plan_out)
     with _interruptible("nothing was changed"):
         prepared = _prepare(req, state)
         _refuse_stale(prepared)
@@ -334,6 +337,22 @@ def _apply(req: Request, ui: Ui, state: _State) -> int:
     if req.plan_out is not None:
         return _save_plan(req, ui, state, prepared, seen)
     return _run_plan(req, ui, state, merge_on_conflict=True)
+
+
+def _check_plan_out(req: Request, path: Path) -> None:
+    """--plan-out never overwrites an input of the run (a spec, out/, a file that is not a
+    plan): refused before anything is read."""
+    from airspec.apply import planfile
+    from airspec.pipeline import NoSpecs, expand_specs
+
+    try:
+        specs = expand_specs(req.specs)
+    except NoSpecs:
+        specs = []  # _prepare says so
+    try:
+        planfile.check_target(path, specs, req.out)
+    except planfile.PlanError as exc:
+        raise _Stop("plan", f"{exc}; nothing was read or written", Exit.ERROR) from None
 
 
 def _refuse_stale(prepared: Prepared) -> None:
@@ -395,7 +414,7 @@ def _save_plan(req: Request, ui: Ui, state: _State, prepared: Prepared, seen: Se
     if req.fmt is Format.json:
         ui.out(planfile.dumps(doc))
     elif req.fmt is Format.markdown:
-        ui.out(plan_markdown(doc))
+        ui.out(plan_markdown(doc, plan=req.plan_out.as_posix()))
     else:
         ui.out(plan_text(doc))
     runnable = sum(a.runnable for a in state.actions)
@@ -413,20 +432,23 @@ def _save_plan(req: Request, ui: Ui, state: _State, prepared: Prepared, seen: Se
     ui.err(
         f"airspec: plan written to {shown(req.plan_out.as_posix())}: {runnable} to apply, "
         f"{left} left to you; nothing was changed. Apply it with "
-        f"'airspec apply {shown(req.plan_out.as_posix())} --yes'"
+        f"'airspec apply {shown(req.plan_out.as_posix())} --yes --expect-digest {doc.digest}'"
     )
     return exit_code(error=bool(errors))
 
 
 def _apply_plan(req: Request, ui: Ui, state: _State) -> int:
     """apply plan.json: the plan's request compiled, read and planned again; refused (exit 1,
-    nothing changed) when the plan is expired, from another airspec, edited, or when a
-    tree, an owner, an object a planned action acts on, or the actions moved."""
+    nothing changed) when the plan is not the one --expect-digest names, expired, from
+    another airspec, edited, or when a tree, an owner, an object a planned action acts on,
+    or the actions moved."""
     from airspec.apply import planfile
 
     assert req.plan_file is not None
     try:
         doc = planfile.load(req.plan_file)
+        if req.expect_digest is not None:
+            planfile.check_digest(doc, req.expect_digest)
         planfile.check_age(doc, req.max_age)
     except planfile.PlanError as exc:
         raise _Stop("plan", f"{exc}; nothing was changed", Exit.ERROR) from None
@@ -467,11 +489,18 @@ def _apply_plan(req: Request, ui: Ui, state: _State) -> int:
         )
         raise _Stop("plan", message, Exit.ERROR, lines=[*lines, f"airspec: {shown(message)}"])
     ui.err(f"airspec: plan {doc.digest[:19]} (made {doc.created}): nothing moved since")
+    if req.expect_digest is None:
+        ui.err(
+            "airspec: the plan is not pinned (no --expect-digest): its digest shows only that "
+            "the file is whole, not that it is the plan that was reviewed"
+        )
     if req.dry_run:  # check it, show it, change nothing
         from airspec.apply.render_plan import plan_markdown, plan_text
 
-        formats = {Format.json: planfile.dumps, Format.markdown: plan_markdown, Format.text: plan_text}
-        ui.out(formats[req.fmt](doc))
+        if req.fmt is Format.markdown:
+            ui.out(plan_markdown(doc, plan=req.plan_file.as_posix()))
+        else:
+            ui.out(planfile.dumps(doc) if req.fmt is Format.json else plan_text(doc))
         ui.err("airspec: the plan still applies; nothing was changed (--dry-run)")
         return exit_code()
     return _run_plan(planned, ui, state, merge_on_conflict=False)
