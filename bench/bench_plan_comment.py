@@ -13,62 +13,17 @@ reader.
 from __future__ import annotations
 
 import re
+import sys
 import time
+from pathlib import Path
 
-from airspec.apply.findings import (
-    Finding,
-    PlanCall,
-    PlanDocument,
-    PlanRequest,
-    PlanStep,
-    Status,
-    Tree,
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
 from airspec.apply.redact import _URL_USERINFO
 from airspec.apply.render_plan import plan_markdown
+from test_plan_hostile import long_value_plan  # the plan the test renders
 
 REFERENCE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s@?#]+)@")
-
-
-def plan(value: str, n: int = 3) -> PlanDocument:
-    steps = []
-    for i in range(n):
-        target = f"kubernetes/configmap/airflow-agents/cm-{i}"
-        steps.append(
-            PlanStep(
-                spec="spec-a",
-                target=target,
-                action="delete" if i == n - 1 else "update",
-                summary=f"update {value}",
-                destructive=i == n - 1,
-                findings=[
-                    Finding(
-                        spec="spec-a",
-                        artifact="k8s/provider-constraints.yaml",
-                        target=target,
-                        status=Status.DRIFT,
-                        path="data.k",
-                        compiled="a",
-                        live=value,
-                        message="value differs",
-                    )
-                ],
-                calls=[
-                    PlanCall(call=f"apply {value}", op="kube:apply", args={}, digest="sha256:" + "0" * 64)
-                ],
-            )
-        )
-    return PlanDocument(
-        airspec="0.1.0",
-        created="2026-11-28T06:00:00Z",
-        request=PlanRequest(specs=["specs/"], out="out"),
-        specs=["spec-a"],
-        owners={},
-        trees={"spec-a": Tree(digest="sha256:" + "1" * 64, files={})},
-        reads=[],
-        actions=steps,
-        digest="sha256:" + "3" * 64,
-    )
 
 
 def timed(fn: object, *args: object) -> float:
@@ -81,7 +36,7 @@ def main() -> None:
     print(f"{'value chars':>12} {'comment s':>10} {'URL rule s':>11} {'reference s':>12}")
     for size in (10_000, 20_000, 40_000, 80_000, 160_000, 1_000_000):
         value = "x" * size
-        comment = timed(plan_markdown, plan(value))
+        comment = timed(plan_markdown, long_value_plan(value))
         rule = timed(_URL_USERINFO.sub, "", value)
         ref = f"{timed(REFERENCE.sub, '', value):12.3f}" if size <= 40_000 else f"{'-':>12}"
         print(f"{size:>12,} {comment:10.3f} {rule:11.4f} {ref}")

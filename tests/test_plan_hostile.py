@@ -249,7 +249,7 @@ def test_plan_out_json_refusal_is_one_document(account: Account) -> None:
 # --- the comment: long values -----------------------------------------------------------------
 
 
-def _doc(value: str, n: int = 3) -> PlanDocument:
+def long_value_plan(value: str, n: int = 3) -> PlanDocument:
     """n actions on ConfigMaps whose live value is `value`; the last one deletes."""
     steps = []
     for i in range(n):
@@ -314,7 +314,7 @@ HOSTILE = [
 
 @pytest.mark.parametrize("value", HOSTILE, ids=range(len(HOSTILE)))
 def test_the_comment_keeps_the_destructive_row_and_its_one_digest_line(value: str) -> None:
-    md = plan_markdown(_doc(value))
+    md = plan_markdown(long_value_plan(value))
     assert len(md.encode()) <= 65536
     lines = md.splitlines()
     # the destructive action's row is there, first, marked, with its verb
@@ -331,7 +331,7 @@ def test_the_comment_keeps_the_destructive_row_and_its_one_digest_line(value: st
 
 def test_a_long_value_is_cut_in_the_comment_saying_how_much_and_whole_in_the_plan() -> None:
     value = "v" * 70000
-    doc = _doc(value)
+    doc = long_value_plan(value)
     md = plan_markdown(doc)
     assert "more characters folded: the full value is in the plan file]" in md
     cut = re.findall(r"\[([\d,]+) more characters folded", md)
@@ -341,7 +341,7 @@ def test_a_long_value_is_cut_in_the_comment_saying_how_much_and_whole_in_the_pla
 
 
 def test_many_destructive_actions_fold_the_rest_and_say_so() -> None:
-    doc = _doc("y" * 300, n=4000)
+    doc = long_value_plan("y" * 300, n=4000)
     doc = doc.model_copy(
         update={
             "actions": [
