@@ -377,3 +377,18 @@ def test_write_backoff_doubles_from_the_setting_and_ignores_nonsense(
     else:
         monkeypatch.setenv("AIRSPEC_BACKOFF_SECONDS", value)
     assert retry_delays() == [first, first * 2, first * 4, first * 8, first * 16]
+
+
+@pytest.mark.parametrize(("value", "retries"), [(None, 4), ("0", 0), ("2", 2), ("-1", 0), ("x", 4)])
+def test_read_retries_come_from_the_runs_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, retries: int
+) -> None:
+    """Read when a client is built, not when the module is imported: the CLI in-process (and a
+    long-lived caller) sees the environment of each run; nonsense is the default, not a crash."""
+    from airspec.live.readers import read_retries
+
+    if value is None:
+        monkeypatch.delenv("AIRSPEC_READ_RETRIES", raising=False)
+    else:
+        monkeypatch.setenv("AIRSPEC_READ_RETRIES", value)
+    assert read_retries() == retries

@@ -226,7 +226,7 @@ def gcp_execute(what: str, request: Any) -> Any:
     from googleapiclient.errors import HttpError
 
     try:
-        return request.execute(num_retries=live.RETRIES)
+        return request.execute(num_retries=live.read_retries())
     except HttpError as exc:
         raise GcpHttpError(what, exc.resp.status, str(exc.reason)) from None
     except GoogleAuthError as exc:

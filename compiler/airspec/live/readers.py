@@ -23,7 +23,17 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-RETRIES = int(os.environ.get("AIRSPEC_READ_RETRIES", "4"))  # retries on throttling / 5xx
+
+def read_retries() -> int:
+    """Retries of a read on throttling or a 5xx (AIRSPEC_READ_RETRIES, default 4; nonsense gives
+    the default). Read when a client is built: the environment is the run's, not the one the
+    module was first imported in."""
+    try:
+        return max(0, int(os.environ.get("AIRSPEC_READ_RETRIES", "4")))
+    except ValueError:
+        return 4
+
+
 GCP_ENDPOINT_ENV = "AIRSPEC_GCP_ENDPOINT"
 
 
@@ -107,7 +117,7 @@ class Clients:
             from botocore.config import Config
 
             config = Config(
-                retries={"max_attempts": RETRIES + 1, "mode": "adaptive"},
+                retries={"max_attempts": read_retries() + 1, "mode": "adaptive"},
                 connect_timeout=5,
                 read_timeout=30,
             )
@@ -143,7 +153,7 @@ class Clients:
                 detail = str(exc).splitlines()[0] if str(exc) else ""
                 shared.kube_error = f"no usable kubeconfig: {type(exc).__name__} {detail}"
                 raise ReadError(shared.kube_error.strip()) from None
-            api_client.configuration.retries = RETRIES
+            api_client.configuration.retries = read_retries()
             return KubeApi(api_client)
 
         return shared.get("kube", build)
@@ -561,7 +571,7 @@ def _gcp_call(what: str, request: Any) -> Any:
     from googleapiclient.errors import HttpError
 
     try:
-        got = request.execute(num_retries=RETRIES)
+        got = request.execute(num_retries=read_retries())
     except HttpError as exc:
         if exc.resp.status == 404:
             return None
