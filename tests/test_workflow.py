@@ -461,3 +461,22 @@ def test_the_plan_and_apply_jobs_as_a_consumer_repository_runs_them(tmp_path: Pa
     finally:
         kube.__exit__(None, None, None)
         moto.stop()
+
+
+def test_the_apply_job_downloads_the_plan_it_found_before_reading_it() -> None:
+    """The plan `Find the reviewed plan` chose is the one downloaded (its name and run), into
+    the folder every later step reads, before any of them reads it."""
+    doc = YAML(typ="safe").load(WORKFLOW.read_text())
+    steps = doc["jobs"]["apply"]["steps"]
+    names = [s.get("name", s.get("uses", "")) for s in steps]
+    find = names.index("Find the reviewed plan")
+    downloads = [i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith("actions/download-artifact@")]
+    assert len(downloads) == 1, names
+    (download,) = downloads
+    given = steps[download]["with"]
+    assert given["name"] == "${{ steps.find.outputs.name }}"
+    assert given["run-id"] == "${{ steps.find.outputs.run-id }}"
+    assert given["path"] == "reviewed"
+    readers = [i for i, s in enumerate(steps) if "reviewed/plan.json" in str(s.get("run", ""))]
+    assert readers and find < download < min(readers), names
+    assert doc["jobs"]["apply"]["permissions"].get("actions") == "read"  # to download it
