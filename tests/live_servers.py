@@ -575,22 +575,25 @@ class FakeKube(_JsonServer):
         return 200, self.served(path)
 
     def kubeconfig(self, directory: Path) -> Path:
-        path = directory / "kubeconfig"
-        path.write_text(
-            json.dumps(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
-                    "users": [{"name": "tester", "user": {"token": "test-token"}}],
-                    "contexts": [
-                        {"name": "fake", "context": {"cluster": "fake", "user": "tester"}}
-                    ],
-                    "current-context": "fake",
-                }
-            )
+        return write_kubeconfig(directory, self.url)
+
+
+def write_kubeconfig(directory: Path, server: str, token: str = "test-token") -> Path:
+    """`directory`/kubeconfig: one cluster at `server`, a bearer token, its context current."""
+    path = directory / "kubeconfig"
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "fake", "cluster": {"server": server}}],
+                "users": [{"name": "tester", "user": {"token": token}}],
+                "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "tester"}}],
+                "current-context": "fake",
+            }
         )
-        return path
+    )
+    return path
 
 
 class FakeGcp(_JsonServer):

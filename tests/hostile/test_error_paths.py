@@ -16,7 +16,7 @@ import pytest
 
 from conftest import ROOT, git_repo
 from hostile import answering, cli, finding
-from live_servers import FakeKube, RecordingMotoServer, moto_env
+from live_servers import FakeKube, RecordingMotoServer, moto_env, write_kubeconfig
 from test_apply import World
 
 FORMATS = ["text", "json", "markdown"]
@@ -270,19 +270,7 @@ def test_an_html_page_from_google_or_kubernetes_is_an_error_not_a_traceback(
     spec = tmp_path / "remote-exec-gke.airspec.yaml"
     shutil.copy(ROOT / "specs" / "remote-exec-gke.airspec.yaml", spec)
     assert cli(["compile", str(spec), "--out", str(tmp_path / "out")], {})[0] == 0
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": portal.url}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "c",
-            }
-        )
-    )
+    kubeconfig = write_kubeconfig(tmp_path, portal.url, token="t")
     env = {
         "AIRSPEC_GCP_ENDPOINT": portal.url,
         "AIRSPEC_READ_RETRIES": "0",
