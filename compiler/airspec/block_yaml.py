@@ -16,9 +16,12 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from functools import cache
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (airspec.records)
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ruamel.yaml import YAML
 
 _STR = "tag:yaml.org,2002:str"

@@ -9,11 +9,13 @@ import re
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airspec import block_yaml
+from airspec.records import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # the fast path (airspec.incremental) imports this module, not artifacts
+    from typing import Any
+
     from airspec.artifact import Artifact
 
 MANIFEST = "manifest.json"

@@ -26,7 +26,6 @@ import stat
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airspec import SPEC_API_VERSION, __version__, inputs
 from airspec.emit import (
@@ -41,10 +40,13 @@ from airspec.emit import (
     stale_files,
     write_tree,
 )
+from airspec.records import TYPE_CHECKING, NamedTuple
 from airspec.repo import git_work_tree, project_root
-from airspec.spec_paths import Naming
+from airspec.spec_paths import Naming, real_folder, real_path
 
 if TYPE_CHECKING:  # imported where a warning is recorded or printed again (dataclasses)
+    from typing import Any
+
     from airspec.diagnostics import Diagnostic
 
 # An input file the compile would refuse or never read whole is never current (the
@@ -234,7 +236,7 @@ def current_trees(specs: Sequence[Path], out: Path) -> dict[Path, Current]:
     found: dict[Path, Current] = {}
     seen: dict[tuple[Path, str], str | None] = {}
     for spec in specs:
-        real = spec.resolve()
+        real = real_path(spec)
         source = naming.source(spec, real)
         if source not in manifests:
             continue
@@ -345,26 +347,22 @@ def _digest(folder: Path, relative: str) -> str | None:
 def _in_repository(folder: Path, relative: str) -> bool:
     """As repo.in_spec_repository decides it, without resolving every path: a file right in
     the spec's folder that is not a symlink lies where the folder does."""
+    absolute = os.path.abspath(folder)  # the caches below outlive a change of directory
     plain = "/" not in relative and os.sep not in relative and relative not in (".", "..")
     if plain and not os.path.islink(os.path.join(folder, relative)):
-        return _folder_inside(folder)
-    return (folder / relative).resolve().is_relative_to(_repository(folder))
+        return _folder_inside(absolute)
+    return (folder / relative).resolve().is_relative_to(_repository(absolute))
 
 
 @cache
-def _folder_inside(folder: Path) -> bool:
-    return _real(folder).is_relative_to(_repository(folder))
+def _folder_inside(folder: str) -> bool:
+    return real_folder(folder).is_relative_to(_repository(folder))
 
 
 @cache
-def _real(folder: Path) -> Path:
-    return folder.resolve()
-
-
-@cache
-def _repository(folder: Path) -> Path:
-    """The git work tree holding the spec's folder, else the folder (resolved)."""
-    return git_work_tree(folder) or _real(folder)
+def _repository(folder: str) -> Path:
+    """The git work tree holding the spec's folder (absolute), else the folder, resolved."""
+    return git_work_tree(Path(folder)) or real_folder(folder)
 
 
 def _outputs_unchanged(tree: Path, manifest: dict[str, Any]) -> bool:

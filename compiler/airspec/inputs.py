@@ -107,34 +107,42 @@ def read_if_file(folder: Path, relative: str) -> bytes | None:
 
 def package_files() -> list[Path]:
     """Every file of the installed package that shapes a tree (see NOT_LOWERING), sorted."""
-    package = Path(__file__).resolve().parent
+    return [Path(path) for _, path in _package_files()]
+
+
+def _package_files() -> list[tuple[str, str]]:
+    """(name in the package, as posix; path) of each file of `package_files`, sorted by
+    name: strings, not Paths, as the fast path takes the code digest on every run."""
+    package = os.path.dirname(os.path.realpath(__file__))
     found = []
     for folder, dirs, files in os.walk(package):
-        here = Path(folder)
+        top = folder == package
+        prefix = "" if top else os.path.relpath(folder, package).replace(os.sep, "/") + "/"
         dirs[:] = [
             d
             for d in dirs
             if d != "__pycache__"
             and not d.startswith(".")
-            and not (here == package and d in NOT_LOWERING)
+            and not (top and d in NOT_LOWERING)
         ]
         found += [
-            here / f
+            (prefix + f, os.path.join(folder, f))
             for f in files
             if not f.startswith(".")
             and not f.endswith((".pyc", ".pyo"))
-            and not (here == package and f in NOT_LOWERING)
+            and not (top and f in NOT_LOWERING)
         ]
-    return sorted(found, key=lambda p: p.relative_to(package).as_posix())
+    return sorted(found)
 
 
 @cache
 def code_digest() -> str:
     """sha256 over the package's files that shape a tree (name and bytes of each): the
     compiler itself is an input, also between two releases of the same version."""
-    package = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for path in package_files():
-        h.update(path.relative_to(package).as_posix().encode() + b"\0")
-        h.update(path.read_bytes() + b"\0")
+    for name, path in _package_files():
+        with open(path, "rb") as f:
+            data = f.read()
+        h.update(name.encode() + b"\0")
+        h.update(data + b"\0")
     return h.hexdigest()

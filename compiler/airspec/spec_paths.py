@@ -4,11 +4,12 @@ path (`airspec.incremental`), which decides from these names whether a tree is c
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from functools import cached_property
+from collections.abc import Iterator, Sequence
+from functools import cache, cached_property
 from pathlib import Path
 
 SPEC_GLOB = "*.airspec.yaml"
+_SPEC_SUFFIX = SPEC_GLOB[1:]
 
 
 class NoSpecs(ValueError):
@@ -17,16 +18,12 @@ class NoSpecs(ValueError):
 
 def expand_specs(paths: Sequence[Path]) -> list[Path]:
     """Spec files as given, with each folder replaced by the `*.airspec.yaml` files under
-    it (recursively, sorted; hidden folders skipped). A path given twice counts once."""
+    it (recursively, sorted; hidden files and folders skipped, symlinked folders not
+    entered, as `Path.rglob` does). A path given twice counts once."""
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob(SPEC_GLOB)
-                if p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
+            found = sorted(Path(p) for p in _spec_files(str(path)))
             if not found:
                 raise NoSpecs(f"no {SPEC_GLOB} under {path}")
             out += found
@@ -34,8 +31,37 @@ def expand_specs(paths: Sequence[Path]) -> list[Path]:
             out.append(path)
     unique: dict[Path, Path] = {}
     for p in out:
-        unique.setdefault(p.resolve(), p)
+        unique.setdefault(real_path(p), p)
     return list(unique.values())
+
+
+def _spec_files(folder: str) -> Iterator[str]:
+    try:
+        with os.scandir(folder) as it:
+            entries = list(it)
+    except OSError:  # unreadable: skipped, as rglob skips it
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            yield from _spec_files(entry.path)
+        elif entry.name.endswith(_SPEC_SUFFIX) and entry.is_file():
+            yield entry.path
+
+
+def real_path(path: Path) -> Path:
+    """`path.resolve()`, resolving each folder once: a spec that is not itself a symlink
+    lies where its folder does (the fast path names a hundred specs of one folder)."""
+    if path.name in ("", ".", "..") or os.path.islink(path):
+        return path.resolve()
+    return real_folder(os.path.abspath(path.parent)) / path.name
+
+
+@cache
+def real_folder(folder: str) -> Path:
+    """An absolute folder, resolved (absolute: the cache outlives a change of directory)."""
+    return Path(folder).resolve()
 
 
 class Naming:
@@ -44,6 +70,7 @@ class Naming:
     def __init__(self, root: Path, out: Path) -> None:
         self.root = root  # the project: repo.project_root(out)
         self.out = out
+        self._folders: dict[Path, tuple[str | None, str | None]] = {}
 
     @cached_property
     def _root(self) -> Path:
@@ -57,19 +84,36 @@ class Naming:
         """The spec as headers name it: relative to the project root (the repository
         holding out/), else to the working directory, else its file name, so that neither
         the cwd nor a machine-specific path changes an artifact."""
-        real = real or spec.resolve()
-        if real.is_relative_to(self._root):
-            return real.relative_to(self._root).as_posix()
-        cwd = Path.cwd().resolve()
-        return real.relative_to(cwd).as_posix() if real.is_relative_to(cwd) else spec.name
+        real = real or real_path(spec)
+        folder = self._folder(real.parent)[0]
+        return spec.name if folder is None else _child(folder, real.name)
 
     def runbook(self, spec: Path, real: Path | None = None) -> str | None:
         """The spec relative to out/<name>/ (whatever the name), when both are in the
         project; else None (the runbook then names it as the header does)."""
-        real = real or spec.resolve()
-        if not real.is_relative_to(self._root):
-            return None
-        return "../" + Path(os.path.relpath(real, self._out)).as_posix()
+        real = real or real_path(spec)
+        folder = self._folder(real.parent)[1]
+        return None if folder is None else "../" + _child(folder, real.name)
+
+    def _folder(self, folder: Path) -> tuple[str | None, str | None]:
+        """A spec folder's part of `source` and of `runbook` (None where the spec has no
+        such name), worked out once per folder: specs are many, their folders few."""
+        if folder not in self._folders:
+            source = runbook = None
+            if folder.is_relative_to(self._root):
+                source = folder.relative_to(self._root).as_posix()
+                runbook = Path(os.path.relpath(folder, self._out)).as_posix()
+            else:
+                cwd = Path.cwd().resolve()
+                if folder.is_relative_to(cwd):
+                    source = folder.relative_to(cwd).as_posix()
+            self._folders[folder] = (source, runbook)
+        return self._folders[folder]
+
+
+def _child(folder: str, name: str) -> str:
+    """`folder/name` in posix form ("." is the folder itself)."""
+    return name if folder == "." else f"{folder}/{name}"
 
 
 def source_name(spec: Path, root: Path) -> str:
