@@ -167,7 +167,10 @@ def _warm(work: list[SpecChecks]) -> None:
             aws.add(("sts", region))  # the identity guard
         kube = kube or bool(services & _KUBE)
     if work:
-        work[0].clients.warm(aws=sorted(aws, key=str), kube=kube)
+        # STS first: the identity guard waits for it alone, and its request is in flight
+        # while the other clients are built (one at a time: they share the session)
+        first = sorted(aws, key=lambda job: (job[0] != "sts", str(job)))
+        work[0].clients.warm(aws=first, kube=kube)
 
 
 def _preload(*modules: str) -> None:

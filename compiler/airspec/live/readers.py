@@ -94,19 +94,23 @@ class Clients:
 
     def warm(self, *, aws: Sequence[tuple[str, str | None]] = (), kube: bool = False) -> None:
         """Build these clients in the background now, so the first reads do not wait for
-        imports and configuration; a failure is left for the read that needs the client."""
+        imports and configuration; a failure is left for the read that needs the client.
+        The AWS clients are built in the order given, one after the other (they share one
+        session, which builds one at a time), the Kubernetes client beside them."""
 
-        def build(fn: Any, *args: Any) -> None:
-            try:
-                fn(*args)
-            except Exception:  # reported by the read that uses the client
-                return
+        def build(jobs: list[tuple[Any, tuple[Any, ...]]]) -> None:
+            for fn, args in jobs:
+                try:
+                    fn(*args)
+                except Exception:  # reported by the read that uses the client
+                    continue
 
-        jobs: list[tuple[Any, tuple[Any, ...]]] = [(self.aws, job) for job in aws]
+        lanes: list[list[tuple[Any, tuple[Any, ...]]]] = [[(self.aws, job) for job in aws]]
         if kube:
-            jobs.append((self.kube, ()))
-        for fn, args in jobs:
-            threading.Thread(target=build, args=(fn, *args), daemon=True).start()
+            lanes.append([(self.kube, ())])
+        for lane in lanes:
+            if lane:
+                threading.Thread(target=build, args=(lane,), daemon=True).start()
 
     # --- AWS --------------------------------------------------------------------------------
     def aws(self, service: str, region: str | None = None) -> Any:
