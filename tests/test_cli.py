@@ -200,3 +200,131 @@ def test_help_paragraphs_are_reflowed_not_broken_where_the_source_wraps(command:
     for paragraph in doc.split("\n\n"):
         one_line = " ".join(part.strip() for part in paragraph.splitlines())
         assert any(one_line in line for line in lines), (one_line, got.stdout[:2000])
+
+
+# --- a plain `compile` runs without typer (airspec.cli), as the typer command would --------
+
+PLAIN = [
+    ["compile", "specs"],
+    ["compile", "specs/demo.airspec.yaml", "--check", "-o", "out", "--format", "github"],
+    ["compile", "--check", "specs", "--out", "out", "--verbose", "-f", "json", "--diff"],
+    ["compile", "specs", "--force", "-v", "--check", "--check"],
+    ["compile", "a.airspec.yaml", "specs", "-o", "x/y", "-f", "text"],
+]
+
+
+@pytest.mark.parametrize("argv", PLAIN, ids=[" ".join(a) for a in PLAIN])
+def test_a_plain_compile_is_read_as_click_reads_it(argv: list[str]) -> None:
+    """The parse of the forms airspec.cli runs without typer is click's, defaults included:
+    if compile's options change, this fails until airspec.cli follows."""
+    from typer.main import get_command
+
+    from airspec.cli import app
+    from airspec.compile_command import plain_compile
+
+    parsed = plain_compile(argv)
+    assert parsed is not None
+    command = get_command(app).commands["compile"]  # type: ignore[attr-defined]
+    params = command.make_context("compile", argv[1:]).params
+    clicks = {
+        "paths": [Path(s) for s in params["specs"]],
+        "out": None if params["out"] is None else Path(params["out"]),  # typer's Path
+        "check": params["check"],
+        "diff": params["diff"],
+        "force": params["force"],
+        "fmt": params["fmt"],
+        "verbose": params["verbose"],
+    }
+    defaults = {"out": None, "check": False, "diff": False, "force": False, "verbose": False}
+    assert {**defaults, "fmt": "text", **parsed} == clicks
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["compile"],
+        ["compile", "specs", "--help"],
+        ["compile", "specs", "-h"],
+        ["compile", "specs", "--out=out"],
+        ["compile", "specs", "-vf", "json"],
+        ["compile", "specs", "-f", "yaml"],
+        ["compile", "specs", "--out"],
+        ["compile", "specs", "--out", "a", "-o", "b"],
+        ["compile", "specs", "--out", "--check"],
+        ["compile", "specs", "--", "x"],
+        ["compile", "specs", ""],
+        ["compile", "-", "specs"],
+        ["--version"],
+        ["validate", "specs"],
+        [],
+    ],
+)
+def test_every_other_form_goes_to_typer(argv: list[str]) -> None:
+    from airspec.compile_command import plain_compile
+
+    assert plain_compile(argv) is None
+
+
+_ENTRY = """\
+import atexit, sys
+atexit.register(lambda: print("MODULES", " ".join(sorted(sys.modules)), file=sys.stderr))
+sys.argv = ["airspec", *sys.argv[2:]]
+if sys.argv[1:] and sys.argv[1] == "compile" and __import__("os").environ.get("VIA") == "typer":
+    from airspec.commands import main
+else:
+    from airspec.cli import main
+main()
+"""
+
+
+def _session(folder: Path, via: str) -> list[tuple[int, str, str]]:
+    """A session of plain compiles in a new project at `folder` (every outcome: errors in
+    three formats, nothing compiled yet, a first compile, a hand edit found with --diff, a
+    forced compile, no spec at all), run through airspec.cli or through typer."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    (folder / "specs").mkdir(parents=True)
+    write_spec(folder / "specs", MINIMAL)
+    bad = MINIMAL.replace("namespace: agents", "namespce: agents")
+    write_spec(folder, bad, "bad.airspec.yaml")
+    steps: list[list[str]] = [
+        ["compile", "bad.airspec.yaml"],
+        ["compile", "bad.airspec.yaml", "-f", "github"],
+        ["compile", "bad.airspec.yaml", "--format", "json"],
+        ["compile", "specs", "--check"],
+        ["compile", "specs", "--check", "-f", "json"],
+        ["compile", "specs", "-o", "built"],
+        ["compile", "specs", "--out", "built", "-v"],
+        ["edit"],
+        ["compile", "specs", "--out", "built", "--check", "--diff"],
+        ["compile", "specs", "--out", "built", "--check", "-f", "github"],
+        ["compile", "specs", "--out", "built", "--force", "--verbose"],
+        ["compile", "specs", "--out", "built", "--check"],
+        ["compile", "nothing-here"],
+    ]
+    results = []
+    env = {**os.environ, "VIA": via}
+    for argv in steps:
+        if argv == ["edit"]:
+            (folder / "built" / "demo" / "RUNBOOK.md").write_text("edited\n")
+            (folder / "built" / "demo" / "stray.txt").write_text("x\n")
+            continue
+        done = subprocess.run(
+            [sys.executable, "-c", _ENTRY, "x", *argv],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        err, _, modules = done.stderr.rpartition("MODULES ")
+        assert ("typer" in modules.split()) is (via == "typer"), (argv, via)
+        results.append((done.returncode, done.stdout, err))
+    return results
+
+
+def test_a_plain_compile_without_typer_answers_as_typer_does(tmp_path: Path) -> None:
+    """The same session of compiles through airspec.cli (typer never imported) and through
+    the typer command: the same exit codes, stdout and stderr, byte for byte."""
+    plain = _session(tmp_path / "p", "cli")
+    assert [code for code, _, _ in plain] == [1, 1, 1, 2, 2, 0, 0, 2, 2, 0, 0, 1]
+    assert plain == _session(tmp_path / "p", "typer")

@@ -122,6 +122,31 @@ def test_eks_installs_only_the_git_provider_closure() -> None:
         ], name
 
 
+def test_the_compile_computes_each_spec_s_environments_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The compile rule that checks each component's classes (AS204) and the resolve stage
+    use the same environments: computed once per spec (the closure check is the costliest part
+    of a compile after the YAML load), and equal to what a fresh computation gives."""
+    import airspec.environments as envs_module
+    import airspec.resolved
+    import airspec.rules.providers
+
+    calls = []
+
+    def counted(*args: Any) -> list[envs_module.Environment]:
+        calls.append(args)
+        return envs_module.environments(*args)
+
+    monkeypatch.setattr(airspec.rules.providers, "environments", counted)
+    monkeypatch.setattr(airspec.resolved, "environments", counted)
+    spec = ROOT / "specs" / "remote-exec-eks.airspec.yaml"
+    result = compile_spec(spec, str(spec), spec.name)
+    assert result.resolved is not None and len(calls) == 1
+    assert result.resolved.environments == tuple(envs_module.environments(*calls[0]))
+    assert result.resolved.environments  # a Remote Execution spec: one per component
+
+
 def test_the_closure_is_recorded_for_a_reviewer() -> None:
     envs = json.loads((OUT / "gke-agents" / "python" / "environments.json").read_text())
     (image,) = envs["images"].values()

@@ -465,12 +465,14 @@ def install_closure(
 ) -> Closure:
     """The exact distributions to add to `image` for `requests` (pip requirement strings),
     honouring a constraints file's `==` pins. Raises InstallConflict."""
-    pins = (
-        tuple(sorted((n, f"=={v}") for n, v in pinned_versions(constraints).items()))
-        if constraints
-        else ()
-    )
-    return _closure(image, tuple(requests), pins)
+    return _closure(image, tuple(requests), _pins(constraints) if constraints else ())
+
+
+@lru_cache(maxsize=64)
+def _pins(constraints: str) -> tuple[tuple[str, str], ...]:
+    """The closure cache's key for a constraints text: its `==` pins, sorted (formatting
+    ~300 versions took longer than the cache lookup they are the key of, on every call)."""
+    return tuple(sorted((n, f"=={v}") for n, v in pinned_versions(constraints).items()))
 
 
 # --- components ------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -21,6 +21,9 @@ from airspec.rules.context import RuleContext
 from airspec.rules.secrets import secret_paths
 from airspec.schema_check import schema_diagnostics
 
+if TYPE_CHECKING:
+    from airspec.environments import Environment
+
 
 @dataclass(frozen=True)
 class Checked:
@@ -32,6 +35,9 @@ class Checked:
     spec: Spec | None = None
     lock: dict[str, Any] = field(default_factory=dict)
     diagnostics: tuple[Diagnostic, ...] = ()
+    # the components' environments as the compile rules computed them (AS204), or None when
+    # no rule did: resolve computes them then
+    environments: tuple[Environment, ...] | None = field(default=None, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -110,4 +116,5 @@ def check_spec(path: Path, display: str | None = None, *, for_compile: bool = Fa
     found += _run("spec", ctx)
     if for_compile and not has_errors(found):
         found += _run("compile", ctx)
-    return Checked(path, shown, doc, spec, lock, tuple(sorted(set(found))))
+    diagnostics = tuple(sorted(set(found)))
+    return Checked(path, shown, doc, spec, lock, diagnostics, ctx.computed.get("environments"))

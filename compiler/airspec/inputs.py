@@ -30,6 +30,8 @@ from pathlib import Path
 NOT_LOWERING = frozenset(
     {
         "cli.py",
+        "commands.py",
+        "compile_command.py",
         "launch.py",
         "__main__.py",
         "starter.py",

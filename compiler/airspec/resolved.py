@@ -210,7 +210,8 @@ def resolve(checked: Checked, source: str, spec_from_runbook: str | None = None)
         constraints = read_constraints(checked.path.parent, d.providers.constraints)
     envs: tuple[Environment, ...] = ()
     if d.platform == REMOTE and d.astro is not None:
-        envs = tuple(environments(spec, checked.path.parent))
+        # the compile rules' (AS204), when they ran: computed once per spec
+        envs = checked.environments or tuple(environments(spec, checked.path.parent))
     issuer = None
     if spec.cloud.aws is not None and spec.cloud.aws.identity == "irsa":
         issuer, _ = effective_issuer(spec.cloud.aws.cluster.oidc_issuer, checked.lock)

@@ -19,6 +19,9 @@ class RuleContext:
     spec: Spec | None = None
     lock: dict[str, Any] = field(default_factory=dict)
     artifacts: tuple[Artifact, ...] = ()  # phase "artifacts" only: the lowered spec
+    # what a rule computed that the stages after the check reuse, by name (check_spec passes
+    # "environments", the components' environments, on to resolve: computed once per spec)
+    computed: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def raw(self) -> Any:

@@ -83,6 +83,7 @@ def components_import_their_classes(ctx: RuleContext) -> Iterator[Diagnostic]:
         return
     except ConstraintsError:
         return  # AS208 reports the constraints file
+    ctx.computed["environments"] = tuple(envs)  # resolve's, when the check passes
     missing: dict[tuple[str, str, str], list[str]] = {}
     where: dict[tuple[str, str, str], tuple[str | int, ...]] = {}
     held: dict[tuple[str, str, str], Mapping[str, Version | None]] = {}
