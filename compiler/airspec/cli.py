@@ -16,8 +16,9 @@ import sys
 from contextlib import suppress
 from typing import Any
 
-from airspec.compile_command import plain_compile, run_compile
+from airspec.compile_command import DiagFormat, run_compile
 from airspec.exits import exit_code
+from airspec.launch import plain_compile
 
 
 def _completing() -> bool:
@@ -54,7 +55,15 @@ def main() -> None:
     # what typer's main does around a command: Ctrl-C is exit 130 without a message, a closed
     # pipe exit 1 with stdout and stderr quiet from then on
     try:
-        code = run_compile(**args)
+        code = run_compile(
+            args.paths,
+            args.out,
+            check=args.check,
+            diff=args.diff,
+            force=args.force,
+            fmt=DiagFormat(args.fmt),
+            verbose=args.verbose,
+        )
     except KeyboardInterrupt:
         code = exit_code(interrupted=True)
     except BrokenPipeError:

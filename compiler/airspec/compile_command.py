@@ -1,13 +1,12 @@
-"""`airspec compile` as the command line runs it: the plain command line it reads without
-typer (`plain_compile`), what it prints and its exit code (`run_compile`). The typer command
-(airspec.commands.compile_) and airspec.cli's plain path both run `run_compile`."""
+"""`airspec compile` as the command line runs it: what it prints and its exit code
+(`run_compile`). The typer command (airspec.commands.compile_) and airspec.cli's plain path
+(the command line read by airspec.launch.plain_compile) both run `run_compile`."""
 
 from __future__ import annotations
 
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from airspec.diagnostics import (
     Diagnostic,
@@ -125,41 +124,3 @@ def run_compile(
     for orphan in trees.orphans():
         _say(f"airspec: {out.as_posix()}/{orphan.path} is {orphan.reason}; remove it")
     return exit_code()
-
-
-_FLAGS = {
-    "--check": "check",
-    "--diff": "diff",
-    "--force": "force",
-    "-v": "verbose",
-    "--verbose": "verbose",
-}
-_VALUES = {"-o": "out", "--out": "out", "-f": "fmt", "--format": "fmt"}
-
-
-def plain_compile(argv: list[str]) -> dict[str, Any] | None:
-    """run_compile's arguments for a plain `compile` command line (what click would parse
-    from it), else None: typer reads every other form (`--out=DIR`, `-vf`, `--`, `-h`, an
-    option given twice, a value starting with '-', a spec path starting with '-')."""
-    if not argv or argv[0] != "compile":
-        return None
-    found: dict[str, Any] = {"paths": []}
-    args = iter(argv[1:])
-    for arg in args:
-        if arg in _FLAGS:
-            found[_FLAGS[arg]] = True
-        elif arg in _VALUES:
-            key, value = _VALUES[arg], next(args, None)
-            if key in found or not value or value.startswith("-"):
-                return None
-            if key == "fmt":
-                if value not in DiagFormat.__members__:
-                    return None
-                found[key] = DiagFormat(value)
-            else:
-                found[key] = Path(value)
-        elif not arg or arg.startswith("-"):
-            return None
-        else:
-            found["paths"].append(Path(arg))
-    return found if found["paths"] else None

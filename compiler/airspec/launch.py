@@ -8,7 +8,7 @@ project's out/, found as the CLI finds it: `repo.out_folder`), `--check`, `--dif
 to show when nothing is stale), `-v`/`--verbose`, `--format`/`-f text|github`; every tree
 current, with no warning, no leftover and no orphan beside it. Anything else, and every other
 command, runs the CLI (airspec.cli), which gives the same answer (tests/test_incremental.py
-checks both agree, and that this parse is click's).
+checks both agree; tests/test_cli.py that `plain_compile` reads a command line as click does).
 """
 
 from __future__ import annotations
@@ -16,46 +16,76 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from airspec.records import NamedTuple
 
-def _parse(argv: list[str]) -> tuple[list[Path], Path | None, bool, bool] | None:
-    """(specs, out, check, verbose) for the plain form of `compile`, else None (a format
-    other than text or github, which print nothing more when there is no diagnostic). `out`
-    is None when not given: the default depends on where the specs are."""
+_FLAGS = {
+    "--check": "check",
+    "--diff": "diff",
+    "--force": "force",
+    "-v": "verbose",
+    "--verbose": "verbose",
+}
+_VALUES = {"-o": "out", "--out": "out", "-f": "fmt", "--format": "fmt"}
+_FORMATS = ("text", "github", "json")
+
+
+class PlainCompile(NamedTuple):
+    """A plain `compile` command line, as click reads it (`fmt`: the format's name)."""
+
+    paths: list[Path]
+    out: Path | None
+    check: bool
+    diff: bool
+    force: bool
+    fmt: str
+    verbose: bool
+
+
+def plain_compile(argv: list[str]) -> PlainCompile | None:
+    """A plain `compile` command line, else None: typer reads every other form
+    (`--out=DIR`, `-vf`, `--`, `-h`, an option given twice, a value or a spec path starting
+    with '-'). Read here and by airspec.cli, which runs the plain compile without typer;
+    tests/test_cli.py checks it against click's parse."""
     if not argv or argv[0] != "compile":
         return None
-    specs: list[Path] = []
-    out: Path | None = None
-    check = verbose = False
+    paths: list[Path] = []
+    flags: set[str] = set()
+    values: dict[str, str] = {}
     args = iter(argv[1:])
     for arg in args:
-        if arg == "--check":
-            check = True
-        elif arg in ("-v", "--verbose"):
-            verbose = True
-        elif arg == "--diff":
-            pass  # with --check: a diff of each stale file; none is, when this answers
-        elif arg in ("-o", "--out", "-f", "--format"):
-            value = next(args, None)
-            if value is None or value.startswith("-") or not value:
+        if arg in _FLAGS:
+            flags.add(_FLAGS[arg])
+        elif arg in _VALUES:
+            key, value = _VALUES[arg], next(args, None)
+            if key in values or not value or value.startswith("-"):
                 return None
-            if arg in ("-f", "--format"):
-                if value not in ("text", "github"):  # the same output without diagnostics
-                    return None
-            else:
-                out = Path(value)
-        elif arg.startswith("-") or not arg:
-            return None  # --force, --help, --out=DIR, '-', '--': the CLI's to read
+            if key == "fmt" and value not in _FORMATS:
+                return None
+            values[key] = value
+        elif not arg or arg.startswith("-"):
+            return None
         else:
-            specs.append(Path(arg))
-    return (specs, out, check, verbose) if specs else None
+            paths.append(Path(arg))
+    if not paths:
+        return None
+    out = values.get("out")
+    return PlainCompile(
+        paths,
+        None if out is None else Path(out),
+        "check" in flags,
+        "diff" in flags,
+        "force" in flags,
+        values.get("fmt", "text"),
+        "verbose" in flags,
+    )
 
 
 def _unchanged(argv: list[str]) -> int | None:
     """Answer `compile` when every tree is current and clean; None to let the CLI run."""
-    parsed = _parse(argv)
-    if parsed is None:
-        return None
-    paths, given, check, verbose = parsed
+    args = plain_compile(argv)
+    if args is None or args.force or args.fmt == "json":
+        return None  # json prints a document even when there is no diagnostic
+    paths, given, check, verbose = args.paths, args.out, args.check, args.verbose
     if not all(p.exists() for p in paths):
         return None
     from airspec.emit import hidden_folders, orphaned
