@@ -225,7 +225,7 @@ def test_a_plain_compile_is_read_as_click_reads_it(argv: list[str]) -> None:
     from typer.main import get_command
 
     from airspec.cli import app
-    from airspec.launch import plain_compile
+    from airspec.command_line import plain_compile
 
     parsed = plain_compile(argv)
     assert parsed is not None
@@ -265,7 +265,7 @@ def test_a_plain_compile_is_read_as_click_reads_it(argv: list[str]) -> None:
     ],
 )
 def test_every_other_form_goes_to_typer(argv: list[str]) -> None:
-    from airspec.launch import plain_compile
+    from airspec.command_line import plain_compile
 
     assert plain_compile(argv) is None
 

@@ -16,9 +16,9 @@ import sys
 from contextlib import suppress
 from typing import Any
 
+from airspec.command_line import plain_compile
 from airspec.compile_command import DiagFormat, run_compile
 from airspec.exits import exit_code
-from airspec.launch import plain_compile
 
 
 def _completing() -> bool:

@@ -30,6 +30,7 @@ from pathlib import Path
 NOT_LOWERING = frozenset(
     {
         "cli.py",
+        "command_line.py",
         "commands.py",
         "compile_command.py",
         "launch.py",
