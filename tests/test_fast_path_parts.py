@@ -100,6 +100,11 @@ def test_real_path_is_resolve_also_after_a_change_of_directory(tmp_path: Path) -
             for spec in (Path("specs/s.airspec.yaml"), Path("specs/../specs/s.airspec.yaml"), Path("specs/nope.yaml")):
                 assert real_path(spec) == spec.resolve()
         assert real_path(Path("specs/link.airspec.yaml")) == tmp_path / "one" / "specs" / "s.airspec.yaml"
+        # `..` after a symlinked folder is the target's parent, not the link's
+        (tmp_path / "two" / "away").symlink_to(tmp_path / "one" / "specs")
+        for spec in (Path("away/../specs/s.airspec.yaml"), Path("away/../nope.yaml")):
+            assert real_path(spec) == spec.resolve()
+        assert real_path(Path("away/../specs/s.airspec.yaml")) == tmp_path / "one" / "specs" / "s.airspec.yaml"
     finally:
         os.chdir(cwd)
 

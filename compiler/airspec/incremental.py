@@ -42,7 +42,7 @@ from airspec.emit import (
 )
 from airspec.records import TYPE_CHECKING, NamedTuple
 from airspec.repo import git_work_tree, project_root
-from airspec.spec_paths import Naming, real_folder, real_path
+from airspec.spec_paths import Naming, absolute, real_folder, real_path
 
 if TYPE_CHECKING:  # imported where a warning is recorded or printed again (dataclasses)
     from typing import Any
@@ -347,11 +347,11 @@ def _digest(folder: Path, relative: str) -> str | None:
 def _in_repository(folder: Path, relative: str) -> bool:
     """As repo.in_spec_repository decides it, without resolving every path: a file right in
     the spec's folder that is not a symlink lies where the folder does."""
-    absolute = os.path.abspath(folder)  # the caches below outlive a change of directory
+    here = absolute(folder)  # the caches below outlive a change of directory
     plain = "/" not in relative and os.sep not in relative and relative not in (".", "..")
     if plain and not os.path.islink(os.path.join(folder, relative)):
-        return _folder_inside(absolute)
-    return (folder / relative).resolve().is_relative_to(_repository(absolute))
+        return _folder_inside(here)
+    return (folder / relative).resolve().is_relative_to(_repository(here))
 
 
 @cache

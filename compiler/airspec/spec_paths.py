@@ -55,12 +55,19 @@ def real_path(path: Path) -> Path:
     lies where its folder does (the fast path names a hundred specs of one folder)."""
     if path.name in ("", ".", "..") or os.path.islink(path):
         return path.resolve()
-    return real_folder(os.path.abspath(path.parent)) / path.name
+    return real_folder(absolute(path.parent)) / path.name
+
+
+def absolute(path: Path) -> str:
+    """`path` made absolute, not normalized: `link/..` is where the link's target's parent
+    is, which only resolving tells (os.path.abspath would drop both parts)."""
+    return str(path) if path.is_absolute() else os.path.join(os.getcwd(), path)
 
 
 @cache
 def real_folder(folder: str) -> Path:
-    """An absolute folder, resolved (absolute: the cache outlives a change of directory)."""
+    """An absolute folder (`absolute`), resolved; absolute, as the cache outlives a change
+    of directory."""
     return Path(folder).resolve()
 
 
