@@ -64,7 +64,27 @@ def run_compile(
     verbose: bool = False,
 ) -> int:
     """`airspec compile`: what it prints, and its exit code (airspec.commands.compile_ has
-    the documentation)."""
+    the documentation). A file or folder that cannot be read or written (no permission, a
+    disk error) is a message and exit 1, never a traceback; the lines printed before it say
+    which trees were written."""
+    try:
+        return _compile(paths, out, check=check, diff=diff, force=force, fmt=fmt, verbose=verbose)
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        _say(f"airspec: cannot read or write{where}: {exc.strerror or exc}")
+        return exit_code(error=True)
+
+
+def _compile(
+    paths: list[Path],
+    out: Path | None,
+    *,
+    check: bool,
+    diff: bool,
+    force: bool,
+    fmt: DiagFormat,
+    verbose: bool,
+) -> int:
     from airspec.emit import EmitError, unified_diff
     from airspec.incremental import compile_trees
     from airspec.repo import out_folder

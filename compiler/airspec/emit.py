@@ -225,6 +225,7 @@ def orphaned(out_dir: Path, root: Path, produced: Mapping[str, str]) -> list[Sta
         return []
     sources = set(produced.values())
     found = []
+    real: dict[Path, str] | None = None  # the produced specs' files, resolved -> source
     for tree in sorted(p for p in out_dir.iterdir() if p.is_dir() and p.name not in produced):
         if tree.name.startswith("."):  # an interrupted write: its tree's check reports it
             continue
@@ -234,8 +235,16 @@ def orphaned(out_dir: Path, root: Path, produced: Mapping[str, str]) -> list[Sta
             continue
         if source in sources:
             found.append(Stale(f"{tree.name}/", f"orphaned: {source} now names another tree"))
-        elif not (root / source).exists():
+            continue
+        spec = root / source
+        if not spec.exists():
             found.append(Stale(f"{tree.name}/", f"orphaned: its spec {source} is gone"))
+            continue
+        if real is None:
+            real = {(root / s).resolve(): s for s in sorted(sources)}
+        other = real.get(spec.resolve())
+        if other is not None:  # a symlink to a compiled spec: that spec names another tree
+            found.append(Stale(f"{tree.name}/", f"orphaned: {source} is now the spec {other}, which names another tree"))
     return found
 
 

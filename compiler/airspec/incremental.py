@@ -280,6 +280,8 @@ def _manifests(out: Path) -> dict[str, list[tuple[Path, dict[str, Any]]]]:
 
 
 def _well_formed(m: Any) -> bool:
+    """The shape the fast path reads, every value of the type it uses: a manifest re-sealed
+    by hand with anything else is not current (its spec is compiled), never a traceback."""
     if not isinstance(m, dict) or not isinstance(m.get("inputs"), dict):
         return False
     i = m["inputs"]
@@ -288,11 +290,28 @@ def _well_formed(m: Any) -> bool:
         and isinstance(m.get("artifacts"), list)
         and all(isinstance(a, dict) and isinstance(a.get("path"), str) for a in m["artifacts"])
         and isinstance(m.get("warnings"), list)
-        and all(isinstance(w, dict) for w in m["warnings"])
+        and all(_warning_well_formed(w) for w in m["warnings"])
         and isinstance(m.get("claims"), list)
-        and all(isinstance(k, list) for k in m["claims"])
+        and all(isinstance(k, list) and all(isinstance(p, str) for p in k) for k in m["claims"])
         and isinstance(i.get("files"), dict)
+        and all(
+            _plain_name(name) and (digest is None or isinstance(digest, str))
+            for name, digest in i["files"].items()
+        )
     )
+
+
+def _warning_well_formed(w: Any) -> bool:
+    return (
+        isinstance(w, dict)
+        and all(type(w.get(k, 1)) is int for k in ("line", "col"))
+        and all(isinstance(w.get(k, ""), str) for k in ("code", "message", "hint"))
+    )
+
+
+def _plain_name(name: str) -> bool:
+    """A recorded input's name as `inputs.read` writes one: a path, without a NUL."""
+    return bool(name) and "\0" not in name
 
 
 def _inputs_unchanged(
@@ -389,8 +408,8 @@ def _files_match(folder: str, prefix: str, want: dict[str, Any]) -> int:
                 return -1
             count += found
             continue
-        if rel not in want:
-            return -1  # a file the compile would not write
+        if rel not in want or not entry.is_file():
+            return -1  # a file the compile would not write, or a FIFO, a device, a dead link
         count += 1
         if rel == MANIFEST:
             continue

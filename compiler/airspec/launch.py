@@ -68,6 +68,8 @@ def main() -> None:
         code = _unchanged(sys.argv[1:])
     except (OSError, ValueError):
         code = None  # whatever went wrong, the CLI reports it properly
+    except KeyboardInterrupt:
+        code = 130  # as the CLI: Ctrl-C is exit 130, without a traceback
     if code is not None:
         sys.exit(code)
     from airspec.cli import main as cli

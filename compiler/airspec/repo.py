@@ -9,8 +9,11 @@ def git_work_tree(path: Path) -> Path | None:
     """The nearest folder at or above `path` (symlinks resolved) holding `.git`, else None."""
     start = path.resolve()
     for folder in (start, *start.parents):
-        if (folder / ".git").exists():
-            return folder
+        try:
+            if (folder / ".git").exists():
+                return folder
+        except OSError:  # a folder that cannot be searched (no permission) holds no .git we can use
+            continue
     return None
 
 
