@@ -135,3 +135,23 @@ def test_a_manifest_resealed_with_wrong_types_is_compiled_again(tmp_path: Path, 
     assert f"{manifest.relative_to(root).as_posix()}: differs" in got.stdout
     assert run(root, "compile", "specs").returncode == 0
     assert run(root, "compile", "specs", "--check").returncode == 0
+
+
+@pytest.mark.parametrize("out", [["-f", "json"], ["--format=json"]], ids=["plain", "typer"])
+def test_a_reader_that_goes_away_is_not_an_error_message(tmp_path: Path, out: list[str]) -> None:
+    """stdout closed before the report is printed (`airspec compile ... | head -0`): exit 1
+    and stderr quiet, on the plain path and through typer, not a 'cannot read or write'."""
+    root = project(tmp_path)
+    (root / "specs" / "broken.airspec.yaml").write_text("x: [\n")  # a report to print
+    child = subprocess.Popen(
+        [AIRSPEC, "compile", "specs", *out],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()
+    err = child.stderr.read()
+    assert child.wait(timeout=120) == 1
+    assert err == ""

@@ -17,7 +17,7 @@ import io
 from collections.abc import Mapping
 from functools import cache
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (airspec.records)
+from airspec.records import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import Any

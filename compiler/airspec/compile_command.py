@@ -1,6 +1,6 @@
 """`airspec compile` as the command line runs it: what it prints and its exit code
 (`run_compile`). The typer command (airspec.commands.compile_) and airspec.cli's plain path
-(the command line read by airspec.launch.plain_compile) both run `run_compile`."""
+(the command line read by airspec.command_line.plain_compile) both run `run_compile`."""
 
 from __future__ import annotations
 
@@ -69,6 +69,8 @@ def run_compile(
     which trees were written."""
     try:
         return _compile(paths, out, check=check, diff=diff, force=force, fmt=fmt, verbose=verbose)
+    except BrokenPipeError:
+        raise  # the reader of the output went away: quiet, as the callers handle it
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
         _say(f"airspec: cannot read or write{where}: {exc.strerror or exc}")
